@@ -1,0 +1,24 @@
+//! channelguard: validates Microsoft CSP partner account data (YAML) against JSON Schemas and
+//! channel policies written in Rhai, and reports findings that point at the exact node.
+//!
+//! The library does the work and never prints; the `channelguard` binary parses arguments,
+//! picks reporters and maps the outcome to an exit code. The pipeline is
+//! [`discover`] → [`yaml`] (load with spans) → [`schema`] → [`repository`] (indexes) →
+//! [`refs`] (identity and references) → [`policy`] → [`check::Outcome`] → [`report`].
+//! Its API is not stable yet.
+
+// pub mod check;
+pub mod codes;
+// pub mod config;
+// pub mod dates;
+pub mod discover;
+pub mod finding;
+pub mod limits;
+pub mod markets;
+// pub mod policy;
+// pub mod refs;
+// pub mod report;
+pub mod repository;
+pub mod schema;
+pub mod source;
+pub mod yaml;

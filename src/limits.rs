@@ -1,0 +1,47 @@
+//! Resource limits for untrusted input: data files, schemas and policies.
+//!
+//! Defaults follow the decisions in the hardening notes; each is configurable in
+//! `channelguard.yaml` (`limits:`). A breach is a located finding on that input, never a crash.
+
+use std::time::Duration;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest data file read, in bytes (at most `max_file_bytes + 1` bytes are ever read).
+    pub max_file_bytes: u64,
+    /// Deepest nesting of mappings and sequences, checked on parser events before a tree exists.
+    pub max_depth: usize,
+    /// Most nodes in one file (after alias expansion).
+    pub max_nodes: usize,
+    /// Longest scalar, in bytes.
+    pub max_scalar_bytes: usize,
+    /// Most nodes that aliases may add by expansion in one file.
+    pub max_alias_nodes: usize,
+    /// Largest policy script, in bytes.
+    pub max_policy_bytes: u64,
+    /// Largest schema file, in bytes.
+    pub max_schema_bytes: u64,
+    /// Rhai operations per policy evaluation (the deterministic first line of defence).
+    pub policy_operations: u64,
+    /// Wall-clock budget per policy evaluation (the second line: some operations are slow).
+    pub policy_deadline: Duration,
+    /// Most findings one policy may report for one file before the rest are summarised.
+    pub max_findings_per_policy_file: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_file_bytes: 10 * 1024 * 1024,
+            max_depth: 64,
+            max_nodes: 250_000,
+            max_scalar_bytes: 1024 * 1024,
+            max_alias_nodes: 10_000,
+            max_policy_bytes: 1024 * 1024,
+            max_schema_bytes: 1024 * 1024,
+            policy_operations: 1_000_000,
+            policy_deadline: Duration::from_secs(2),
+            max_findings_per_policy_file: 1_000,
+        }
+    }
+}

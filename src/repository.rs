@@ -1,0 +1,360 @@
+//! The loaded repository: every document with its kind, id and spans, and the indexes that
+//! cross-document checks and policies use (never a scan per document).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::finding::{ByteSpan, DocumentRef, Location};
+use crate::source::FileId;
+use crate::yaml::{NodeInfo, SpanTable};
+
+/// The kinds of the data model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    Partner,
+    Customer,
+    Subscription,
+    ResellerRelationship,
+    DelegatedAdmin,
+    IndirectPartnership,
+    Transfer,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 7] = [
+        Kind::Partner,
+        Kind::Customer,
+        Kind::Subscription,
+        Kind::ResellerRelationship,
+        Kind::DelegatedAdmin,
+        Kind::IndirectPartnership,
+        Kind::Transfer,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Partner => "Partner",
+            Kind::Customer => "Customer",
+            Kind::Subscription => "Subscription",
+            Kind::ResellerRelationship => "ResellerRelationship",
+            Kind::DelegatedAdmin => "DelegatedAdmin",
+            Kind::IndirectPartnership => "IndirectPartnership",
+            Kind::Transfer => "Transfer",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+
+    /// Reference fields of this kind and the kind each must name. `many` fields hold a list.
+    pub fn references(self) -> &'static [ReferenceField] {
+        const fn r(field: &'static str, target: Kind) -> ReferenceField {
+            ReferenceField {
+                field,
+                target,
+                many: false,
+            }
+        }
+        const CUSTOMER: &[ReferenceField] = &[r("owned_by_partner", Kind::Partner)];
+        const SUBSCRIPTION: &[ReferenceField] = &[
+            r("customer", Kind::Customer),
+            r("partner_of_record", Kind::Partner),
+            r("managed_by", Kind::Partner),
+            r("replaces", Kind::Subscription),
+        ];
+        const RESELLER_RELATIONSHIP: &[ReferenceField] = &[
+            r("partner", Kind::Partner),
+            r("customer", Kind::Customer),
+            r("via_indirect_provider", Kind::Partner),
+        ];
+        const DELEGATED_ADMIN: &[ReferenceField] =
+            &[r("partner", Kind::Partner), r("customer", Kind::Customer)];
+        const INDIRECT_PARTNERSHIP: &[ReferenceField] =
+            &[r("provider", Kind::Partner), r("reseller", Kind::Partner)];
+        const TRANSFER: &[ReferenceField] = &[
+            r("customer", Kind::Customer),
+            ReferenceField {
+                field: "subscriptions",
+                target: Kind::Subscription,
+                many: true,
+            },
+            r("source_partner", Kind::Partner),
+            r("target_partner", Kind::Partner),
+        ];
+        match self {
+            Kind::Partner => &[],
+            Kind::Customer => CUSTOMER,
+            Kind::Subscription => SUBSCRIPTION,
+            Kind::ResellerRelationship => RESELLER_RELATIONSHIP,
+            Kind::DelegatedAdmin => DELEGATED_ADMIN,
+            Kind::IndirectPartnership => INDIRECT_PARTNERSHIP,
+            Kind::Transfer => TRANSFER,
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A field that references another document by id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReferenceField {
+    pub field: &'static str,
+    pub target: Kind,
+    pub many: bool,
+}
+
+/// Index of a document in [`Repository::documents`].
+pub type DocIndex = u32;
+
+/// One account document.
+#[derive(Debug)]
+pub struct Document {
+    pub file: FileId,
+    pub kind: Kind,
+    pub id: Arc<str>,
+    pub value: Value,
+    pub spans: SpanTable,
+    pub head: ByteSpan,
+    /// Loader or schema errors make the document unfit for policies (see [`crate::yaml`]).
+    pub checkable: bool,
+}
+
+impl Document {
+    pub fn reference(&self) -> DocumentRef {
+        DocumentRef {
+            kind: Arc::from(self.kind.as_str()),
+            id: Arc::clone(&self.id),
+        }
+    }
+
+    /// A string field, if present and a string.
+    pub fn str_field(&self, field: &str) -> Option<&str> {
+        self.value.get(field).and_then(Value::as_str)
+    }
+
+    /// The node at `pointer`, or its closest existing ancestor.
+    pub fn node(&self, pointer: &str) -> Option<NodeInfo> {
+        self.spans.locate(&self.value, pointer)
+    }
+
+    /// The location for a finding about `pointer` (the node, else the document head).
+    pub fn location(&self, pointer: &str) -> Location {
+        let span = match self.spans.lookup(&self.value, pointer) {
+            Some(info) => info.span,
+            None if pointer.is_empty() => self.head,
+            // A missing field: point at the document head rather than the whole mapping.
+            None => match self.node(pointer) {
+                Some(info) if info.span.len() < 200 && !info.span.is_empty() => info.span,
+                _ => self.head,
+            },
+        };
+        Location {
+            file: self.file,
+            span,
+        }
+    }
+}
+
+/// All documents plus the indexes cross-document lookups go through.
+#[derive(Debug, Default)]
+pub struct Repository {
+    pub documents: Vec<Document>,
+    /// Per kind (indexed by `Kind as usize`): id → document. Keyed by `Arc<str>` so lookups
+    /// take a `&str` without allocating.
+    by_kind_id: [HashMap<Arc<str>, DocIndex>; 7],
+    by_kind: [Vec<DocIndex>; 7],
+    /// Per kind: customer id → documents whose `customer:` field names it.
+    by_customer: [HashMap<Arc<str>, Vec<DocIndex>>; 7],
+    /// Documents that name a partner in a given field (`partner`, `provider`, `reseller`,
+    /// `partner_of_record`, `managed_by`, `target_partner`, ...), keyed by (kind, field, id).
+    by_partner_field: HashMap<(Kind, &'static str), HashMap<Arc<str>, Vec<DocIndex>>>,
+    /// Partners by PartnerID (digit string): several records may share one (commercial + US Gov).
+    partners_by_partner_id: HashMap<String, Vec<DocIndex>>,
+    /// Partners and customers by lower-cased tenant GUID.
+    by_tenant: HashMap<(Kind, String), Vec<DocIndex>>,
+    /// Subscriptions by lower-cased `subscription_id`.
+    subscriptions_by_guid: HashMap<String, Vec<DocIndex>>,
+    /// Subscriptions that replace a given subscription.
+    replaced_by: HashMap<Arc<str>, Vec<DocIndex>>,
+    /// Transfers that list a given subscription.
+    transfers_of_subscription: HashMap<Arc<str>, Vec<DocIndex>>,
+}
+
+/// Partner reference fields indexed by [`Repository::documents_naming_partner`].
+const PARTNER_FIELDS: &[(Kind, &str)] = &[
+    (Kind::ResellerRelationship, "partner"),
+    (Kind::ResellerRelationship, "via_indirect_provider"),
+    (Kind::DelegatedAdmin, "partner"),
+    (Kind::IndirectPartnership, "provider"),
+    (Kind::IndirectPartnership, "reseller"),
+    (Kind::Subscription, "partner_of_record"),
+    (Kind::Subscription, "managed_by"),
+    (Kind::Transfer, "source_partner"),
+    (Kind::Transfer, "target_partner"),
+    (Kind::Customer, "owned_by_partner"),
+];
+
+impl Repository {
+    /// Builds the indexes. The first document with a given (kind, id) wins; duplicates are
+    /// reported by [`crate::refs`].
+    pub fn new(documents: Vec<Document>) -> Repository {
+        let mut repo = Repository {
+            documents,
+            ..Repository::default()
+        };
+        for (index, doc) in repo.documents.iter().enumerate() {
+            let index = index as DocIndex;
+            let k = doc.kind as usize;
+            repo.by_kind_id[k]
+                .entry(Arc::clone(&doc.id))
+                .or_insert(index);
+            repo.by_kind[k].push(index);
+            if let Some(customer) = doc.str_field("customer") {
+                repo.by_customer[k]
+                    .entry(Arc::from(customer))
+                    .or_default()
+                    .push(index);
+            }
+            for &(kind, field) in PARTNER_FIELDS {
+                if kind == doc.kind {
+                    if let Some(partner) = doc.str_field(field) {
+                        repo.by_partner_field
+                            .entry((kind, field))
+                            .or_default()
+                            .entry(Arc::from(partner))
+                            .or_default()
+                            .push(index);
+                    }
+                }
+            }
+            match doc.kind {
+                Kind::Partner => {
+                    if let Some(pid) = doc.str_field("partner_id") {
+                        repo.partners_by_partner_id
+                            .entry(pid.to_string())
+                            .or_default()
+                            .push(index);
+                    }
+                }
+                Kind::Subscription => {
+                    if let Some(guid) = doc.str_field("subscription_id") {
+                        repo.subscriptions_by_guid
+                            .entry(guid.to_ascii_lowercase())
+                            .or_default()
+                            .push(index);
+                    }
+                    if let Some(old) = doc.str_field("replaces") {
+                        repo.replaced_by
+                            .entry(Arc::from(old))
+                            .or_default()
+                            .push(index);
+                    }
+                }
+                Kind::Transfer => {
+                    if let Some(items) = doc.value.get("subscriptions").and_then(Value::as_array) {
+                        for item in items.iter().filter_map(Value::as_str) {
+                            repo.transfers_of_subscription
+                                .entry(Arc::from(item))
+                                .or_default()
+                                .push(index);
+                        }
+                    }
+                }
+                _ => {}
+            }
+            if matches!(doc.kind, Kind::Partner | Kind::Customer) {
+                if let Some(tenant) = doc.str_field("tenant_id") {
+                    repo.by_tenant
+                        .entry((doc.kind, tenant.to_ascii_lowercase()))
+                        .or_default()
+                        .push(index);
+                }
+            }
+        }
+        repo
+    }
+
+    pub fn get(&self, index: DocIndex) -> &Document {
+        &self.documents[index as usize]
+    }
+
+    pub fn find(&self, kind: Kind, id: &str) -> Option<DocIndex> {
+        self.by_kind_id[kind as usize].get(id).copied()
+    }
+
+    /// Which kinds have a document with this id (for "refers to a Partner, not a Customer").
+    pub fn kinds_with_id(&self, id: &str) -> Vec<Kind> {
+        Kind::ALL
+            .into_iter()
+            .filter(|&k| self.find(k, id).is_some())
+            .collect()
+    }
+
+    pub fn of_kind(&self, kind: Kind) -> &[DocIndex] {
+        &self.by_kind[kind as usize]
+    }
+
+    /// Documents of `kind` whose `customer` field names `customer`.
+    pub fn for_customer(&self, kind: Kind, customer: &str) -> &[DocIndex] {
+        self.by_customer[kind as usize]
+            .get(customer)
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Documents of `kind` whose `field` names `partner` (see the indexed fields above).
+    pub fn documents_naming_partner(&self, kind: Kind, field: &str, partner: &str) -> &[DocIndex] {
+        let Some(&(_, field)) = PARTNER_FIELDS
+            .iter()
+            .find(|(k, f)| *k == kind && *f == field)
+        else {
+            return &[];
+        };
+        self.by_partner_field
+            .get(&(kind, field))
+            .and_then(|ids| ids.get(partner))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    pub fn partners_with_partner_id(&self, partner_id: &str) -> &[DocIndex] {
+        self.partners_by_partner_id
+            .get(partner_id)
+            .map_or(&[], Vec::as_slice)
+    }
+
+    pub fn with_tenant(&self, kind: Kind, tenant_id: &str) -> &[DocIndex] {
+        self.by_tenant
+            .get(&(kind, tenant_id.to_ascii_lowercase()))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    pub fn subscriptions_with_guid(&self, guid: &str) -> &[DocIndex] {
+        self.subscriptions_by_guid
+            .get(&guid.to_ascii_lowercase())
+            .map_or(&[], Vec::as_slice)
+    }
+
+    pub fn replacements_of(&self, subscription: &str) -> &[DocIndex] {
+        self.replaced_by
+            .get(subscription)
+            .map_or(&[], Vec::as_slice)
+    }
+
+    pub fn transfers_of(&self, subscription: &str) -> &[DocIndex] {
+        self.transfers_of_subscription
+            .get(subscription)
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Ids of every document of `kind`, for "did you mean" suggestions.
+    pub fn ids_of_kind(&self, kind: Kind) -> impl Iterator<Item = &str> {
+        self.of_kind(kind).iter().map(|&i| &*self.get(i).id)
+    }
+}

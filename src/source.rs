@@ -1,0 +1,191 @@
+//! Source files: their text, their display path and the byte → line/column mapping used only
+//! when rendering.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use crate::finding::ByteSpan;
+
+/// Index of a file in a [`SourceMap`]. Files are numbered in sorted path order, so ids (and
+/// everything ordered by them) do not depend on which worker loaded a file first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FileId(pub u32);
+
+/// What kind of input a file is; decides how reporters present it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileRole {
+    Data,
+    Schema,
+    Policy,
+    Config,
+    TestCase,
+}
+
+/// One input file. The text is kept for rendering snippets; for files that could not be decoded
+/// it is the longest valid UTF-8 prefix (enough to show where decoding failed).
+#[derive(Debug)]
+pub struct SourceFile {
+    /// Path as shown to users: relative to the repository root where possible, `/`-separated.
+    pub name: String,
+    /// Path on disk (or a pseudo path such as `<builtin>/policies/MC002.rhai`).
+    pub path: PathBuf,
+    pub text: Arc<str>,
+    pub role: FileRole,
+    line_starts: OnceLock<Vec<u32>>,
+}
+
+/// A 1-based line and column; the column counts characters, as editors and SARIF do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LineCol {
+    pub line: u32,
+    pub column: u32,
+}
+
+impl SourceFile {
+    pub fn new(
+        name: impl Into<String>,
+        path: impl Into<PathBuf>,
+        text: Arc<str>,
+        role: FileRole,
+    ) -> SourceFile {
+        SourceFile {
+            name: name.into(),
+            path: path.into(),
+            text,
+            role,
+            line_starts: OnceLock::new(),
+        }
+    }
+
+    fn line_starts(&self) -> &[u32] {
+        self.line_starts.get_or_init(|| {
+            let mut starts = vec![0u32];
+            for (i, b) in self.text.bytes().enumerate() {
+                if b == b'\n' {
+                    starts.push(i as u32 + 1);
+                }
+            }
+            starts
+        })
+    }
+
+    /// Line and column of a byte offset (clamped to the text, moved back to a char boundary).
+    pub fn line_col(&self, offset: u32) -> LineCol {
+        let mut offset = (offset as usize).min(self.text.len());
+        while !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let starts = self.line_starts();
+        let line = match starts.binary_search(&(offset as u32)) {
+            Ok(i) => i,
+            Err(i) => i - 1,
+        };
+        let line_start = starts[line] as usize;
+        let column = self.text[line_start..offset].chars().count() + 1;
+        LineCol {
+            line: line as u32 + 1,
+            column: column as u32,
+        }
+    }
+
+    /// Start and end (exclusive end converted to the last covered position's column + 1).
+    pub fn span_lines(&self, span: ByteSpan) -> (LineCol, LineCol) {
+        (self.line_col(span.start), self.line_col(span.end))
+    }
+
+    /// The text of one 1-based line without its line break.
+    pub fn line_text(&self, line: u32) -> &str {
+        let starts = self.line_starts();
+        let Some(&start) = starts.get(line as usize - 1) else {
+            return "";
+        };
+        let end = starts
+            .get(line as usize)
+            .map_or(self.text.len(), |&e| e as usize);
+        self.text[start as usize..end].trim_end_matches(['\n', '\r'])
+    }
+}
+
+/// All files of a run, addressed by [`FileId`].
+#[derive(Debug, Default)]
+pub struct SourceMap {
+    files: Vec<Arc<SourceFile>>,
+}
+
+impl SourceMap {
+    pub fn new() -> SourceMap {
+        SourceMap::default()
+    }
+
+    pub fn add(&mut self, file: SourceFile) -> FileId {
+        self.files.push(Arc::new(file));
+        FileId(self.files.len() as u32 - 1)
+    }
+
+    pub fn get(&self, id: FileId) -> &SourceFile {
+        &self.files[id.0 as usize]
+    }
+
+    pub fn get_arc(&self, id: FileId) -> Arc<SourceFile> {
+        Arc::clone(&self.files[id.0 as usize])
+    }
+
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (FileId, &SourceFile)> {
+        self.files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (FileId(i as u32), f.as_ref()))
+    }
+}
+
+/// Shows `path` relative to `base` when it is inside it, always with `/` separators.
+pub fn display_path(path: &Path, base: &Path) -> String {
+    let shown = path.strip_prefix(base).unwrap_or(path);
+    let text = shown.to_string_lossy().replace('\\', "/");
+    if text.is_empty() {
+        ".".to_string()
+    } else {
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(text: &str) -> SourceFile {
+        SourceFile::new("t.yaml", "t.yaml", Arc::from(text), FileRole::Data)
+    }
+
+    #[test]
+    fn line_col_counts_characters() {
+        let f = file("név: 1\nab: é2\n");
+        assert_eq!(f.line_col(0), LineCol { line: 1, column: 1 });
+        // `:` after "név" is byte 4 (é is two bytes) but column 4.
+        assert_eq!(f.line_col(4), LineCol { line: 1, column: 4 });
+        let second = f.text.find("é2").unwrap() as u32;
+        assert_eq!(f.line_col(second), LineCol { line: 2, column: 5 });
+        assert_eq!(f.line_text(2), "ab: é2");
+    }
+
+    #[test]
+    fn line_col_with_crlf() {
+        let f = file("a: 1\r\nb: 2\r\n");
+        assert_eq!(f.line_col(6), LineCol { line: 2, column: 1 });
+        assert_eq!(f.line_text(1), "a: 1");
+    }
+
+    #[test]
+    fn offset_inside_a_character_moves_back() {
+        let f = file("é");
+        assert_eq!(f.line_col(1), LineCol { line: 1, column: 1 });
+    }
+}
