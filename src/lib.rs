@@ -7,18 +7,19 @@
 //! [`refs`] (identity and references) → [`policy`] → [`check::Outcome`] → [`report`].
 //! Its API is not stable yet.
 
-// pub mod check;
+pub mod check;
 pub mod codes;
-// pub mod config;
-// pub mod dates;
+
+pub mod dates;
 pub mod discover;
 pub mod finding;
 pub mod limits;
 pub mod markets;
-// pub mod policy;
-// pub mod refs;
-// pub mod report;
+pub mod policy;
+pub mod refs;
+pub mod report;
 pub mod repository;
 pub mod schema;
 pub mod source;
+pub mod testing;
 pub mod yaml;

@@ -114,6 +114,9 @@ pub struct ReferenceField {
 /// Index of a document in [`Repository::documents`].
 pub type DocIndex = u32;
 
+/// Referenced id → the documents naming it.
+type IdIndex = HashMap<Arc<str>, Vec<DocIndex>>;
+
 /// One account document.
 #[derive(Debug)]
 pub struct Document {
@@ -175,7 +178,7 @@ pub struct Repository {
     by_customer: [HashMap<Arc<str>, Vec<DocIndex>>; 7],
     /// Documents that name a partner in a given field (`partner`, `provider`, `reseller`,
     /// `partner_of_record`, `managed_by`, `target_partner`, ...), keyed by (kind, field, id).
-    by_partner_field: HashMap<(Kind, &'static str), HashMap<Arc<str>, Vec<DocIndex>>>,
+    by_partner_field: HashMap<(Kind, &'static str), IdIndex>,
     /// Partners by PartnerID (digit string): several records may share one (commercial + US Gov).
     partners_by_partner_id: HashMap<String, Vec<DocIndex>>,
     /// Partners and customers by lower-cased tenant GUID.

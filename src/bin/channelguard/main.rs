@@ -1,1 +1,80 @@
-fn main() {}
+//! The `channelguard` binary: parses arguments, calls the library, prints, and maps the outcome
+//! to an exit code. No checking logic lives here.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod args;
+mod cmd_check;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use args::{Cli, ColorChoice, Command, FailOn};
+use channelguard::finding::Severity;
+use channelguard::report::ExitStatus;
+
+/// Exit code when the tool could not do its job (also clap's code for bad arguments).
+pub const EXIT_INCOMPLETE: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return ExitCode::from(if error.use_stderr() {
+                EXIT_INCOMPLETE
+            } else {
+                0
+            });
+        }
+    };
+    let result = match cli.command {
+        Command::Check(args) => cmd_check::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(EXIT_INCOMPLETE)
+        }
+    }
+}
+
+pub fn parse_as_of(text: Option<&str>) -> Result<jiff::civil::Date, String> {
+    match text {
+        None => Ok(channelguard::dates::today_utc()),
+        Some(text) => text
+            .parse::<jiff::civil::Date>()
+            .map_err(|_| format!("--as-of `{text}` is not a date (YYYY-MM-DD)")),
+    }
+}
+
+pub fn use_color(choice: ColorChoice) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::io::stdout().is_terminal()
+        }
+    }
+}
+
+pub fn fail_on(level: FailOn) -> Severity {
+    match level {
+        FailOn::Error => Severity::Error,
+        FailOn::Warning => Severity::Warning,
+        FailOn::Info => Severity::Info,
+    }
+}
+
+/// Maps an exit status to the process exit code.
+pub fn exit_code(status: ExitStatus) -> ExitCode {
+    ExitCode::from(match status {
+        ExitStatus::Clean => 0,
+        ExitStatus::Findings => 1,
+        ExitStatus::Incomplete => EXIT_INCOMPLETE,
+    })
+}

@@ -1,0 +1,72 @@
+//! Command-line arguments (clap derive). Parsing only: `main.rs` turns them into library calls.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "channelguard",
+    version,
+    about = "Validate Microsoft CSP partner account data (YAML) against JSON Schemas and Partner Center channel rules",
+    long_about = "channelguard loads an account data repository, validates every document against JSON Schemas, \
+runs the channel policies (Rhai) and reports violations with file, line and column.\n\n\
+Exit codes: 0 no finding at or above --fail-on; 1 findings at or above it; 2 the check could not be done \
+(bad arguments, unreadable path, broken schema, policy or configuration)."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Check an account data repository (files or directories; default `.`)
+    Check(crate::cmd_check::CheckArgs),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Graphical diagnostics with source snippets (default)
+    Human,
+    /// Versioned JSON report (docs/output-formats.md)
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    Error,
+    Warning,
+    Info,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+/// Options shared by every command that loads data, schemas and policies.
+#[derive(Args, Debug, Clone)]
+pub struct EngineArgs {
+    /// Use the JSON Schemas in DIR instead of the bundled ones
+    #[arg(long, value_name = "DIR", help_heading = "Rules")]
+    pub schemas: Option<PathBuf>,
+
+    /// Add the policies in DIR (a policy with a built-in id replaces it); repeatable
+    #[arg(long = "policies", value_name = "DIR", help_heading = "Rules")]
+    pub policies: Vec<PathBuf>,
+
+    /// Do not load the built-in policy pack
+    #[arg(long, help_heading = "Rules")]
+    pub no_builtin_policies: bool,
+
+    /// Repository root (display paths are relative to it; files must stay inside it)
+    #[arg(long, value_name = "DIR", help_heading = "Input")]
+    pub root: Option<PathBuf>,
+
+    /// Worker threads (default: one per core)
+    #[arg(long, short = 'j', value_name = "N", help_heading = "Input")]
+    pub threads: Option<usize>,
+}

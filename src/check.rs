@@ -1,0 +1,411 @@
+//! The pipeline: discover → read and load (parallel) → schema → repository indexes → identity
+//! and references → policies (parallel) → sorted [`Outcome`].
+//!
+//! Work runs on a dedicated rayon pool whose threads have 16 MiB stacks, so that the recursion
+//! limits of Rhai and jsonschema fail as errors and never as stack-overflow aborts.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+
+use crate::codes::{self, BuiltinCheck};
+use crate::discover::{self, Candidate};
+use crate::finding::{code, ByteSpan, Finding, Origin, Severity};
+use crate::limits::Limits;
+use crate::policy::{EvalContext, PolicySet, PolicySources};
+use crate::repository::{Document, Kind, Repository};
+use crate::schema::SchemaSet;
+use crate::source::{FileId, FileRole, SourceFile, SourceMap};
+use crate::yaml;
+
+/// Stack size of worker threads (see the module docs).
+pub const WORKER_STACK_BYTES: usize = 16 * 1024 * 1024;
+
+/// Everything a check run needs.
+#[derive(Clone, Debug)]
+pub struct CheckOptions {
+    /// Files or directories to check.
+    pub paths: Vec<PathBuf>,
+    /// Repository root: display paths are relative to it and files must stay inside it.
+    pub root: PathBuf,
+    pub as_of: jiff::civil::Date,
+    /// Replaces the bundled schemas.
+    pub schema_dir: Option<PathBuf>,
+    pub policies: PolicySources,
+    /// Rule settings by name (overrides of policy defaults).
+    pub settings: HashMap<String, serde_json::Value>,
+    /// Rule ids to skip entirely.
+    pub disabled_rules: Vec<String>,
+    /// Severity overrides by rule id.
+    pub severity_overrides: HashMap<String, Severity>,
+    pub limits: Limits,
+    /// Worker threads (`None`: one per core).
+    pub threads: Option<usize>,
+}
+
+impl CheckOptions {
+    pub fn new(paths: Vec<PathBuf>, as_of: jiff::civil::Date) -> CheckOptions {
+        CheckOptions {
+            paths,
+            root: PathBuf::from("."),
+            as_of,
+            schema_dir: None,
+            policies: PolicySources {
+                builtin: true,
+                directories: Vec::new(),
+            },
+            settings: HashMap::new(),
+            disabled_rules: Vec::new(),
+            severity_overrides: HashMap::new(),
+            limits: Limits::default(),
+            threads: None,
+        }
+    }
+}
+
+/// Counts for the summary line.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub files: usize,
+    pub documents: usize,
+    pub policies: usize,
+    pub elapsed: Duration,
+}
+
+/// The result of a run: findings sorted by (file, position, code), and the sources they point into.
+pub struct Outcome {
+    pub sources: SourceMap,
+    pub findings: Vec<Finding>,
+    pub stats: Stats,
+    /// Policy metadata of the run (for SARIF rules, `explain`, coverage).
+    pub policies: Vec<crate::policy::PolicyMeta>,
+    /// Per policy id, the lines of `report*` calls that ran.
+    pub reached: std::collections::BTreeMap<String, Vec<u16>>,
+    /// The loaded repository (for baselines, changed-document filters and test runners).
+    pub repository: Arc<Repository>,
+}
+
+/// The check could not run at all (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error(transparent)]
+    Discover(#[from] discover::DiscoverError),
+    #[error("{0}")]
+    Schemas(String),
+    #[error("{0}")]
+    Policies(String),
+    #[error("cannot start worker threads: {0}")]
+    Threads(String),
+}
+
+fn builtin(check: &BuiltinCheck, message: String) -> Finding {
+    Finding::new(check.id, check.severity, message).with_help(check.help)
+}
+
+/// Runs a whole check.
+pub fn run(options: &CheckOptions) -> Result<Outcome, CheckError> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(options.threads.unwrap_or(0))
+        .stack_size(WORKER_STACK_BYTES)
+        .thread_name(|i| format!("channelguard-{i}"))
+        .build()
+        .map_err(|e| CheckError::Threads(e.to_string()))?;
+    pool.install(|| run_in_pool(options))
+}
+
+/// A file after reading, loading and schema validation (one worker's result).
+struct LoadedInput {
+    text: Arc<str>,
+    documents: Vec<(Kind, Arc<str>, yaml::LoadedDocument, bool)>,
+    findings: Vec<Finding>,
+}
+
+fn run_in_pool(options: &CheckOptions) -> Result<Outcome, CheckError> {
+    let started = Instant::now();
+    let candidates = discover::discover(&options.paths, &options.root)?;
+    let mut sources = SourceMap::new();
+    // Data files first, in sorted order: their FileIds order the report.
+    let first_data = sources.len() as u32;
+    for candidate in &candidates {
+        sources.add(SourceFile::new(
+            candidate.name.clone(),
+            candidate.path.clone(),
+            Arc::from(""),
+            FileRole::Data,
+        ));
+    }
+    let loaded_schemas = SchemaSet::load(
+        options.schema_dir.as_deref(),
+        &mut sources,
+        options.limits.max_schema_bytes,
+    )
+    .map_err(CheckError::Schemas)?;
+    let schemas = loaded_schemas.set;
+    let mut findings: Vec<Finding> = loaded_schemas.findings;
+
+    let inputs: Vec<LoadedInput> = candidates
+        .par_iter()
+        .enumerate()
+        .map(|(i, candidate)| {
+            load_input(candidate, FileId(first_data + i as u32), &schemas, options)
+        })
+        .collect();
+
+    // The workers read the text: put it into the files registered above.
+    let mut documents = Vec::new();
+    for (i, (candidate, input)) in candidates.iter().zip(inputs).enumerate() {
+        let file = FileId(first_data + i as u32);
+        sources.replace(
+            file,
+            SourceFile::new(
+                candidate.name.clone(),
+                candidate.path.clone(),
+                input.text,
+                FileRole::Data,
+            ),
+        );
+        findings.extend(input.findings);
+        for (kind, id, doc, checkable) in input.documents {
+            documents.push(Document {
+                file,
+                kind,
+                id,
+                value: doc.value,
+                spans: doc.spans,
+                head: doc.head,
+                checkable,
+            });
+        }
+    }
+
+    // Documents of a kind whose schema is broken are listed once per kind.
+    for kind in Kind::ALL {
+        if let Some(schema_file) = schemas.broken_schema(kind) {
+            let count = documents.iter().filter(|d| d.kind == kind).count();
+            if count > 0 {
+                findings.push(
+                    builtin(codes::SCHEMA_ERROR, format!("{count} {kind} documents were not validated because their schema is broken"))
+                        .at_span(schema_file, ByteSpan::default())
+                        .tool(),
+                );
+            }
+        }
+    }
+
+    let document_count = documents.len();
+    let repository = Arc::new(Repository::new(documents));
+    findings.extend(crate::refs::check(&repository));
+
+    let (mut policy_set, policy_findings) =
+        PolicySet::load(&options.policies, &mut sources, &options.limits)
+            .map_err(CheckError::Policies)?;
+    findings.extend(policy_findings);
+    policy_set.retain(|meta| !options.disabled_rules.contains(&meta.id));
+    let context = EvalContext {
+        as_of: options.as_of,
+        settings: options.settings.clone(),
+        known_fields: Kind::ALL
+            .iter()
+            .map(|&k| (k, schemas.known_fields(k)))
+            .collect(),
+    };
+    let evaluated = policy_set.evaluate(Arc::clone(&repository), &context, &sources);
+    findings.extend(evaluated.findings);
+
+    apply_rule_settings(&mut findings, options);
+    findings.par_sort_by(Finding::report_order);
+    findings.dedup();
+    let stats = Stats {
+        files: candidates.len(),
+        documents: document_count,
+        policies: policy_set.policies.len(),
+        elapsed: started.elapsed(),
+    };
+    Ok(Outcome {
+        sources,
+        findings,
+        stats,
+        policies: policy_set.policies.iter().map(|p| p.meta.clone()).collect(),
+        reached: evaluated.reached,
+        repository,
+    })
+}
+
+fn load_input(
+    candidate: &Candidate,
+    file: FileId,
+    schemas: &SchemaSet,
+    options: &CheckOptions,
+) -> LoadedInput {
+    let read = discover::read_file(
+        &candidate.path,
+        &options.root,
+        options.limits.max_file_bytes,
+        file,
+    );
+    let mut findings = read.findings;
+    let mut documents = Vec::new();
+    if read.parse {
+        let loaded = yaml::load(&read.text, read.bom, file, &options.limits);
+        findings.extend(loaded.findings);
+        for mut doc in loaded.documents {
+            let Some((kind, id, shape_ok)) = identify(&doc, file, &mut findings) else {
+                continue;
+            };
+            let mut checkable = shape_ok && !doc.tainted;
+            if checkable {
+                if let Some(schema) = schemas.for_kind(kind) {
+                    let outcome = schema.validate(kind, &mut doc, file);
+                    let document_ref = crate::finding::DocumentRef {
+                        kind: Arc::from(kind.as_str()),
+                        id: Arc::clone(&id),
+                    };
+                    findings.extend(
+                        outcome
+                            .findings
+                            .into_iter()
+                            .map(|f| f.with_document(Some(document_ref.clone()))),
+                    );
+                    checkable = !outcome.invalid;
+                } else if schemas.broken_schema(kind).is_some() {
+                    checkable = false;
+                }
+            }
+            documents.push((kind, id, doc, checkable));
+        }
+    }
+    LoadedInput {
+        text: read.text,
+        documents,
+        findings,
+    }
+}
+
+/// Reads `kind` and `id`; reports D001–D004. Returns `None` when the document cannot even be
+/// indexed (no usable kind or id).
+fn identify(
+    doc: &yaml::LoadedDocument,
+    file: FileId,
+    findings: &mut Vec<Finding>,
+) -> Option<(Kind, Arc<str>, bool)> {
+    let serde_json::Value::Object(map) = &doc.value else {
+        let what = crate::finding::describe_value(&doc.value);
+        let span = doc
+            .spans
+            .lookup(&doc.value, "")
+            .map_or(doc.head, |n| n.span);
+        findings.push(
+            builtin(
+                codes::NOT_A_MAPPING,
+                format!("document is {what}, not a mapping"),
+            )
+            .at_span(file, shrink(span))
+            .with_label("document starts here"),
+        );
+        return None;
+    };
+    let kind = match map.get("kind") {
+        None => {
+            findings.push(
+                builtin(codes::MISSING_KIND, "document has no `kind`".to_string())
+                    .at_span(file, doc.head)
+                    .with_label("document starts here"),
+            );
+            return None;
+        }
+        Some(serde_json::Value::String(name)) => match Kind::parse(name) {
+            Some(kind) => kind,
+            None => {
+                let span = doc
+                    .spans
+                    .lookup(&doc.value, "/kind")
+                    .map_or(doc.head, |n| n.span);
+                let mut f = builtin(codes::UNKNOWN_KIND, format!("unknown kind {}", code(name)))
+                    .at_span(file, span)
+                    .with_pointer("/kind")
+                    .with_label("not a kind of the data model");
+                if let Some(best) =
+                    crate::schema::suggest(name, Kind::ALL.iter().map(|k| k.as_str()))
+                {
+                    f.help = Some(format!("did you mean `{best}`?"));
+                }
+                findings.push(f);
+                return None;
+            }
+        },
+        Some(other) => {
+            let span = doc
+                .spans
+                .lookup(&doc.value, "/kind")
+                .map_or(doc.head, |n| n.span);
+            findings.push(
+                builtin(
+                    codes::UNKNOWN_KIND,
+                    format!(
+                        "`kind` must be a string; found {}",
+                        crate::finding::describe_value(other)
+                    ),
+                )
+                .at_span(file, span)
+                .with_pointer("/kind"),
+            );
+            return None;
+        }
+    };
+    match map.get("id") {
+        Some(serde_json::Value::String(id)) if !id.is_empty() => {
+            Some((kind, Arc::from(id.as_str()), true))
+        }
+        Some(other) => {
+            let span = doc
+                .spans
+                .lookup(&doc.value, "/id")
+                .map_or(doc.head, |n| n.span);
+            let mut f = builtin(
+                codes::MISSING_ID,
+                format!(
+                    "`id` must be a non-empty string; found {}",
+                    crate::finding::describe_value(other)
+                ),
+            )
+            .at_span(file, span)
+            .with_pointer("/id");
+            if other.is_number() {
+                f.help = Some(format!("quote it: `id: \"{other}\"`"));
+            }
+            findings.push(f);
+            None
+        }
+        None => {
+            findings.push(
+                builtin(codes::MISSING_ID, format!("{kind} document has no `id`"))
+                    .at_span(file, doc.head)
+                    .with_label("document starts here"),
+            );
+            None
+        }
+    }
+}
+
+/// At most the first character of a span (so a label does not underline a whole document).
+fn shrink(span: ByteSpan) -> ByteSpan {
+    ByteSpan::new(
+        span.start as usize,
+        (span.start as usize + 1).min(span.end as usize),
+    )
+}
+
+/// Applies severity overrides and removes disabled rules.
+pub fn apply_rule_settings(findings: &mut Vec<Finding>, options: &CheckOptions) {
+    findings.retain(|f| !options.disabled_rules.iter().any(|r| **r == *f.code));
+    for finding in findings.iter_mut() {
+        if finding.origin == Origin::Data {
+            if let Some(severity) = options.severity_overrides.get(&*finding.code) {
+                finding.severity = *severity;
+            }
+        }
+    }
+}

@@ -1,0 +1,495 @@
+//! The functions policies call: lookups through the repository's indexes, date helpers,
+//! markets, settings and `report`. This is the scripting contract documented in
+//! docs/policy-api.md.
+//!
+//! Native functions are registered once on the shared engine, so they reach the evaluation
+//! they serve through a thread-local [`Frame`] that [`with_frame`] installs around each call.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rhai::{
+    Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map, NativeCallContext, Position,
+};
+use serde_json::Value;
+
+use crate::dates;
+use crate::finding::Severity;
+use crate::repository::{DocIndex, Kind, Repository};
+
+/// What every evaluation of a run shares: the repository, its documents already converted to
+/// Rhai values (once per document), the evaluation date and the settings.
+pub struct Shared {
+    pub repo: Arc<Repository>,
+    pub documents: Vec<Dynamic>,
+    pub as_of: jiff::civil::Date,
+    pub as_of_text: ImmutableString,
+    pub settings: HashMap<String, Dynamic>,
+}
+
+/// A finding reported by a script, before it is located.
+#[derive(Clone, Debug)]
+pub struct Reported {
+    pub severity: Option<Severity>,
+    pub pointer: String,
+    pub message: String,
+    pub help: Option<String>,
+    pub related: Vec<RelatedRef>,
+    pub line: u16,
+}
+
+/// A related location a script named: a document (kind, id), a pointer and a message.
+#[derive(Clone, Debug)]
+pub struct RelatedRef {
+    pub kind: Option<Kind>,
+    pub id: String,
+    pub pointer: String,
+    pub message: String,
+}
+
+/// The state of the evaluation running on this thread.
+pub struct Frame {
+    pub shared: Arc<Shared>,
+    pub reported: Vec<Reported>,
+    pub output: Vec<String>,
+    /// Lines of `report` calls that ran (for `test --coverage`).
+    pub reached: Vec<u16>,
+    pub settings_read: Vec<String>,
+}
+
+thread_local! {
+    static FRAME: RefCell<Option<Frame>> = const { RefCell::new(None) };
+}
+
+/// Runs `body` with `frame` installed for this thread and returns the frame afterwards.
+pub fn with_frame<T>(frame: Frame, body: impl FnOnce() -> T) -> (T, Frame) {
+    FRAME.with(|f| *f.borrow_mut() = Some(frame));
+    let result = body();
+    let frame = FRAME
+        .with(|f| f.borrow_mut().take())
+        .expect("frame installed above");
+    (result, frame)
+}
+
+fn frame<T>(body: impl FnOnce(&mut Frame) -> T) -> Result<T, Box<EvalAltResult>> {
+    FRAME.with(|f| match f.borrow_mut().as_mut() {
+        Some(frame) => Ok(body(frame)),
+        None => Err("policy API called outside an evaluation".into()),
+    })
+}
+
+/// Captures `print`/`debug` output: policies never write to stdout.
+pub fn capture_output(kind: &str, text: &str) {
+    let _ = frame(|f| {
+        if f.output.len() < 20 {
+            f.output.push(format!("{kind}: {text}"));
+        }
+    });
+}
+
+/// Converts a JSON value to a Rhai value.
+pub fn to_dynamic(value: &Value) -> Dynamic {
+    match value {
+        Value::Null => Dynamic::UNIT,
+        Value::Bool(b) => Dynamic::from_bool(*b),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => Dynamic::from_int(i),
+            None => Dynamic::from_float(n.as_f64().unwrap_or(0.0)),
+        },
+        Value::String(s) => Dynamic::from(ImmutableString::from(s.as_str())),
+        Value::Array(items) => Dynamic::from_array(items.iter().map(to_dynamic).collect()),
+        Value::Object(map) => {
+            let mut out = Map::new();
+            for (k, v) in map {
+                out.insert(k.as_str().into(), to_dynamic(v));
+            }
+            Dynamic::from_map(out)
+        }
+    }
+}
+
+/// Converts a document, adding every field its schema knows but the document leaves out as
+/// `()`: policies can test `doc.accepted_on == ()` while a misspelt field is still an error.
+pub fn document_to_dynamic(value: &Value, known_fields: &[String]) -> Dynamic {
+    let mut converted = to_dynamic(value);
+    if let Some(map) = converted.write_lock::<Map>().as_deref_mut() {
+        for field in known_fields {
+            map.entry(field.as_str().into()).or_insert(Dynamic::UNIT);
+        }
+    }
+    converted.into_read_only()
+}
+
+fn doc_at(shared: &Shared, index: DocIndex) -> Dynamic {
+    shared.documents[index as usize].clone()
+}
+
+fn docs_at(shared: &Shared, indexes: &[DocIndex]) -> Array {
+    indexes.iter().map(|&i| doc_at(shared, i)).collect()
+}
+
+fn parse_kind(kind: &str) -> Result<Kind, Box<EvalAltResult>> {
+    Kind::parse(kind).ok_or_else(|| format!("unknown kind `{kind}`").into())
+}
+
+fn date_arg(text: &str) -> Result<jiff::civil::Date, Box<EvalAltResult>> {
+    dates::parse_date(text).ok_or_else(|| format!("`{text}` is not a date (YYYY-MM-DD)").into())
+}
+
+fn date_out(date: Option<jiff::civil::Date>) -> Dynamic {
+    date.map_or(Dynamic::UNIT, |d| {
+        Dynamic::from(ImmutableString::from(d.to_string()))
+    })
+}
+
+fn report_line(context: &NativeCallContext) -> u16 {
+    context.call_position().line().unwrap_or(0) as u16
+}
+
+fn related_refs(related: Array) -> Result<Vec<RelatedRef>, Box<EvalAltResult>> {
+    related
+        .into_iter()
+        .map(|item| {
+            let map = item.try_cast::<Map>().ok_or_else(|| {
+                Box::<EvalAltResult>::from(
+                    "related locations must be made with `at(doc, pointer, message)`",
+                )
+            })?;
+            let text = |key: &str| map.get(key).map(|v| v.to_string()).unwrap_or_default();
+            Ok(RelatedRef {
+                kind: Kind::parse(&text("kind")),
+                id: text("id"),
+                pointer: text("pointer"),
+                message: text("message"),
+            })
+        })
+        .collect()
+}
+
+fn push_report(
+    context: &NativeCallContext,
+    severity: Option<Severity>,
+    pointer: &str,
+    message: &str,
+    help: Option<&str>,
+    related: Array,
+) -> Result<(), Box<EvalAltResult>> {
+    if !(pointer.is_empty() || pointer.starts_with('/')) {
+        return Err(format!("pointer `{pointer}` must be empty or start with `/`").into());
+    }
+    let related = related_refs(related)?;
+    let line = report_line(context);
+    frame(|f| {
+        f.reached.push(line);
+        f.reported.push(Reported {
+            severity,
+            pointer: pointer.to_string(),
+            message: message.to_string(),
+            help: help.map(str::to_string),
+            related,
+            line,
+        });
+    })
+}
+
+fn setting(name: &str) -> Result<Dynamic, Box<EvalAltResult>> {
+    let found = frame(|f| {
+        f.settings_read.push(name.to_string());
+        f.shared.settings.get(name).cloned()
+    })?;
+    found.ok_or_else(|| format!("unknown setting `{name}`: declare it in the policy header (`//! setting: {name} = default — description`)").into())
+}
+
+/// Registers the policy API on the engine.
+pub fn register(engine: &mut Engine) {
+    // Reporting.
+    engine.register_fn(
+        "report",
+        |ctx: NativeCallContext, pointer: &str, message: &str| {
+            push_report(&ctx, None, pointer, message, None, Array::new())
+        },
+    );
+    engine.register_fn(
+        "report",
+        |ctx: NativeCallContext, pointer: &str, message: &str, help: &str| {
+            push_report(&ctx, None, pointer, message, Some(help), Array::new())
+        },
+    );
+    engine.register_fn(
+        "report",
+        |ctx: NativeCallContext, pointer: &str, message: &str, help: &str, related: Array| {
+            push_report(&ctx, None, pointer, message, Some(help), related)
+        },
+    );
+    engine.register_fn(
+        "report_warning",
+        |ctx: NativeCallContext, pointer: &str, message: &str, help: &str| {
+            push_report(
+                &ctx,
+                Some(Severity::Warning),
+                pointer,
+                message,
+                Some(help),
+                Array::new(),
+            )
+        },
+    );
+    engine.register_fn(
+        "report_warning",
+        |ctx: NativeCallContext, pointer: &str, message: &str, help: &str, related: Array| {
+            push_report(
+                &ctx,
+                Some(Severity::Warning),
+                pointer,
+                message,
+                Some(help),
+                related,
+            )
+        },
+    );
+    engine.register_fn(
+        "report_info",
+        |ctx: NativeCallContext, pointer: &str, message: &str, help: &str| {
+            push_report(
+                &ctx,
+                Some(Severity::Info),
+                pointer,
+                message,
+                Some(help),
+                Array::new(),
+            )
+        },
+    );
+    engine.register_fn(
+        "report_info",
+        |ctx: NativeCallContext, pointer: &str, message: &str, help: &str, related: Array| {
+            push_report(
+                &ctx,
+                Some(Severity::Info),
+                pointer,
+                message,
+                Some(help),
+                related,
+            )
+        },
+    );
+    engine.register_fn("at", |doc: Map, pointer: &str, message: &str| -> Map {
+        let mut related = Map::new();
+        related.insert(
+            "kind".into(),
+            doc.get("kind").cloned().unwrap_or(Dynamic::UNIT),
+        );
+        related.insert("id".into(), doc.get("id").cloned().unwrap_or(Dynamic::UNIT));
+        related.insert(
+            "pointer".into(),
+            Dynamic::from(ImmutableString::from(pointer)),
+        );
+        related.insert(
+            "message".into(),
+            Dynamic::from(ImmutableString::from(message)),
+        );
+        related
+    });
+
+    // Lookups, all through indexes.
+    engine.register_fn(
+        "find",
+        |kind: &str, id: &str| -> Result<Dynamic, Box<EvalAltResult>> {
+            let kind = parse_kind(kind)?;
+            frame(|f| {
+                f.shared
+                    .repo
+                    .find(kind, id)
+                    .map_or(Dynamic::UNIT, |i| doc_at(&f.shared, i))
+            })
+        },
+    );
+    engine.register_fn("find", |_kind: &str, _id: ()| Dynamic::UNIT);
+    let by_customer = |kind: Kind| {
+        move |customer: &str| -> Result<Array, Box<EvalAltResult>> {
+            frame(|f| docs_at(&f.shared, f.shared.repo.for_customer(kind, customer)))
+        }
+    };
+    engine.register_fn(
+        "reseller_relationships_of",
+        by_customer(Kind::ResellerRelationship),
+    );
+    engine.register_fn("delegated_admins_of", by_customer(Kind::DelegatedAdmin));
+    engine.register_fn("subscriptions_of", by_customer(Kind::Subscription));
+    engine.register_fn("transfers_of", by_customer(Kind::Transfer));
+    let by_partner = |kind: Kind, field: &'static str| {
+        move |partner: &str| -> Result<Array, Box<EvalAltResult>> {
+            frame(|f| {
+                docs_at(
+                    &f.shared,
+                    f.shared.repo.documents_naming_partner(kind, field, partner),
+                )
+            })
+        }
+    };
+    engine.register_fn(
+        "relationships_of_partner",
+        by_partner(Kind::ResellerRelationship, "partner"),
+    );
+    engine.register_fn(
+        "relationships_via_provider",
+        by_partner(Kind::ResellerRelationship, "via_indirect_provider"),
+    );
+    engine.register_fn(
+        "delegated_admins_of_partner",
+        by_partner(Kind::DelegatedAdmin, "partner"),
+    );
+    engine.register_fn(
+        "partnerships_of_provider",
+        by_partner(Kind::IndirectPartnership, "provider"),
+    );
+    engine.register_fn(
+        "partnerships_of_reseller",
+        by_partner(Kind::IndirectPartnership, "reseller"),
+    );
+    engine.register_fn(
+        "subscriptions_sold_by",
+        by_partner(Kind::Subscription, "partner_of_record"),
+    );
+    engine.register_fn(
+        "subscriptions_managed_by",
+        by_partner(Kind::Subscription, "managed_by"),
+    );
+    engine.register_fn(
+        "customers_owned_by",
+        by_partner(Kind::Customer, "owned_by_partner"),
+    );
+    engine.register_fn(
+        "partners_with_partner_id",
+        |partner_id: &str| -> Result<Array, Box<EvalAltResult>> {
+            frame(|f| {
+                docs_at(
+                    &f.shared,
+                    f.shared.repo.partners_with_partner_id(partner_id),
+                )
+            })
+        },
+    );
+    engine.register_fn(
+        "partners_with_tenant",
+        |tenant: &str| -> Result<Array, Box<EvalAltResult>> {
+            frame(|f| docs_at(&f.shared, f.shared.repo.with_tenant(Kind::Partner, tenant)))
+        },
+    );
+    engine.register_fn(
+        "customers_with_tenant",
+        |tenant: &str| -> Result<Array, Box<EvalAltResult>> {
+            frame(|f| docs_at(&f.shared, f.shared.repo.with_tenant(Kind::Customer, tenant)))
+        },
+    );
+    engine.register_fn(
+        "subscriptions_with_subscription_id",
+        |guid: &str| -> Result<Array, Box<EvalAltResult>> {
+            frame(|f| docs_at(&f.shared, f.shared.repo.subscriptions_with_guid(guid)))
+        },
+    );
+    engine.register_fn(
+        "replacements_of",
+        |subscription: &str| -> Result<Array, Box<EvalAltResult>> {
+            frame(|f| docs_at(&f.shared, f.shared.repo.replacements_of(subscription)))
+        },
+    );
+    engine.register_fn(
+        "transfers_of_subscription",
+        |subscription: &str| -> Result<Array, Box<EvalAltResult>> {
+            frame(|f| docs_at(&f.shared, f.shared.repo.transfers_of(subscription)))
+        },
+    );
+
+    // Dates: ISO strings in, ISO strings out; `()` for "no such date".
+    engine.register_fn(
+        "today",
+        || -> Result<ImmutableString, Box<EvalAltResult>> {
+            frame(|f| f.shared.as_of_text.clone())
+        },
+    );
+    engine.register_fn("is_date", |text: &str| dates::parse_date(text).is_some());
+    engine.register_fn("is_date", |_: ()| false);
+    engine.register_fn("parse_date", |text: &str| date_out(dates::parse_date(text)));
+    engine.register_fn("parse_date", |_: ()| Dynamic::UNIT);
+    engine.register_fn(
+        "days_between",
+        |from: &str, to: &str| -> Result<i64, Box<EvalAltResult>> {
+            Ok(dates::days_between(date_arg(from)?, date_arg(to)?))
+        },
+    );
+    engine.register_fn(
+        "add_days",
+        |date: &str, days: i64| -> Result<Dynamic, Box<EvalAltResult>> {
+            Ok(date_out(dates::add_days(date_arg(date)?, days)))
+        },
+    );
+    engine.register_fn(
+        "add_months",
+        |date: &str, months: i64| -> Result<Dynamic, Box<EvalAltResult>> {
+            Ok(date_out(dates::add_months(date_arg(date)?, months)))
+        },
+    );
+    engine.register_fn(
+        "add_duration",
+        |date: &str, duration: &str| -> Result<Dynamic, Box<EvalAltResult>> {
+            let span = dates::parse_duration(duration).ok_or_else(|| {
+                Box::<EvalAltResult>::from(format!("`{duration}` is not an ISO 8601 duration"))
+            })?;
+            Ok(date_out(dates::add_duration(date_arg(date)?, span)))
+        },
+    );
+    engine.register_fn("duration_days", |duration: &str| -> Dynamic {
+        dates::parse_duration(duration).map_or(Dynamic::UNIT, |span| {
+            Dynamic::from_int(dates::duration_days(span))
+        })
+    });
+    engine.register_fn("is_duration", |duration: &str| {
+        dates::parse_duration(duration).is_some()
+    });
+
+    // Markets (MC016, MC017).
+    engine.register_fn("market_of", |country: &str| -> Dynamic {
+        crate::markets::market_of(country).map_or(Dynamic::UNIT, |m| {
+            Dynamic::from(ImmutableString::from(m.name))
+        })
+    });
+    engine.register_fn(
+        "same_market",
+        |partner_country: &str, tenant_country: &str| -> Dynamic {
+            crate::markets::can_sell_to(partner_country, tenant_country)
+                .map_or(Dynamic::UNIT, Dynamic::from_bool)
+        },
+    );
+
+    // Settings declared in policy headers, overridable in channelguard.yaml.
+    engine.register_fn("setting", |name: &str| setting(name));
+
+    // Small helpers that keep policies readable.
+    // `q(value)` quotes a user value in backticks for a message (`requested`); control
+    // characters are escaped so data cannot inject terminal sequences or workflow commands.
+    engine.register_fn("q", |value: Dynamic| -> String {
+        let text = if value.is_unit() {
+            "null".to_string()
+        } else {
+            value.to_string()
+        };
+        crate::finding::code(&text)
+    });
+    engine.register_fn("lower", |text: &str| text.to_lowercase());
+    engine.register_fn("same_guid", |a: &str, b: &str| a.eq_ignore_ascii_case(b));
+    engine.register_fn("has", |map: Map, key: &str| {
+        map.get(key).is_some_and(|v| !v.is_unit())
+    });
+}
+
+/// Position of a runtime error inside the script, if known.
+pub fn error_position(error: &EvalAltResult) -> Position {
+    let mut current = error;
+    // Errors raised inside a script function carry the call site; the innermost is the cause.
+    while let EvalAltResult::ErrorInFunctionCall(_, _, inner, _) = current {
+        current = inner;
+    }
+    current.position()
+}

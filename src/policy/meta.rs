@@ -1,0 +1,246 @@
+//! The metadata header of a policy script: the `//!` lines at the top of a `.rhai` file that a
+//! compliance reviewer reads first, and the engine reads to know what the policy is.
+//!
+//! ```text
+//! //! id: MC002
+//! //! title: license-based subscription managed without an accepted reseller relationship
+//! //! severity: error
+//! //! kinds: Subscription
+//! //! source: Partner Center, multichannel.md
+//! //! rationale: To provide support for multichannel accounts, you must request
+//! //!   permissions from the customer to manage their subscriptions.
+//! //! remediation: Ask the customer's Global admin to accept the reseller relationship.
+//! //! setting: require_admin_rights = false — also warn when no active DAP/GDAP exists
+//! ```
+//! A line indented under a key continues its value.
+
+use crate::finding::Severity;
+use crate::repository::Kind;
+
+/// A rule setting a policy declares, with its default.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SettingDecl {
+    pub name: String,
+    pub default: serde_json::Value,
+    pub description: String,
+}
+
+/// What a policy header declares.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PolicyMeta {
+    pub id: String,
+    pub title: String,
+    pub severity: Severity,
+    pub kinds: Vec<Kind>,
+    pub source: String,
+    pub rationale: String,
+    pub remediation: String,
+    pub settings: Vec<SettingDecl>,
+    /// An example of data that violates the rule, for `explain`.
+    pub example: String,
+}
+
+/// A header problem: message and the 1-based line it is on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetaError {
+    pub line: usize,
+    pub message: String,
+}
+
+/// Reads the header. Unknown keys are errors, so a typo in a header is never ignored.
+pub fn parse(script: &str) -> Result<PolicyMeta, MetaError> {
+    let mut entries: Vec<(usize, String, String)> = Vec::new();
+    for (index, line) in script.lines().enumerate() {
+        let Some(rest) = line.trim_start().strip_prefix("//!") else {
+            if line.trim().is_empty() || line.trim_start().starts_with("//") {
+                continue;
+            }
+            break;
+        };
+        let continuation = rest.starts_with("  ") || rest.starts_with('\t');
+        let rest = rest.trim();
+        if continuation {
+            if let Some(last) = entries.last_mut() {
+                if !last.2.is_empty() && last.1 != "example" {
+                    last.2.push(' ');
+                } else if last.1 == "example" && !last.2.is_empty() {
+                    last.2.push('\n');
+                }
+                last.2.push_str(if last.1 == "example" {
+                    rest_preserving(line)
+                } else {
+                    rest
+                });
+                continue;
+            }
+        }
+        if rest.is_empty() {
+            continue;
+        }
+        let Some((key, value)) = rest.split_once(':') else {
+            return Err(MetaError {
+                line: index + 1,
+                message: format!("header line must be `key: value`, found `{rest}`"),
+            });
+        };
+        entries.push((index + 1, key.trim().to_string(), value.trim().to_string()));
+    }
+    let mut meta = PolicyMeta {
+        id: String::new(),
+        title: String::new(),
+        severity: Severity::Error,
+        kinds: Vec::new(),
+        source: String::new(),
+        rationale: String::new(),
+        remediation: String::new(),
+        settings: Vec::new(),
+        example: String::new(),
+    };
+    let mut seen_severity = false;
+    for (line, key, value) in entries {
+        let error = |message: String| MetaError { line, message };
+        match key.as_str() {
+            "id" => {
+                if value.is_empty()
+                    || !value
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                {
+                    return Err(error(format!(
+                        "`id` must be letters, digits, `-` or `_`, found `{value}`"
+                    )));
+                }
+                meta.id = value;
+            }
+            "title" => meta.title = value,
+            "severity" => {
+                meta.severity = Severity::parse(&value).ok_or_else(|| {
+                    error(format!(
+                        "`severity` must be `error`, `warning` or `info`, found `{value}`"
+                    ))
+                })?;
+                seen_severity = true;
+            }
+            "kinds" => {
+                for name in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                    let kind = Kind::parse(name).ok_or_else(|| {
+                        error(format!(
+                            "unknown kind `{name}`; kinds are {}",
+                            Kind::ALL.map(Kind::as_str).join(", ")
+                        ))
+                    })?;
+                    meta.kinds.push(kind);
+                }
+            }
+            "source" => meta.source = value,
+            "rationale" => meta.rationale = value,
+            "remediation" => meta.remediation = value,
+            "example" => meta.example = value,
+            "setting" => meta.settings.push(parse_setting(&value).map_err(error)?),
+            other => return Err(error(format!("unknown header key `{other}`"))),
+        }
+    }
+    let missing: Vec<&str> = [
+        ("id", meta.id.is_empty()),
+        ("title", meta.title.is_empty()),
+        ("severity", !seen_severity),
+        ("kinds", meta.kinds.is_empty()),
+        ("rationale", meta.rationale.is_empty()),
+        ("remediation", meta.remediation.is_empty()),
+    ]
+    .into_iter()
+    .filter_map(|(k, missing)| missing.then_some(k))
+    .collect();
+    if !missing.is_empty() {
+        return Err(MetaError {
+            line: 1,
+            message: format!(
+                "policy header is missing {}",
+                missing
+                    .iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        });
+    }
+    Ok(meta)
+}
+
+/// Keeps the indentation of an example line beyond the two continuation spaces.
+fn rest_preserving(line: &str) -> &str {
+    let rest = line.trim_start().strip_prefix("//!").unwrap_or("");
+    rest.strip_prefix("  ").unwrap_or(rest).trim_end()
+}
+
+/// `name = default — description` (the separator may also be ` - `).
+fn parse_setting(text: &str) -> Result<SettingDecl, String> {
+    let (name, rest) = text.split_once('=').ok_or_else(|| {
+        format!("`setting` must be `name = default — description`, found `{text}`")
+    })?;
+    let (default, description) = match rest.split_once('—').or_else(|| rest.split_once(" - ")) {
+        Some((d, desc)) => (d.trim(), desc.trim()),
+        None => (rest.trim(), ""),
+    };
+    let name = name.trim();
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    {
+        return Err(format!(
+            "setting name must be lower snake_case, found `{name}`"
+        ));
+    }
+    let default = match default {
+        "true" => serde_json::Value::Bool(true),
+        "false" => serde_json::Value::Bool(false),
+        n if n.parse::<i64>().is_ok() => serde_json::Value::from(n.parse::<i64>().unwrap_or(0)),
+        s => serde_json::Value::String(s.trim_matches('"').to_string()),
+    };
+    Ok(SettingDecl {
+        name: name.to_string(),
+        default,
+        description: description.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = "//! id: MC002\n//! title: subscription managed without an accepted relationship\n//! severity: error\n//! kinds: Subscription, Customer\n//! rationale: To provide support for multichannel accounts,\n//!   you must request permissions.\n//! remediation: Ask the customer to accept.\n//! setting: require_admin_rights = false — warn without DAP/GDAP\n\nfn check(doc) {}\n";
+
+    #[test]
+    fn parses_a_header() {
+        let meta = parse(HEADER).unwrap();
+        assert_eq!(meta.id, "MC002");
+        assert_eq!(meta.kinds, [Kind::Subscription, Kind::Customer]);
+        assert_eq!(
+            meta.rationale,
+            "To provide support for multichannel accounts, you must request permissions."
+        );
+        assert_eq!(meta.settings[0].name, "require_admin_rights");
+        assert_eq!(meta.settings[0].default, serde_json::Value::Bool(false));
+        assert_eq!(meta.settings[0].description, "warn without DAP/GDAP");
+    }
+
+    #[test]
+    fn reports_the_line_of_a_bad_key() {
+        let bad = HEADER.replace("kinds: Subscription, Customer", "kinds: Subscriptions");
+        let error = parse(&bad).unwrap_err();
+        assert_eq!(error.line, 4);
+        assert!(error.message.starts_with("unknown kind `Subscriptions`"));
+        let error = parse(&HEADER.replace("severity:", "severty:")).unwrap_err();
+        assert_eq!(error.message, "unknown header key `severty`");
+    }
+
+    #[test]
+    fn missing_keys_are_listed() {
+        let error = parse("//! id: X1\n").unwrap_err();
+        assert_eq!(
+            error.message,
+            "policy header is missing `title`, `severity`, `kinds`, `rationale`, `remediation`"
+        );
+    }
+}

@@ -1,0 +1,683 @@
+//! Channel policies: loading Rhai scripts (the embedded built-in pack and user directories),
+//! reading their headers, compiling each once, and evaluating them over the repository in
+//! parallel with one Rhai conversion per document.
+//!
+//! A policy is a `.rhai` file with a metadata header ([`meta`]) and an entry point
+//! `fn check(doc)` that calls `report(pointer, message, help)` for each violation. Script
+//! errors, limit breaches and a policy that can never run become located findings (exit 2);
+//! the other policies still run.
+
+pub mod api;
+pub mod engine;
+pub mod meta;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use rayon::prelude::*;
+use rhai::{Dynamic, Engine, EvalAltResult, ImmutableString, Position, AST};
+
+use crate::codes::{self, BuiltinCheck};
+use crate::finding::{code, ByteSpan, Finding, Location, Origin, RelatedLabel, Severity};
+use crate::limits::Limits;
+use crate::repository::{DocIndex, Kind, Repository};
+use crate::source::{FileId, FileRole, SourceFile, SourceMap};
+
+pub use meta::{PolicyMeta, SettingDecl};
+
+include!(concat!(env!("OUT_DIR"), "/builtin_policies.rs"));
+
+/// Where a policy came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PolicyOrigin {
+    Builtin,
+    Directory(PathBuf),
+}
+
+/// One loaded policy.
+pub struct Policy {
+    pub meta: PolicyMeta,
+    pub file: FileId,
+    pub origin: PolicyOrigin,
+    ast: AST,
+    /// Lines of the script that call `report*` (for coverage).
+    pub report_lines: Vec<u16>,
+}
+
+/// The compiled policies of a run and the engine they run on.
+pub struct PolicySet {
+    pub policies: Vec<Policy>,
+    engine: Engine,
+    limits: Limits,
+}
+
+/// How to assemble the policy set.
+#[derive(Clone, Debug, Default)]
+pub struct PolicySources {
+    pub builtin: bool,
+    pub directories: Vec<PathBuf>,
+}
+
+fn check_finding(check: &BuiltinCheck, message: String) -> Finding {
+    Finding::new(check.id, check.severity, message)
+        .with_help(check.help)
+        .tool()
+}
+
+/// Byte offset of a Rhai position (1-based line, 1-based character column) in `text`.
+pub fn position_offset(text: &str, position: Position) -> Option<usize> {
+    let line = position.line()?;
+    let column = position.position().unwrap_or(1);
+    let mut offset = 0;
+    for (index, l) in text.split_inclusive('\n').enumerate() {
+        if index + 1 == line {
+            let column_offset = l
+                .char_indices()
+                .nth(column.saturating_sub(1))
+                .map_or(l.trim_end().len(), |(b, _)| b);
+            return Some(offset + column_offset);
+        }
+        offset += l.len();
+    }
+    None
+}
+
+fn span_at(text: &str, position: Position) -> ByteSpan {
+    match position_offset(text, position) {
+        Some(at) => {
+            let end = text[at..]
+                .chars()
+                .next()
+                .filter(|c| *c != '\n')
+                .map_or(at, |c| at + c.len_utf8());
+            ByteSpan::new(at, end)
+        }
+        None => ByteSpan::default(),
+    }
+}
+
+/// Lines that call a `report*` function, found textually (comments excluded).
+fn report_lines(script: &str) -> Vec<u16> {
+    script
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| {
+            let code = line.split("//").next().unwrap_or("");
+            ["report(", "report_warning(", "report_info("]
+                .iter()
+                .any(|f| code.contains(f))
+        })
+        .map(|(i, _)| i as u16 + 1)
+        .collect()
+}
+
+impl PolicySet {
+    /// Loads the built-in pack and/or user directories. A user policy with the id of a built-in
+    /// one replaces it. Problems are returned as findings (origin `Tool`) pointing into the
+    /// scripts; a directory that cannot be read is an error.
+    pub fn load(
+        sources_spec: &PolicySources,
+        sources: &mut SourceMap,
+        limits: &Limits,
+    ) -> Result<(PolicySet, Vec<Finding>), String> {
+        let mut engine = engine::build(limits);
+        api::register(&mut engine);
+        let mut scripts: Vec<(String, PathBuf, Arc<str>, PolicyOrigin)> = Vec::new();
+        if sources_spec.builtin {
+            for (name, text) in BUILTIN_POLICIES {
+                scripts.push((
+                    format!("<builtin>/{name}"),
+                    PathBuf::from(name),
+                    Arc::from(*text),
+                    PolicyOrigin::Builtin,
+                ));
+            }
+        }
+        for dir in &sources_spec.directories {
+            let entries = std::fs::read_dir(dir)
+                .map_err(|e| format!("cannot read policy directory `{}`: {e}", dir.display()))?;
+            let mut paths: Vec<PathBuf> = entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "rhai"))
+                .collect();
+            paths.sort();
+            for path in paths {
+                let name = path.display().to_string().replace('\\', "/");
+                // Oversized or non-regular files are registered with no text and reported by
+                // `load_one`; they are never read.
+                let readable = std::fs::symlink_metadata(&path)
+                    .is_ok_and(|m| m.is_file() && m.len() <= limits.max_policy_bytes);
+                let file_text: Arc<str> = if readable {
+                    std::fs::read_to_string(&path)
+                        .map(Arc::from)
+                        .map_err(|e| format!("cannot read policy `{}`: {e}", path.display()))?
+                } else {
+                    Arc::from("")
+                };
+                scripts.push((name, path, file_text, PolicyOrigin::Directory(dir.clone())));
+            }
+        }
+
+        let mut findings = Vec::new();
+        let mut by_id: BTreeMap<String, Policy> = BTreeMap::new();
+        for (name, path, text, origin) in scripts {
+            let file = sources.add(SourceFile::new(
+                name.clone(),
+                path.clone(),
+                Arc::clone(&text),
+                FileRole::Policy,
+            ));
+            if let Some(policy) =
+                Self::load_one(&engine, file, &path, &text, origin, limits, &mut findings)
+            {
+                // Later sources (user directories) replace earlier ones with the same id.
+                by_id.insert(policy.meta.id.clone(), policy);
+            }
+        }
+        Ok((
+            PolicySet {
+                policies: by_id.into_values().collect(),
+                engine,
+                limits: limits.clone(),
+            },
+            findings,
+        ))
+    }
+
+    fn load_one(
+        engine: &Engine,
+        file: FileId,
+        path: &Path,
+        text: &str,
+        origin: PolicyOrigin,
+        limits: &Limits,
+        findings: &mut Vec<Finding>,
+    ) -> Option<Policy> {
+        let size = text.len() as u64;
+        if size == 0
+            && std::fs::symlink_metadata(path)
+                .is_ok_and(|m| !m.is_file() || m.len() > limits.max_policy_bytes)
+        {
+            findings.push(
+                check_finding(
+                    codes::POLICY_LIMIT,
+                    format!(
+                        "policy file is not a regular file or is larger than {} bytes; not loaded",
+                        limits.max_policy_bytes
+                    ),
+                )
+                .at_span(file, ByteSpan::default()),
+            );
+            return None;
+        }
+        if text.lines().count() > 20_000 {
+            findings.push(
+                check_finding(
+                    codes::POLICY_LIMIT,
+                    "policy file has more than 20,000 lines; not loaded".to_string(),
+                )
+                .at_span(file, ByteSpan::default()),
+            );
+            return None;
+        }
+        let meta = match meta::parse(text) {
+            Ok(meta) => meta,
+            Err(error) => {
+                let at = text
+                    .split_inclusive('\n')
+                    .take(error.line - 1)
+                    .map(str::len)
+                    .sum::<usize>();
+                let end = text[at..].find('\n').map_or(text.len(), |e| at + e);
+                findings.push(
+                    check_finding(codes::POLICY_METADATA, error.message)
+                        .at_span(file, ByteSpan::new(at, end))
+                        .with_label("header"),
+                );
+                return None;
+            }
+        };
+        let ast = match engine.compile(text) {
+            Ok(ast) => ast,
+            Err(error) => {
+                let position = error.position();
+                findings.push(
+                    check_finding(
+                        codes::POLICY_SYNTAX,
+                        format!(
+                            "policy {} does not compile: {}",
+                            code(&meta.id),
+                            error.err_type()
+                        ),
+                    )
+                    .at_span(file, span_at(text, position))
+                    .with_label("syntax error here"),
+                );
+                return None;
+            }
+        };
+        let has_entry = ast
+            .iter_functions()
+            .any(|f| f.name == "check" && f.params.len() == 1);
+        if !has_entry {
+            findings.push(
+                check_finding(
+                    codes::POLICY_METADATA,
+                    format!(
+                        "policy {} has no entry point `fn check(doc)`; it could never fire",
+                        code(&meta.id)
+                    ),
+                )
+                .at_span(
+                    file,
+                    ByteSpan::new(0, text.find('\n').unwrap_or(text.len())),
+                )
+                .with_label("policy defined here")
+                .with_help(
+                    "add `fn check(doc) { ... }`, called once per document of the policy's kinds",
+                ),
+            );
+            return None;
+        }
+        Some(Policy {
+            meta,
+            file,
+            origin,
+            ast,
+            report_lines: report_lines(text),
+        })
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Policy> {
+        self.policies.iter().find(|p| p.meta.id == id)
+    }
+
+    /// Every setting any policy declares, with its default, by name.
+    pub fn declared_settings(&self) -> BTreeMap<String, (SettingDecl, String)> {
+        let mut settings = BTreeMap::new();
+        for policy in &self.policies {
+            for setting in &policy.meta.settings {
+                settings
+                    .entry(setting.name.clone())
+                    .or_insert_with(|| (setting.clone(), policy.meta.id.clone()));
+            }
+        }
+        settings
+    }
+
+    /// Drops policies whose ids are in `disabled`.
+    pub fn retain(&mut self, keep: impl Fn(&PolicyMeta) -> bool) {
+        self.policies.retain(|p| keep(&p.meta));
+    }
+}
+
+/// What a policy run needs besides the repository.
+pub struct EvalContext {
+    pub as_of: jiff::civil::Date,
+    /// Setting overrides from the configuration, by name.
+    pub settings: HashMap<String, serde_json::Value>,
+    /// Fields each kind's schema declares (absent ones are `()` for policies).
+    pub known_fields: HashMap<Kind, Vec<String>>,
+}
+
+/// What evaluating the policies produced.
+#[derive(Default)]
+pub struct EvalOutcome {
+    pub findings: Vec<Finding>,
+    /// Per policy id: the lines of `report*` calls that ran (for coverage).
+    pub reached: BTreeMap<String, Vec<u16>>,
+}
+
+/// A runtime problem of one policy, aggregated over documents.
+struct ScriptError {
+    finding: Finding,
+    documents: usize,
+}
+
+impl PolicySet {
+    /// Evaluates every policy on every document of its kinds. Documents are converted to Rhai
+    /// values once; evaluation runs on the current rayon pool.
+    pub fn evaluate(
+        &self,
+        repo: Arc<Repository>,
+        context: &EvalContext,
+        sources: &SourceMap,
+    ) -> EvalOutcome {
+        if self.policies.is_empty() {
+            return EvalOutcome::default();
+        }
+        let empty = Vec::new();
+        let documents: Vec<Dynamic> = repo
+            .documents
+            .par_iter()
+            .map(|doc| {
+                if doc.checkable {
+                    api::document_to_dynamic(
+                        &doc.value,
+                        context.known_fields.get(&doc.kind).unwrap_or(&empty),
+                    )
+                } else {
+                    Dynamic::UNIT
+                }
+            })
+            .collect();
+        let mut settings: HashMap<String, Dynamic> = HashMap::new();
+        for (name, (decl, _)) in self.declared_settings() {
+            let value = context.settings.get(&name).unwrap_or(&decl.default);
+            settings.insert(name, api::to_dynamic(value));
+        }
+        let shared = Arc::new(api::Shared {
+            repo: Arc::clone(&repo),
+            documents,
+            as_of: context.as_of,
+            as_of_text: ImmutableString::from(context.as_of.to_string()),
+            settings,
+        });
+        let applicable: Vec<Vec<usize>> = Kind::ALL
+            .iter()
+            .map(|kind| {
+                (0..self.policies.len())
+                    .filter(|&p| self.policies[p].meta.kinds.contains(kind))
+                    .collect()
+            })
+            .collect();
+
+        struct Partial {
+            findings: Vec<Finding>,
+            errors: Vec<(usize, String, ScriptError)>,
+            reached: Vec<(usize, u16)>,
+            output: Vec<(usize, String)>,
+        }
+        let partials: Vec<Partial> = (0..repo.documents.len() as DocIndex)
+            .into_par_iter()
+            .with_min_len(64)
+            .fold(
+                || Partial {
+                    findings: Vec::new(),
+                    errors: Vec::new(),
+                    reached: Vec::new(),
+                    output: Vec::new(),
+                },
+                |mut partial, index| {
+                    let doc = repo.get(index);
+                    if !doc.checkable {
+                        return partial;
+                    }
+                    for &p in &applicable[doc.kind as usize] {
+                        self.evaluate_one(
+                            p,
+                            index,
+                            &shared,
+                            sources,
+                            &mut partial.findings,
+                            &mut partial.errors,
+                            &mut partial.reached,
+                            &mut partial.output,
+                        );
+                    }
+                    partial
+                },
+            )
+            .collect();
+
+        let mut outcome = EvalOutcome::default();
+        let mut errors: BTreeMap<(usize, String), ScriptError> = BTreeMap::new();
+        let mut output: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+        for partial in partials {
+            outcome.findings.extend(partial.findings);
+            for (policy, key, error) in partial.errors {
+                match errors.entry((policy, key)) {
+                    std::collections::btree_map::Entry::Vacant(v) => {
+                        v.insert(error);
+                    }
+                    std::collections::btree_map::Entry::Occupied(mut o) => {
+                        let existing = o.get_mut();
+                        existing.documents += error.documents;
+                        // Keep the first document in repository order, whatever the workers did.
+                        if error.finding.related.first().map(|r| r.location)
+                            < existing.finding.related.first().map(|r| r.location)
+                        {
+                            existing.finding.related = error.finding.related;
+                        }
+                    }
+                }
+            }
+            for (policy, line) in partial.reached {
+                outcome
+                    .reached
+                    .entry(self.policies[policy].meta.id.clone())
+                    .or_default()
+                    .push(line);
+            }
+            for (policy, text) in partial.output {
+                output.entry(policy).or_default().push(text);
+            }
+        }
+        for ((_, _), error) in errors {
+            let mut finding = error.finding;
+            if error.documents > 1 {
+                finding.message = format!("{} (in {} documents)", finding.message, error.documents);
+            }
+            outcome.findings.push(finding);
+        }
+        for (policy, mut texts) in output {
+            texts.sort();
+            texts.dedup();
+            let policy = &self.policies[policy];
+            let text = &sources.get(policy.file).text;
+            let at = text
+                .find("print(")
+                .or_else(|| text.find("debug("))
+                .unwrap_or(0);
+            outcome.findings.push(
+                check_finding(
+                    codes::POLICY_OUTPUT,
+                    format!(
+                        "policy {} printed {}",
+                        code(&policy.meta.id),
+                        code(&texts[0])
+                    ),
+                )
+                .at_span(policy.file, ByteSpan::new(at, at + 5))
+                .with_label(format!("{} distinct lines printed", texts.len())),
+            );
+            if let Some(last) = outcome.findings.last_mut() {
+                last.origin = Origin::Data;
+                last.severity = Severity::Info;
+            }
+        }
+        for lines in outcome.reached.values_mut() {
+            lines.sort_unstable();
+            lines.dedup();
+        }
+        outcome
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn evaluate_one(
+        &self,
+        policy_index: usize,
+        doc_index: DocIndex,
+        shared: &Arc<api::Shared>,
+        sources: &SourceMap,
+        findings: &mut Vec<Finding>,
+        errors: &mut Vec<(usize, String, ScriptError)>,
+        reached: &mut Vec<(usize, u16)>,
+        output: &mut Vec<(usize, String)>,
+    ) {
+        let policy = &self.policies[policy_index];
+        let repo = &shared.repo;
+        let doc = repo.get(doc_index);
+        let frame = api::Frame {
+            shared: Arc::clone(shared),
+            reported: Vec::new(),
+            output: Vec::new(),
+            reached: Vec::new(),
+            settings_read: Vec::new(),
+        };
+        engine::set_deadline(Some(Instant::now() + self.limits.policy_deadline));
+        let argument = shared.documents[doc_index as usize].clone();
+        let (result, frame) = api::with_frame(frame, || {
+            let mut scope = rhai::Scope::new();
+            let options = rhai::CallFnOptions::new()
+                .eval_ast(false)
+                .rewind_scope(true);
+            self.engine.call_fn_with_options::<Dynamic>(
+                options,
+                &mut scope,
+                &policy.ast,
+                "check",
+                (argument,),
+            )
+        });
+        engine::set_deadline(None);
+        reached.extend(frame.reached.iter().map(|&line| (policy_index, line)));
+        output.extend(frame.output.into_iter().map(|text| (policy_index, text)));
+        if let Err(error) = result {
+            let text = &sources.get(policy.file).text;
+            let position = api::error_position(&error);
+            let (check, message) = describe_error(&error, &self.limits);
+            let finding = check_finding(
+                check,
+                format!("policy {} failed: {message}", code(&policy.meta.id)),
+            )
+            .at_span(policy.file, span_at(text, position))
+            .with_label("while evaluating this")
+            .with_related(RelatedLabel {
+                location: doc.location(""),
+                message: format!("on {} {}", doc.kind, code(&doc.id)),
+                pointer: Some(String::new()),
+                document: Some(doc.reference()),
+            });
+            errors.push((
+                policy_index,
+                format!("{check:?}{message}{position:?}", check = check.id),
+                ScriptError {
+                    finding,
+                    documents: 1,
+                },
+            ));
+            return;
+        }
+        let cap = self.limits.max_findings_per_policy_file;
+        let total = frame.reported.len();
+        for reported in frame.reported.into_iter().take(cap) {
+            findings.push(self.locate(policy, doc_index, repo, reported));
+        }
+        if total > cap {
+            findings.push(
+                check_finding(
+                    codes::POLICY_OUTPUT,
+                    format!(
+                        "policy {} reported {} more findings on this document",
+                        code(&policy.meta.id),
+                        total - cap
+                    ),
+                )
+                .at(doc.location(""))
+                .with_document(Some(doc.reference())),
+            );
+            if let Some(last) = findings.last_mut() {
+                last.origin = Origin::Data;
+                last.severity = Severity::Info;
+            }
+        }
+    }
+
+    fn locate(
+        &self,
+        policy: &Policy,
+        doc_index: DocIndex,
+        repo: &Repository,
+        reported: api::Reported,
+    ) -> Finding {
+        let doc = repo.get(doc_index);
+        let severity = reported.severity.unwrap_or(policy.meta.severity);
+        let help = reported
+            .help
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| policy.meta.remediation.clone());
+        let mut finding = Finding::new(policy.meta.id.as_str(), severity, reported.message)
+            .with_help(help)
+            .at(doc.location(&reported.pointer))
+            .with_pointer(reported.pointer)
+            .with_document(Some(doc.reference()))
+            .with_label(policy.meta.title.clone());
+        for related in reported.related {
+            let target = related
+                .kind
+                .and_then(|k| repo.find(k, &related.id))
+                .map(|i| repo.get(i));
+            if let Some(target) = target {
+                finding.related.push(RelatedLabel {
+                    location: target.location(&related.pointer),
+                    message: related.message,
+                    pointer: Some(related.pointer),
+                    document: Some(target.reference()),
+                });
+            }
+        }
+        finding
+    }
+}
+
+/// Maps a Rhai error to a check and a message in our style.
+fn describe_error(error: &EvalAltResult, limits: &Limits) -> (&'static BuiltinCheck, String) {
+    let mut inner = error;
+    while let EvalAltResult::ErrorInFunctionCall(_, _, next, _) = inner {
+        inner = next;
+    }
+    match inner {
+        EvalAltResult::ErrorTooManyOperations(_) => (
+            codes::POLICY_LIMIT,
+            format!(
+                "operation budget exceeded ({} operations)",
+                limits.policy_operations
+            ),
+        ),
+        EvalAltResult::ErrorTerminated(..) => (
+            codes::POLICY_LIMIT,
+            format!(
+                "timed out after {:.1} s",
+                limits.policy_deadline.as_secs_f64()
+            ),
+        ),
+        EvalAltResult::ErrorStackOverflow(_) => (
+            codes::POLICY_LIMIT,
+            "call depth exceeded (runaway recursion)".to_string(),
+        ),
+        EvalAltResult::ErrorDataTooLarge(what, _) => (
+            codes::POLICY_LIMIT,
+            format!("data limit exceeded: {}", what.to_lowercase()),
+        ),
+        EvalAltResult::ErrorTooManyVariables(_) | EvalAltResult::ErrorTooManyModules(_) => {
+            (codes::POLICY_LIMIT, inner.to_string())
+        }
+        EvalAltResult::Exit(..) => (codes::POLICY_RUNTIME, "policy called `exit()`".to_string()),
+        other => {
+            let text = other.to_string();
+            // Rhai appends " (line N, position M)"; the location is shown separately.
+            let text = text.split(" (line ").next().unwrap_or(&text).to_string();
+            (codes::POLICY_RUNTIME, lowercase_first(&text))
+        }
+    }
+}
+
+fn lowercase_first(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// The location of a policy file's first line (for findings about a whole policy).
+pub fn policy_location(policy: &Policy) -> Location {
+    Location {
+        file: policy.file,
+        span: ByteSpan::new(0, 0),
+    }
+}
