@@ -98,9 +98,9 @@ fn check_references(repo: &Repository, doc: &Document) -> Vec<Finding> {
                 )
                 .with_label(format!("expected a {} id", field.target))
                 .with_related(RelatedLabel {
-                    location: found.location(""),
+                    location: found.location("/id"),
                     message: format!("{} {} is defined here", other, code(target)),
-                    pointer: Some(String::new()),
+                    pointer: Some("/id".to_string()),
                     document: Some(found.reference()),
                 })
             } else {

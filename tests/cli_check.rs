@@ -1,0 +1,227 @@
+//! CLI snapshot tests of `channelguard check` over the bad-input fixtures in `fixtures/cli/`:
+//! each case in human (colourless, fixed width) and JSON output, with its exit code.
+
+use std::path::Path;
+use std::process::Command;
+
+use assert_cmd::cargo::CommandCargoExt;
+
+/// Runs `channelguard check` on a fixture folder (as the repository root) and returns
+/// "exit: N" followed by stdout.
+fn check(case: &str, format: &str, extra: &[&str]) -> String {
+    let dir = Path::new("fixtures/cli").join(case);
+    let output = Command::cargo_bin("channelguard")
+        .unwrap()
+        .args([
+            "check",
+            "--as-of",
+            "2024-06-30",
+            "--color",
+            "never",
+            "--format",
+            format,
+            "--root",
+        ])
+        .arg(&dir)
+        .arg(&dir)
+        .args(extra)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.is_empty(), "unexpected stderr: {stderr}");
+    format!("exit: {}\n{stdout}", output.status.code().unwrap())
+}
+
+macro_rules! snapshot_case {
+    ($name:ident, $case:literal) => {
+        #[test]
+        fn $name() {
+            insta::with_settings!({
+                snapshot_suffix => "human",
+                filters => vec![(r" in \d+\.\d+s", " in [time]")],
+            }, {
+                insta::assert_snapshot!(check($case, "human", &["--no-builtin-policies"]));
+            });
+            insta::with_settings!({ snapshot_suffix => "json" }, {
+                insta::assert_snapshot!(check($case, "json", &["--no-builtin-policies"]));
+            });
+        }
+    };
+}
+
+snapshot_case!(syntax_error, "syntax-error");
+snapshot_case!(duplicate_key, "duplicate-key");
+snapshot_case!(tab_indentation, "tab-indentation");
+snapshot_case!(invalid_utf8, "invalid-utf8");
+snapshot_case!(byte_order_mark, "bom");
+snapshot_case!(empty_file, "empty-file");
+snapshot_case!(empty_document, "empty-document");
+snapshot_case!(document_not_a_mapping, "not-a-mapping");
+snapshot_case!(missing_kind, "missing-kind");
+snapshot_case!(unknown_kind, "unknown-kind");
+snapshot_case!(missing_id, "missing-id");
+snapshot_case!(schema_errors, "schema-errors");
+snapshot_case!(norway_unquoted, "norway-unquoted");
+snapshot_case!(references, "references");
+snapshot_case!(duplicate_id, "duplicate-id");
+snapshot_case!(multibyte_and_crlf, "multibyte-and-crlf");
+
+#[test]
+fn broken_file_points_at_line_and_column_in_json() {
+    let out = check("syntax-error", "json", &["--no-builtin-policies"]);
+    let json: serde_json::Value = serde_json::from_str(out.split_once('\n').unwrap().1).unwrap();
+    let finding = &json["findings"][0];
+    assert_eq!(finding["code"], "Y001");
+    assert_eq!(finding["file"], "customers/broken.yaml");
+    assert_eq!(
+        (finding["line"].as_u64(), finding["column"].as_u64()),
+        (Some(4), Some(10))
+    );
+    // The good file beside it was still checked.
+    assert_eq!(json["summary"]["documents"], 1);
+}
+
+#[test]
+fn output_is_identical_with_one_and_many_threads() {
+    let run = |threads: &str| {
+        let output = Command::cargo_bin("channelguard")
+            .unwrap()
+            .args([
+                "check",
+                "examples/northwind-csp",
+                "--as-of",
+                "2024-06-30",
+                "--format",
+                "json",
+                "-j",
+                threads,
+            ])
+            .output()
+            .unwrap();
+        output.stdout
+    };
+    let one = run("1");
+    assert!(!one.is_empty());
+    for threads in ["2", "4", "8"] {
+        assert_eq!(one, run(threads), "output differs with {threads} threads");
+    }
+}
+
+#[test]
+fn file_order_on_the_command_line_does_not_change_the_output() {
+    let run = |paths: &[&str]| {
+        Command::cargo_bin("channelguard")
+            .unwrap()
+            .args(["check", "--as-of", "2024-06-30", "--format", "json"])
+            .args(paths)
+            .output()
+            .unwrap()
+            .stdout
+    };
+    let forward = run(&[
+        "examples/northwind-csp/partners",
+        "examples/northwind-csp/customers",
+    ]);
+    let backward = run(&[
+        "examples/northwind-csp/customers",
+        "examples/northwind-csp/partners",
+    ]);
+    assert_eq!(forward, backward);
+}
+
+#[test]
+fn exit_codes() {
+    let status = |args: &[&str]| {
+        Command::cargo_bin("channelguard")
+            .unwrap()
+            .args(args)
+            .output()
+            .unwrap()
+            .status
+            .code()
+    };
+    let clean = "fixtures/cli/norway-unquoted";
+    assert_eq!(
+        status(&[
+            "check",
+            clean,
+            "--as-of",
+            "2024-06-30",
+            "--no-builtin-policies"
+        ]),
+        Some(0)
+    );
+    assert_eq!(
+        status(&[
+            "check",
+            clean,
+            "--as-of",
+            "2024-06-30",
+            "--no-builtin-policies",
+            "--fail-on",
+            "warning"
+        ]),
+        Some(1)
+    );
+    assert_eq!(
+        status(&[
+            "check",
+            "fixtures/cli/syntax-error",
+            "--as-of",
+            "2024-06-30"
+        ]),
+        Some(1)
+    );
+    assert_eq!(status(&["check", "does/not/exist"]), Some(2));
+    assert_eq!(status(&["check", clean, "--as-of", "2024-13-01"]), Some(2));
+    assert_eq!(
+        status(&["check", clean, "--schemas", "does/not/exist"]),
+        Some(2)
+    );
+    assert_eq!(status(&["check", "--no-such-flag"]), Some(2));
+    assert_eq!(status(&["--version"]), Some(0));
+}
+
+#[test]
+fn never_modifies_the_files_it_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("repo");
+    std::fs::create_dir_all(copy.join("customers")).unwrap();
+    for entry in std::fs::read_dir("fixtures/cli/schema-errors/customers").unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), copy.join("customers").join(entry.file_name())).unwrap();
+    }
+    let before: Vec<_> = std::fs::read_dir(copy.join("customers"))
+        .unwrap()
+        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+        .collect();
+    let modified_before = std::fs::metadata(copy.join("customers/contoso.yaml"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    Command::cargo_bin("channelguard")
+        .unwrap()
+        .args(["check", "--as-of", "2024-06-30"])
+        .arg(&copy)
+        .output()
+        .unwrap();
+    let after: Vec<_> = std::fs::read_dir(copy.join("customers"))
+        .unwrap()
+        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+        .collect();
+    assert_eq!(before, after);
+    assert_eq!(
+        modified_before,
+        std::fs::metadata(copy.join("customers/contoso.yaml"))
+            .unwrap()
+            .modified()
+            .unwrap()
+    );
+    assert_eq!(
+        std::fs::read_dir(&copy).unwrap().count(),
+        1,
+        "no file was created in the repository"
+    );
+}
