@@ -1,8 +1,11 @@
 //! Reporters: one file per output format, all behind the [`Reporter`] trait. A reporter is a
 //! pure function of the [`Report`] (findings, sources, counts); it never evaluates anything.
 
+pub mod github;
 pub mod human;
 pub mod json;
+pub mod junit;
+pub mod sarif;
 
 use std::io::{self, Write};
 
