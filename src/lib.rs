@@ -9,6 +9,7 @@
 
 pub mod check;
 pub mod codes;
+pub mod config;
 
 pub mod dates;
 pub mod discover;
@@ -22,4 +23,5 @@ pub mod repository;
 pub mod schema;
 pub mod source;
 pub mod testing;
+pub mod waivers;
 pub mod yaml;
