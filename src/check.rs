@@ -107,13 +107,38 @@ fn builtin(check: &BuiltinCheck, message: String) -> Finding {
 
 /// Runs a whole check.
 pub fn run(options: &CheckOptions) -> Result<Outcome, CheckError> {
+    run_with_inputs(options, &[])
+}
+
+/// A data file supplied in memory rather than found on disk: a policy test case's inline
+/// `documents:`, an `explain` example, or an embedded built-in test repository.
+#[derive(Clone, Debug)]
+pub struct MemoryInput {
+    /// Name shown in findings.
+    pub name: String,
+    /// Path reported for the file (it need not exist).
+    pub path: PathBuf,
+    /// The whole text: snippets show it and every span points into it.
+    pub text: Arc<str>,
+    /// `None`: `text` is a YAML stream, loaded like a file on disk. `Some(regions)`: each byte
+    /// range is loaded as one document and the rest of `text` is ignored, so that documents
+    /// nested in a larger file (a test case's `documents:` list) keep their real lines.
+    pub regions: Option<Vec<ByteSpan>>,
+}
+
+/// Runs a whole check over `options.paths` plus in-memory files, which go through the same
+/// load, schema, reference and policy stages and are reported after the files on disk.
+pub fn run_with_inputs(
+    options: &CheckOptions,
+    memory: &[MemoryInput],
+) -> Result<Outcome, CheckError> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(options.threads.unwrap_or(0))
         .stack_size(WORKER_STACK_BYTES)
         .thread_name(|i| format!("channelguard-{i}"))
         .build()
         .map_err(|e| CheckError::Threads(e.to_string()))?;
-    pool.install(|| run_in_pool(options))
+    pool.install(|| run_in_pool(options, memory))
 }
 
 /// A file after reading, loading and schema validation (one worker's result).
@@ -123,9 +148,14 @@ struct LoadedInput {
     findings: Vec<Finding>,
 }
 
-fn run_in_pool(options: &CheckOptions) -> Result<Outcome, CheckError> {
+fn run_in_pool(options: &CheckOptions, memory: &[MemoryInput]) -> Result<Outcome, CheckError> {
     let started = Instant::now();
-    let candidates = discover::discover(&options.paths, &options.root)?;
+    let mut candidates = discover::discover(&options.paths, &options.root)?;
+    let on_disk = candidates.len();
+    candidates.extend(memory.iter().map(|m| Candidate {
+        name: m.name.clone(),
+        path: m.path.clone(),
+    }));
     let mut sources = SourceMap::new();
     // Data files first, in sorted order: their FileIds order the report.
     let first_data = sources.len() as u32;
@@ -150,7 +180,11 @@ fn run_in_pool(options: &CheckOptions) -> Result<Outcome, CheckError> {
         .par_iter()
         .enumerate()
         .map(|(i, candidate)| {
-            load_input(candidate, FileId(first_data + i as u32), &schemas, options)
+            let file = FileId(first_data + i as u32);
+            match i.checked_sub(on_disk) {
+                None => load_input(candidate, file, &schemas, options),
+                Some(m) => load_memory_input(&memory[m], file, &schemas, options),
+            }
         })
         .collect();
 
@@ -250,37 +284,89 @@ fn load_input(
     let mut documents = Vec::new();
     if read.parse {
         let loaded = yaml::load(&read.text, read.bom, file, &options.limits);
-        findings.extend(loaded.findings);
-        for mut doc in loaded.documents {
-            let Some((kind, id, shape_ok)) = identify(&doc, file, &mut findings) else {
-                continue;
-            };
-            let mut checkable = shape_ok && !doc.tainted;
-            if checkable {
-                if let Some(schema) = schemas.for_kind(kind) {
-                    let outcome = schema.validate(kind, &mut doc, file);
-                    let document_ref = crate::finding::DocumentRef {
-                        kind: Arc::from(kind.as_str()),
-                        id: Arc::clone(&id),
-                    };
-                    findings.extend(
-                        outcome
-                            .findings
-                            .into_iter()
-                            .map(|f| f.with_document(Some(document_ref.clone()))),
-                    );
-                    checkable = !outcome.invalid;
-                } else if schemas.broken_schema(kind).is_some() {
-                    checkable = false;
-                }
-            }
-            documents.push((kind, id, doc, checkable));
-        }
+        check_loaded(loaded, file, schemas, &mut documents, &mut findings);
     }
     LoadedInput {
         text: read.text,
         documents,
         findings,
+    }
+}
+
+fn load_memory_input(
+    input: &MemoryInput,
+    file: FileId,
+    schemas: &SchemaSet,
+    options: &CheckOptions,
+) -> LoadedInput {
+    let mut findings = Vec::new();
+    let mut documents = Vec::new();
+    match &input.regions {
+        None => {
+            let loaded = yaml::load(&input.text, 0, file, &options.limits);
+            check_loaded(loaded, file, schemas, &mut documents, &mut findings);
+        }
+        Some(regions) => {
+            for region in regions {
+                let view = blank_outside(&input.text, *region);
+                let loaded = yaml::load(&view, 0, file, &options.limits);
+                check_loaded(loaded, file, schemas, &mut documents, &mut findings);
+            }
+        }
+    }
+    LoadedInput {
+        text: Arc::clone(&input.text),
+        documents,
+        findings,
+    }
+}
+
+/// `text` with every byte outside `region` turned into a space (line breaks kept): the region
+/// parses as a document of its own while byte offsets, and so lines and columns, stay those of
+/// the whole text.
+fn blank_outside(text: &str, region: ByteSpan) -> String {
+    text.char_indices()
+        .flat_map(|(at, c)| {
+            let keep = region.range().contains(&at) || c == '\n' || c == '\r';
+            let (shown, times) = if keep { (c, 1) } else { (' ', c.len_utf8()) };
+            std::iter::repeat_n(shown, times)
+        })
+        .collect()
+}
+
+/// Identifies and schema-validates the documents of one loaded file.
+fn check_loaded(
+    loaded: yaml::LoadedFile,
+    file: FileId,
+    schemas: &SchemaSet,
+    documents: &mut Vec<(Kind, Arc<str>, yaml::LoadedDocument, bool)>,
+    findings: &mut Vec<Finding>,
+) {
+    findings.extend(loaded.findings);
+    for mut doc in loaded.documents {
+        let Some((kind, id, shape_ok)) = identify(&doc, file, findings) else {
+            continue;
+        };
+        let mut checkable = shape_ok && !doc.tainted;
+        if checkable {
+            if let Some(schema) = schemas.for_kind(kind) {
+                let outcome = schema.validate(kind, &mut doc, file);
+                let document_ref = crate::finding::DocumentRef {
+                    kind: Arc::from(kind.as_str()),
+                    id: Arc::clone(&id),
+                };
+                findings.extend(
+                    outcome
+                        .findings
+                        .into_iter()
+                        .map(|f| f.with_document(Some(document_ref.clone()))),
+                );
+                checkable = !outcome.invalid;
+            } else if schemas.broken_schema(kind).is_some() {
+                checkable = false;
+            }
+        }
+        documents.push((kind, id, doc, checkable));
     }
 }
 

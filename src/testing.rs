@@ -1,17 +1,25 @@
 //! Policy test cases: a `*.test.yaml` file names input documents (a `repo/` directory beside it,
 //! or inline `documents:`) and the findings expected from them; [`run_case`] checks them and
-//! returns what differs. Used by `channelguard test`, by the scenario fixtures and by
-//! `cargo test`. The format is documented in docs/testing-policies.md.
+//! returns what differs, [`diff_lines`] shows it and [`coverage`] sums up what a set of cases
+//! exercised. Used by `channelguard test`, by the scenario fixtures and by `cargo test`. The
+//! format is documented in docs/testing-policies.md.
+//!
+//! Inline documents are loaded from the case file itself, so their findings point at the
+//! case's own lines. The built-in pack's cases are embedded in the binary
+//! ([`crate::policy::BUILTIN_POLICY_TESTS`]); a `repo` directory of an embedded case is
+//! materialised from the embedded files beside it, in memory.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Deserialize;
 
-use crate::check::{self, CheckOptions, Outcome};
-use crate::finding::{Finding, Severity};
+use crate::check::{self, CheckOptions, MemoryInput, Outcome};
+use crate::finding::{ByteSpan, Finding, Severity};
 use crate::limits::Limits;
-use crate::source::FileId;
+use crate::policy::PolicySet;
+use crate::source::{FileId, SourceMap};
 
 /// One expected finding.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
@@ -50,9 +58,12 @@ pub struct TestCase {
     /// Rule settings for this case.
     #[serde(default)]
     pub settings: HashMap<String, serde_json::Value>,
-    /// Input directory relative to the case file (default: `repo`).
+    /// Input directory relative to the case file (default: `repo`, unless `documents` is given).
     #[serde(default)]
     pub repo: Option<String>,
+    /// Input documents written in the case file itself, instead of a `repo` directory.
+    #[serde(default)]
+    pub documents: Option<Vec<serde_json::Value>>,
     /// Only findings of these rules are compared (default: all).
     #[serde(default)]
     pub rules: Option<Vec<String>>,
@@ -162,20 +173,49 @@ pub fn read_case(path: &Path) -> Result<TestCase, String> {
 }
 
 pub fn parse_case(text: &str) -> Result<TestCase, String> {
+    parse_case_with_regions(text).map(|(case, _)| case)
+}
+
+/// Parses a case and returns, for inline `documents:`, the byte range of each document in
+/// `text` (what the pipeline loads, so that findings point at the case file's own lines).
+pub fn parse_case_with_regions(text: &str) -> Result<(TestCase, Option<Vec<ByteSpan>>), String> {
     let loaded = crate::yaml::load(text, 0, FileId(0), &Limits::default());
     if let Some(problem) = loaded
         .findings
         .iter()
         .find(|f| f.severity == Severity::Error)
     {
-        return Err(problem.message.clone());
+        let line = problem.location.map_or(1, |l| {
+            text[..(l.span.start as usize).min(text.len())]
+                .matches('\n')
+                .count()
+                + 1
+        });
+        return Err(format!("line {line}: {}", problem.message));
     }
     let document = loaded
         .documents
         .into_iter()
         .next()
         .ok_or("the test case file is empty")?;
-    serde_json::from_value(document.value).map_err(|e| format!("invalid test case: {e}"))
+    let case: TestCase = serde_json::from_value(document.value.clone())
+        .map_err(|e| format!("invalid test case: {e}"))?;
+    let Some(inline) = &case.documents else {
+        return Ok((case, None));
+    };
+    if case.repo.is_some() {
+        return Err("a case takes its inputs from `documents:` or from `repo:`, not both".into());
+    }
+    let regions = (0..inline.len())
+        .map(|i| {
+            document
+                .spans
+                .lookup(&document.value, &format!("/documents/{i}"))
+                .map(|node| node.span)
+                .ok_or_else(|| format!("cannot locate `documents/{i}` in the case file"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((case, Some(regions)))
 }
 
 /// Converts a finding for comparison, with file names relative to `input_dir`.
@@ -186,8 +226,10 @@ pub fn actual(finding: &Finding, outcome: &Outcome, input_dir: &Path) -> Actual 
             let relative = source
                 .path
                 .strip_prefix(input_dir)
+                .ok()
+                .filter(|p| !p.as_os_str().is_empty())
                 .map(|p| p.to_string_lossy().replace('\\', "/"))
-                .unwrap_or_else(|_| source.name.clone());
+                .unwrap_or_else(|| source.name.clone());
             (
                 Some(relative),
                 Some(source.line_col(location.span.start).line),
@@ -209,9 +251,62 @@ pub fn actual(finding: &Finding, outcome: &Outcome, input_dir: &Path) -> Actual 
     }
 }
 
-/// Runs one case. `base` supplies schemas, policies and limits; the case sets the date,
-/// settings and inputs.
+/// Where a case file's `repo` directory is read from.
+#[derive(Clone, Copy, Debug)]
+pub enum CaseFiles<'a> {
+    /// From disk, beside the case file.
+    Disk,
+    /// From files embedded with the case: `(path, text)` pairs with `/`-separated paths in the
+    /// same tree as the case's own path (as in [`crate::policy::BUILTIN_POLICY_TESTS`]).
+    Embedded(&'a [(&'a str, &'a str)]),
+}
+
+/// Runs one case file from disk. `base` supplies schemas, policies and limits; the case sets
+/// the date, settings and inputs.
 pub fn run_case(path: &Path, base: &CheckOptions) -> CaseResult {
+    match std::fs::read_to_string(path) {
+        Ok(text) => run_case_text(path, &text, CaseFiles::Disk, base),
+        Err(e) => CaseResult {
+            path: path.to_path_buf(),
+            name: path.display().to_string(),
+            missing: Vec::new(),
+            unexpected: Vec::new(),
+            outcome: None,
+            error: Some(format!("cannot read `{}`: {e}", path.display())),
+        },
+    }
+}
+
+/// The built-in pack's case files, as `(path, text)` (their `repo` files are left out).
+pub fn builtin_cases() -> Vec<(&'static str, &'static str)> {
+    crate::policy::BUILTIN_POLICY_TESTS
+        .iter()
+        .copied()
+        .filter(|(path, _)| is_case_file(path))
+        .collect()
+}
+
+/// Runs one case of the built-in pack, wholly from memory.
+pub fn run_builtin_case(path: &str, text: &str, base: &CheckOptions) -> CaseResult {
+    run_case_text(
+        Path::new(path),
+        text,
+        CaseFiles::Embedded(crate::policy::BUILTIN_POLICY_TESTS),
+        base,
+    )
+}
+
+fn is_case_file(name: &str) -> bool {
+    name.ends_with(".test.yaml") || name.ends_with(".test.yml")
+}
+
+/// Runs a case whose text is already read; `path` locates it and its `repo` directory.
+pub fn run_case_text(
+    path: &Path,
+    text: &str,
+    files: CaseFiles<'_>,
+    base: &CheckOptions,
+) -> CaseResult {
     let mut result = CaseResult {
         path: path.to_path_buf(),
         name: path.display().to_string(),
@@ -220,10 +315,10 @@ pub fn run_case(path: &Path, base: &CheckOptions) -> CaseResult {
         outcome: None,
         error: None,
     };
-    let case = match read_case(path) {
-        Ok(case) => case,
+    let (case, regions) = match parse_case_with_regions(text) {
+        Ok(parsed) => parsed,
         Err(e) => {
-            result.error = Some(e);
+            result.error = Some(format!("`{}`: {e}", path.display()));
             return result;
         }
     };
@@ -232,21 +327,68 @@ pub fn run_case(path: &Path, base: &CheckOptions) -> CaseResult {
         result.error = Some(format!("`as_of` {:?} is not a date", case.as_of));
         return result;
     };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let input_dir = dir.join(case.repo.as_deref().unwrap_or("repo"));
-    if !input_dir.is_dir() {
-        result.error = Some(format!(
-            "input directory `{}` does not exist",
-            input_dir.display()
-        ));
-        return result;
-    }
+    let dir = path.parent().unwrap_or(Path::new(""));
+    let shown = |p: &Path| match files {
+        CaseFiles::Disk => p.display().to_string(),
+        CaseFiles::Embedded(_) => format!("<builtin>/{}", p.display()),
+    };
     let mut options = base.clone();
-    options.paths = vec![input_dir.clone()];
-    options.root = input_dir.clone();
+    options.paths = Vec::new();
     options.as_of = as_of;
     options.settings.extend(case.settings.clone());
-    let outcome = match check::run(&options) {
+    let mut memory = Vec::new();
+    let input_dir = match regions {
+        Some(regions) => {
+            memory.push(MemoryInput {
+                name: shown(path),
+                path: path.to_path_buf(),
+                text: Arc::from(text),
+                regions: Some(regions),
+            });
+            dir.to_path_buf()
+        }
+        None => {
+            let input_dir = dir.join(case.repo.as_deref().unwrap_or("repo"));
+            match files {
+                CaseFiles::Disk => {
+                    if !input_dir.is_dir() {
+                        result.error = Some(format!(
+                            "input directory `{}` does not exist",
+                            input_dir.display()
+                        ));
+                        return result;
+                    }
+                    options.paths = vec![input_dir.clone()];
+                    options.root = input_dir.clone();
+                }
+                CaseFiles::Embedded(embedded) => {
+                    memory.extend(
+                        embedded
+                            .iter()
+                            .filter(|(name, _)| {
+                                Path::new(name).starts_with(&input_dir)
+                                    && crate::discover::is_data_file(Path::new(name))
+                            })
+                            .map(|(name, text)| MemoryInput {
+                                name: shown(Path::new(name)),
+                                path: PathBuf::from(name),
+                                text: Arc::from(*text),
+                                regions: None,
+                            }),
+                    );
+                    if memory.is_empty() {
+                        result.error = Some(format!(
+                            "input directory `{}` holds no embedded files",
+                            input_dir.display()
+                        ));
+                        return result;
+                    }
+                }
+            }
+            input_dir
+        }
+    };
+    let outcome = match check::run_with_inputs(&options, &memory) {
         Ok(outcome) => outcome,
         Err(e) => {
             result.error = Some(e.to_string());
@@ -284,14 +426,132 @@ pub fn discover_cases(dir: &Path) -> Vec<PathBuf> {
         .sort_by_file_name()
         .into_iter()
         .filter_map(Result::ok)
-        .filter(|e| {
-            e.file_type().is_file()
-                && e.file_name()
-                    .to_str()
-                    .is_some_and(|n| n.ends_with(".test.yaml") || n.ends_with(".test.yml"))
-        })
+        .filter(|e| e.file_type().is_file() && e.file_name().to_str().is_some_and(is_case_file))
         .map(|e| e.into_path())
         .collect();
     cases.sort();
     cases
+}
+
+/// Shows an optional field of a diff line: `*` when an expectation leaves it open, `-` when a
+/// finding lacks it.
+fn field<T: ToString>(value: Option<T>, open: &str) -> String {
+    value.map_or(open.to_string(), |v| v.to_string())
+}
+
+fn shown_pointer(pointer: Option<&str>, open: &str) -> String {
+    match pointer {
+        // The empty pointer (the whole document) must not vanish from the line.
+        Some("") => "\"\"".to_string(),
+        other => field(other, open),
+    }
+}
+
+/// The diff of a failed case: expected findings that did not occur (`-`, with `*` for
+/// fields the expectation leaves open) and findings nobody expected (`+`). Each line shows
+/// rule, severity, `file:line`, document, pointer and message.
+pub fn diff_lines(result: &CaseResult) -> Vec<String> {
+    let mut lines = Vec::new();
+    for m in &result.missing {
+        let message = m
+            .message
+            .as_ref()
+            .map_or("*".to_string(), |text| format!("message contains {text:?}"));
+        lines.push(format!(
+            "- {} {} {}:{} {} {} {message}",
+            m.rule,
+            field(m.severity, "*"),
+            field(m.file.as_deref(), "*"),
+            field(m.line, "*"),
+            field(m.document.as_deref(), "*"),
+            shown_pointer(m.pointer.as_deref(), "*"),
+        ));
+    }
+    for u in &result.unexpected {
+        lines.push(format!(
+            "+ {} {} {}:{} {} {} {}",
+            u.rule,
+            u.severity,
+            field(u.file.as_deref(), "-"),
+            field(u.line, "-"),
+            field(u.document.as_deref(), "-"),
+            shown_pointer(u.pointer.as_deref(), "-"),
+            crate::report::escape_untrusted(&u.message),
+        ));
+    }
+    lines
+}
+
+/// What a set of cases exercised of one policy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PolicyCoverage {
+    pub id: String,
+    /// Name of the policy file.
+    pub file: String,
+    /// Cases in which the policy reported a finding.
+    pub fired_in: Vec<String>,
+    /// Cases in which the policy ran on a document of its kinds and reported nothing.
+    pub silent_in: Vec<String>,
+    /// Lines of the script's `report*` calls that no case reached, with their text.
+    pub unreached: Vec<(u16, String)>,
+    pub report_lines: usize,
+}
+
+impl PolicyCoverage {
+    /// Some case makes the policy fire, another keeps it silent, and every `report*` call ran.
+    pub fn complete(&self) -> bool {
+        !self.fired_in.is_empty() && !self.silent_in.is_empty() && self.unreached.is_empty()
+    }
+}
+
+/// Coverage of each policy of `policies` (loaded into `sources`) by the cases in `results`.
+pub fn coverage(
+    results: &[CaseResult],
+    policies: &PolicySet,
+    sources: &SourceMap,
+) -> Vec<PolicyCoverage> {
+    policies
+        .policies
+        .iter()
+        .map(|policy| {
+            let id = policy.meta.id.as_str();
+            let mut fired_in = Vec::new();
+            let mut silent_in = Vec::new();
+            let mut reached: BTreeSet<u16> = BTreeSet::new();
+            for result in results {
+                let Some(outcome) = &result.outcome else {
+                    continue;
+                };
+                if !outcome.policies.iter().any(|p| p.id == id) {
+                    continue;
+                }
+                reached.extend(outcome.reached.get(id).into_iter().flatten().copied());
+                if outcome.findings.iter().any(|f| &*f.code == id) {
+                    fired_in.push(result.name.clone());
+                } else if outcome
+                    .repository
+                    .documents
+                    .iter()
+                    .any(|d| d.checkable && policy.meta.kinds.contains(&d.kind))
+                {
+                    silent_in.push(result.name.clone());
+                }
+            }
+            let source = sources.get(policy.file);
+            let unreached = policy
+                .report_lines
+                .iter()
+                .filter(|line| !reached.contains(line))
+                .map(|&line| (line, source.line_text(line as u32).trim().to_string()))
+                .collect();
+            PolicyCoverage {
+                id: id.to_string(),
+                file: source.name.clone(),
+                fired_in,
+                silent_in,
+                unreached,
+                report_lines: policy.report_lines.len(),
+            }
+        })
+        .collect()
 }

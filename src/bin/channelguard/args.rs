@@ -23,6 +23,12 @@ pub struct Cli {
 pub enum Command {
     /// Check an account data repository (files or directories; default `.`)
     Check(crate::cmd_check::CheckArgs),
+    /// Write a commented starter channelguard.yaml and a .pre-commit-config.yaml
+    Init(crate::cmd_init::InitArgs),
+    /// Work with the bundled JSON Schemas (export them for editors)
+    Schemas(crate::cmd_schemas::SchemasArgs),
+    /// Run policy test cases (`*.test.yaml`) and show what differs from the expected findings
+    Test(crate::cmd_test::TestArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

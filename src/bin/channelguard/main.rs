@@ -5,6 +5,9 @@
 
 mod args;
 mod cmd_check;
+mod cmd_init;
+mod cmd_schemas;
+mod cmd_test;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -32,6 +35,9 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Check(args) => cmd_check::run(args),
+        Command::Init(args) => cmd_init::run(args),
+        Command::Schemas(args) => cmd_schemas::run(args),
+        Command::Test(args) => cmd_test::run(args),
     };
     match result {
         Ok(code) => code,

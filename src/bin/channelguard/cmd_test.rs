@@ -1,0 +1,269 @@
+//! `channelguard test`: run policy test cases (`*.test.yaml`), show a diff for each failure and,
+//! with `--coverage`, what the cases exercised of each policy.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Args;
+
+use crate::args::EngineArgs;
+use crate::EXIT_INCOMPLETE;
+use channelguard::check::CheckOptions;
+use channelguard::policy::PolicySet;
+use channelguard::report::human::HumanReporter;
+use channelguard::source::SourceMap;
+use channelguard::testing::{self, CaseResult};
+
+#[derive(Args, Debug)]
+pub struct TestArgs {
+    /// Directory (or single file) of `*.test.yaml` cases [default: the built-in pack's cases and
+    /// DIR/tests of each --policies DIR]
+    pub dir: Option<PathBuf>,
+
+    /// Run only the cases whose name or path contains TEXT
+    #[arg(long, value_name = "TEXT")]
+    pub filter: Option<String>,
+
+    /// Show, per policy, whether a case makes it fire, whether one keeps it silent, and which
+    /// `report` calls no case reached
+    #[arg(long)]
+    pub coverage: bool,
+
+    /// Also print the full diagnostic of every unexpected finding
+    #[arg(long, short)]
+    pub verbose: bool,
+
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+/// A case to run: from disk, or embedded in the binary.
+enum Case {
+    Disk(PathBuf),
+    Builtin(&'static str, &'static str),
+}
+
+impl Case {
+    fn path(&self) -> String {
+        match self {
+            Case::Disk(path) => path.display().to_string(),
+            Case::Builtin(path, _) => format!("<builtin>/{path}"),
+        }
+    }
+
+    /// The case's `name:`, read without running it (for `--filter`).
+    fn name(&self) -> Option<String> {
+        let case = match self {
+            Case::Disk(path) => testing::read_case(path).ok()?,
+            Case::Builtin(_, text) => testing::parse_case(text).ok()?,
+        };
+        Some(case.name)
+    }
+
+    fn run(&self, base: &CheckOptions) -> CaseResult {
+        match self {
+            Case::Disk(path) => testing::run_case(path, base),
+            Case::Builtin(path, text) => testing::run_builtin_case(path, text, base),
+        }
+    }
+}
+
+fn collect_cases(args: &TestArgs) -> Result<Vec<Case>, String> {
+    let from_dir = |dir: &Path| -> Vec<Case> {
+        if dir.is_file() {
+            vec![Case::Disk(dir.to_path_buf())]
+        } else {
+            testing::discover_cases(dir)
+                .into_iter()
+                .map(Case::Disk)
+                .collect()
+        }
+    };
+    if let Some(dir) = &args.dir {
+        if !dir.exists() {
+            return Err(format!("path `{}` does not exist", dir.display()));
+        }
+        return Ok(from_dir(dir));
+    }
+    let mut cases = Vec::new();
+    if !args.engine.no_builtin_policies {
+        cases.extend(
+            testing::builtin_cases()
+                .into_iter()
+                .map(|(path, text)| Case::Builtin(path, text)),
+        );
+    }
+    for dir in &args.engine.policies {
+        cases.extend(from_dir(&dir.join("tests")));
+    }
+    Ok(cases)
+}
+
+fn base_options(args: &TestArgs) -> CheckOptions {
+    // The date and the inputs come from each case.
+    let mut options = CheckOptions::new(Vec::new(), jiff::civil::date(2000, 1, 1));
+    options.schema_dir = args.engine.schemas.clone();
+    options.policies.builtin = !args.engine.no_builtin_policies;
+    options.policies.directories = args.engine.policies.clone();
+    options.threads = args.engine.threads;
+    options
+}
+
+fn indent(text: &str, by: &str) -> String {
+    text.lines()
+        .map(|l| format!("{by}{l}\n"))
+        .collect::<String>()
+}
+
+fn write_result(
+    out: &mut dyn Write,
+    result: &CaseResult,
+    shown_path: &str,
+    verbose: bool,
+) -> std::io::Result<()> {
+    if let Some(error) = &result.error {
+        writeln!(out, "ERROR   {}  ({shown_path})", result.name)?;
+        return write!(
+            out,
+            "{}",
+            indent(&format!("could not run: {error}"), "        ")
+        );
+    }
+    if result.passed() {
+        return writeln!(out, "passed  {}  ({shown_path})", result.name);
+    }
+    writeln!(out, "FAILED  {}  ({shown_path})", result.name)?;
+    writeln!(
+        out,
+        "        expected but missing (-), found but not expected (+): rule severity file:line document pointer message"
+    )?;
+    for line in testing::diff_lines(result) {
+        writeln!(out, "        {line}")?;
+    }
+    if verbose {
+        if let Some(outcome) = &result.outcome {
+            let reporter = HumanReporter::default();
+            for finding in outcome.findings.iter() {
+                let actual = testing::actual(finding, outcome, Path::new(""));
+                let unexpected = result.unexpected.iter().any(|u| {
+                    u.rule == actual.rule && u.line == actual.line && u.message == actual.message
+                });
+                if unexpected {
+                    let rendered = reporter.render_finding(finding, &outcome.sources);
+                    write!(out, "{}", indent(&rendered, "        "))?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn write_coverage(
+    out: &mut dyn Write,
+    results: &[CaseResult],
+    options: &CheckOptions,
+) -> Result<(), String> {
+    let mut sources = SourceMap::new();
+    let (policies, _) = PolicySet::load(&options.policies, &mut sources, &options.limits)?;
+    let report = testing::coverage(results, &policies, &sources);
+    let write = |out: &mut dyn Write| -> std::io::Result<()> {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "coverage (fires / stays silent / report calls reached):"
+        )?;
+        for policy in &report {
+            let yes_no = |cases: &[String]| {
+                if cases.is_empty() {
+                    "no".to_string()
+                } else {
+                    format!(
+                        "yes ({} {})",
+                        cases.len(),
+                        if cases.len() == 1 { "case" } else { "cases" }
+                    )
+                }
+            };
+            let status = if policy.complete() {
+                "ok     "
+            } else {
+                "PARTIAL"
+            };
+            writeln!(
+                out,
+                "{status} {}  fires: {}  silent: {}  report calls: {} of {} reached  ({})",
+                policy.id,
+                yes_no(&policy.fired_in),
+                yes_no(&policy.silent_in),
+                policy.report_lines - policy.unreached.len(),
+                policy.report_lines,
+                policy.file,
+            )?;
+            for (line, text) in &policy.unreached {
+                writeln!(out, "        never reached: line {line}: {text}")?;
+            }
+        }
+        let complete = report.iter().filter(|p| p.complete()).count();
+        writeln!(out, "{complete} of {} policies fully covered", report.len())
+    };
+    write(out).map_err(|e| format!("cannot write the report: {e}"))
+}
+
+pub fn run(args: TestArgs) -> Result<ExitCode, String> {
+    let mut cases = collect_cases(&args)?;
+    if let Some(filter) = &args.filter {
+        cases.retain(|case| {
+            case.path().contains(filter.as_str())
+                || case
+                    .name()
+                    .is_some_and(|name| name.contains(filter.as_str()))
+        });
+    }
+    if cases.is_empty() {
+        return Err(match &args.filter {
+            Some(filter) => format!("no test case matches `{filter}`"),
+            None => "no test cases found (`*.test.yaml`)".to_string(),
+        });
+    }
+    let options = base_options(&args);
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut results = Vec::with_capacity(cases.len());
+    let mut written = writeln!(out, "running {} test cases", cases.len());
+    for case in &cases {
+        let result = case.run(&options);
+        written =
+            written.and_then(|()| write_result(&mut out, &result, &case.path(), args.verbose));
+        results.push(result);
+    }
+    let errors = results.iter().filter(|r| r.error.is_some()).count();
+    let failed = results
+        .iter()
+        .filter(|r| r.error.is_none() && !r.passed())
+        .count();
+    let passed = results.len() - errors - failed;
+    written = written.and_then(|()| {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{passed} passed, {failed} failed, {errors} could not run"
+        )
+    });
+    if let Err(error) = written {
+        if error.kind() != std::io::ErrorKind::BrokenPipe {
+            return Err(format!("cannot write the report: {error}"));
+        }
+    }
+    if args.coverage {
+        write_coverage(&mut out, &results, &options)?;
+    }
+    let _ = out.flush();
+    Ok(if errors > 0 {
+        ExitCode::from(EXIT_INCOMPLETE)
+    } else if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
