@@ -7,6 +7,8 @@
 //! [`refs`] (identity and references) → [`policy`] → [`check::Outcome`] → [`report`].
 //! Its API is not stable yet.
 
+pub mod baseline;
+pub mod changed;
 pub mod check;
 pub mod codes;
 pub mod config;

@@ -1,0 +1,311 @@
+//! Narrowing a report to what a change touched: the files a pre-commit hook names (`--only`)
+//! and the documents that differ from a git ref (`--changed-since`).
+//!
+//! Channel rules cross documents, so the whole repository is always loaded and evaluated; these
+//! filters only choose which findings are reported. A finding is kept when it is located in the
+//! selection or when one of its related locations is (editing a reseller relationship can
+//! break a rule reported on a subscription in another file, and the change must not pass).
+//! Findings that mean the check was incomplete are always kept.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Component, Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::check::Outcome;
+use crate::finding::{Finding, Origin};
+use crate::limits::Limits;
+use crate::source::{FileId, FileRole, SourceMap};
+
+/// Why `--changed-since` could not be computed (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum ChangedError {
+    #[error("--changed-since needs git, which could not be run: {0}")]
+    GitMissing(std::io::Error),
+    #[error("--changed-since: `{reference}` is not a commit of this git repository{detail}")]
+    UnknownRef { reference: String, detail: String },
+    #[error("--changed-since: git failed: {0}")]
+    Git(String),
+}
+
+/// What a change touched: data files and documents (by kind and id).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Selection {
+    pub files: HashSet<FileId>,
+    pub documents: HashSet<(Arc<str>, Arc<str>)>,
+}
+
+impl Selection {
+    /// Whether a finding is reported under this selection (see the module docs).
+    pub fn keeps(&self, finding: &Finding, sources: &SourceMap) -> bool {
+        if finding.origin == Origin::Tool {
+            return true;
+        }
+        let Some(location) = finding.location else {
+            return true;
+        };
+        if sources.get(location.file).role != FileRole::Data {
+            return true;
+        }
+        let document_selected = |d: &crate::finding::DocumentRef| {
+            self.documents
+                .contains(&(Arc::clone(&d.kind), Arc::clone(&d.id)))
+        };
+        let primary = match &finding.document {
+            Some(document) => document_selected(document),
+            None => self.files.contains(&location.file),
+        };
+        primary
+            || finding.related.iter().any(|r| match &r.document {
+                Some(document) => document_selected(document),
+                None => self.files.contains(&r.location.file),
+            })
+    }
+
+    /// Keeps only the findings this selection reports.
+    pub fn retain(&self, outcome: &mut Outcome) {
+        let sources = &outcome.sources;
+        outcome.findings.retain(|f| self.keeps(f, sources));
+    }
+}
+
+/// A path made comparable: canonical when it exists, else made absolute and cleaned of `.`
+/// and `..` without touching the file system.
+pub fn normalise(path: &Path) -> PathBuf {
+    if let Ok(canonical) = path.canonicalize() {
+        return canonical;
+    }
+    let absolute = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(path)
+    };
+    let mut clean = PathBuf::new();
+    for component in absolute.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                clean.pop();
+            }
+            other => clean.push(other),
+        }
+    }
+    clean
+}
+
+/// The selection of `--only FILE...`: every document of the named data files. Names that are
+/// not among the checked files (deleted files, non-data YAML) select nothing.
+pub fn only_files(outcome: &Outcome, files: &[PathBuf]) -> Selection {
+    let wanted: HashSet<PathBuf> = files.iter().map(|f| normalise(f)).collect();
+    let mut selection = Selection::default();
+    for (id, file) in outcome.sources.iter() {
+        if file.role == FileRole::Data && wanted.contains(&normalise(&file.path)) {
+            selection.files.insert(id);
+        }
+    }
+    for document in &outcome.repository.documents {
+        if selection.files.contains(&document.file) {
+            selection
+                .documents
+                .insert((document.reference().kind, Arc::clone(&document.id)));
+        }
+    }
+    selection
+}
+
+/// The data documents of one version of a repository: (kind, id) → value (the first of a
+/// duplicated id wins, as in the repository index), plus each file's text by path.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub documents: HashMap<(String, String), Value>,
+    pub files: HashMap<String, String>,
+}
+
+impl Snapshot {
+    /// Adds one file's text, loaded with the project's YAML reader. Documents without a string
+    /// `kind` and `id` cannot be compared and are skipped.
+    pub fn add_file(&mut self, path: &str, text: String, limits: &Limits) {
+        let bom = if text.starts_with('\u{feff}') { 3 } else { 0 };
+        let loaded = crate::yaml::load(&text, bom, FileId(0), limits);
+        for document in loaded.documents {
+            let kind = document.value.get("kind").and_then(Value::as_str);
+            let id = document.value.get("id").and_then(Value::as_str);
+            if let (Some(kind), Some(id)) = (kind, id) {
+                self.documents
+                    .entry((kind.to_string(), id.to_string()))
+                    .or_insert(document.value);
+            }
+        }
+        self.files.insert(path.to_string(), text);
+    }
+}
+
+/// Documents (and, for findings outside any document, files) of `outcome` that are new or
+/// different in `before`. `file_key` gives the key under which a current file is in
+/// `before.files`.
+pub fn changed_against(
+    outcome: &Outcome,
+    before: &Snapshot,
+    file_key: impl Fn(&crate::source::SourceFile) -> Option<String>,
+) -> Selection {
+    let mut selection = Selection::default();
+    for (id, file) in outcome.sources.iter() {
+        if file.role != FileRole::Data {
+            continue;
+        }
+        let old = file_key(file).and_then(|key| before.files.get(&key));
+        if old.is_none_or(|old| **old != *file.text) {
+            selection.files.insert(id);
+        }
+    }
+    for document in &outcome.repository.documents {
+        let key = (document.kind.as_str().to_string(), document.id.to_string());
+        if before.documents.get(&key) != Some(&document.value) {
+            selection
+                .documents
+                .insert((document.reference().kind, Arc::clone(&document.id)));
+        }
+    }
+    selection
+}
+
+fn git(args: &[&str]) -> Result<std::process::Output, ChangedError> {
+    Command::new("git")
+        .args(args)
+        .output()
+        .map_err(ChangedError::GitMissing)
+}
+
+fn stderr_line(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
+/// Whether a repository path is hidden or lies in a hidden directory (skipped by discovery,
+/// so here too).
+fn is_hidden(path: &str) -> bool {
+    path.split('/').any(|p| p.starts_with('.'))
+}
+
+/// Reads the data files under `paths` as they were at `reference` (`git ls-tree` and
+/// `git show`, run in the current directory).
+pub fn snapshot_at(
+    reference: &str,
+    paths: &[PathBuf],
+    limits: &Limits,
+) -> Result<Snapshot, ChangedError> {
+    let verify = git(&[
+        "rev-parse",
+        "--verify",
+        "--quiet",
+        &format!("{reference}^{{commit}}"),
+    ])?;
+    if !verify.status.success() {
+        let detail = stderr_line(&verify);
+        return Err(ChangedError::UnknownRef {
+            reference: reference.to_string(),
+            detail: if detail.is_empty() {
+                String::new()
+            } else {
+                format!(" ({detail})")
+            },
+        });
+    }
+    let commit = String::from_utf8_lossy(&verify.stdout).trim().to_string();
+    let mut args: Vec<String> = [
+        "ls-tree",
+        "-r",
+        "-z",
+        "--name-only",
+        "--full-name",
+        &commit,
+        "--",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(paths.iter().map(|p| p.to_string_lossy().into_owned()));
+    let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let listing = git(&arg_refs)?;
+    if !listing.status.success() {
+        return Err(ChangedError::Git(stderr_line(&listing)));
+    }
+    let mut snapshot = Snapshot::default();
+    for name in String::from_utf8_lossy(&listing.stdout).split('\0') {
+        if name.is_empty() || is_hidden(name) || !crate::discover::is_data_file(Path::new(name)) {
+            continue;
+        }
+        // `REF:path` without `./` is relative to the top of the work tree, as --full-name is.
+        let shown = git(&["show", &format!("{commit}:{name}")])?;
+        if !shown.status.success() {
+            return Err(ChangedError::Git(stderr_line(&shown)));
+        }
+        // A file that was not UTF-8 then has no comparable documents: it reads as changed.
+        if let Ok(text) = String::from_utf8(shown.stdout) {
+            snapshot.add_file(name, text, limits);
+        }
+    }
+    Ok(snapshot)
+}
+
+/// The selection of `--changed-since REF`: documents added or modified since `reference`, and
+/// files whose text differs (for findings outside any document).
+pub fn changed_since(
+    outcome: &Outcome,
+    reference: &str,
+    paths: &[PathBuf],
+    limits: &Limits,
+) -> Result<Selection, ChangedError> {
+    let before = snapshot_at(reference, paths, limits)?;
+    let top = git(&["rev-parse", "--show-toplevel"])?;
+    if !top.status.success() {
+        return Err(ChangedError::Git(stderr_line(&top)));
+    }
+    let top = normalise(Path::new(String::from_utf8_lossy(&top.stdout).trim()));
+    Ok(changed_against(outcome, &before, |file| {
+        let path = normalise(&file.path);
+        let relative = path.strip_prefix(&top).ok()?;
+        Some(relative.to_string_lossy().replace('\\', "/"))
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hidden_paths_are_recognised() {
+        assert!(is_hidden(".github/workflows/ci.yml"));
+        assert!(is_hidden("data/.cache/x.yaml"));
+        assert!(is_hidden("customers/.x.yaml"));
+        assert!(!is_hidden("customers/contoso.yaml"));
+    }
+
+    #[test]
+    fn snapshot_keeps_documents_by_kind_and_id() {
+        let mut snapshot = Snapshot::default();
+        snapshot.add_file(
+            "a.yaml",
+            "kind: Partner\nid: p\nname: P\n---\nkind: Customer\nid: c\n---\n- not a document\n"
+                .to_string(),
+            &Limits::default(),
+        );
+        assert_eq!(snapshot.documents.len(), 2);
+        assert_eq!(
+            snapshot.documents[&("Partner".to_string(), "p".to_string())]["name"],
+            "P"
+        );
+        assert!(snapshot.files.contains_key("a.yaml"));
+    }
+
+    #[test]
+    fn normalise_removes_dot_segments_of_missing_paths() {
+        let a = normalise(Path::new("no-such-dir/./x/../b.yaml"));
+        assert!(a.ends_with("no-such-dir/b.yaml"), "{}", a.display());
+    }
+}
