@@ -8,7 +8,8 @@ use clap::Args;
 
 use crate::args::{ColorChoice, EngineArgs, FailOn, Format};
 use crate::{exit_code, fail_on, parse_as_of, use_color};
-use channelguard::check::{self, CheckOptions};
+use channelguard::check::CheckOptions;
+use channelguard::config;
 use channelguard::report::human::HumanReporter;
 use channelguard::report::json::JsonReporter;
 use channelguard::report::{exit_status, Report, Reporter};
@@ -39,12 +40,31 @@ pub struct CheckArgs {
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
 
+    /// Configuration file (default: channelguard.yaml at the --root, else in the current directory)
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Also list waived findings (they never count toward the exit code)
+    #[arg(long)]
+    pub show_waived: bool,
+
     #[command(flatten)]
     pub engine: EngineArgs,
 }
 
 pub fn run(args: CheckArgs) -> Result<ExitCode, String> {
-    let as_of = parse_as_of(args.as_of.as_deref())?;
+    let config_root = args
+        .engine
+        .root
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("."));
+    let loaded_config = config::load(args.config.as_deref(), &config_root)?;
+    let command_line_date = args
+        .as_of
+        .as_deref()
+        .map(|t| parse_as_of(Some(t)))
+        .transpose()?;
+    let as_of = config::evaluation_date(command_line_date, loaded_config.as_ref());
     let mut options = CheckOptions::new(args.paths.clone(), as_of);
     options.root = args
         .engine
@@ -55,12 +75,15 @@ pub fn run(args: CheckArgs) -> Result<ExitCode, String> {
     options.policies.builtin = !args.engine.no_builtin_policies;
     options.policies.directories = args.engine.policies.clone();
     options.threads = args.engine.threads;
-    let outcome = check::run(&options).map_err(|e| e.to_string())?;
+    if let Some(loaded) = &loaded_config {
+        loaded.config.apply_to(&mut options);
+    }
+    let outcome = config::run_check(&options, loaded_config.as_ref()).map_err(|e| e.to_string())?;
     let fail_on = fail_on(args.fail_on);
     let report = Report {
         outcome: &outcome,
         as_of,
-        show_waived: false,
+        show_waived: args.show_waived,
         fail_on,
     };
     let stdout = std::io::stdout();
