@@ -29,6 +29,8 @@ pub enum Command {
     Schemas(crate::cmd_schemas::SchemasArgs),
     /// Run policy test cases (`*.test.yaml`) and show what differs from the expected findings
     Test(crate::cmd_test::TestArgs),
+    /// Record today's findings so that `check --baseline` reports only new ones
+    Baseline(crate::cmd_baseline::BaselineArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -37,6 +39,12 @@ pub enum Format {
     Human,
     /// Versioned JSON report (docs/output-formats.md)
     Json,
+    /// SARIF 2.1.0 for code scanning (GitHub, Azure DevOps, IDEs)
+    Sarif,
+    /// JUnit XML: a testsuite per file, a testcase per document
+    Junit,
+    /// GitHub Actions workflow commands (annotations on the changed lines)
+    Github,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -12,7 +12,10 @@ use channelguard::check::CheckOptions;
 use channelguard::config;
 use channelguard::report::human::HumanReporter;
 use channelguard::report::json::JsonReporter;
-use channelguard::report::{exit_status, Report, Reporter};
+use channelguard::report::github::GithubReporter;
+use channelguard::report::junit::JunitReporter;
+use channelguard::report::sarif::SarifReporter;
+use channelguard::report::{exit_status, write_file_atomically, Report, Reporter};
 
 #[derive(Args, Debug)]
 pub struct CheckArgs {
@@ -20,9 +23,26 @@ pub struct CheckArgs {
     #[arg(default_value = ".")]
     pub paths: Vec<PathBuf>,
 
-    /// Output format
-    #[arg(long, value_enum, default_value_t = Format::Human)]
-    pub format: Format,
+    /// Output format; repeatable, each optionally followed by its --output FILE (default: human)
+    #[arg(long, value_enum, action = clap::ArgAction::Append)]
+    pub format: Vec<Format>,
+
+    /// Write the --format given just before to FILE (atomically) instead of standard output
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Vec<PathBuf>,
+
+    /// Report only findings in these files or pointing into them (the whole repository is
+    /// still checked); for pre-commit hooks, so it takes every following argument
+    #[arg(long, value_name = "FILE", num_args = 1..)]
+    pub only: Vec<PathBuf>,
+
+    /// Report only findings in documents added or changed since this git ref (needs git)
+    #[arg(long, value_name = "REF")]
+    pub changed_since: Option<String>,
+
+    /// Do not report the findings recorded in this baseline (`channelguard baseline create`)
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
 
     /// Lowest severity that makes the exit code 1
     #[arg(long, value_enum, default_value_t = FailOn::Error)]
@@ -79,6 +99,8 @@ pub fn run(args: CheckArgs) -> Result<ExitCode, String> {
         loaded.config.apply_to(&mut options);
     }
     let outcome = config::run_check(&options, loaded_config.as_ref()).map_err(|e| e.to_string())?;
+    let mut outcome = outcome;
+    let baseline_note = narrow(&mut outcome, &args, &options)?;
     let fail_on = fail_on(args.fail_on);
     let report = Report {
         outcome: &outcome,
@@ -86,22 +108,205 @@ pub fn run(args: CheckArgs) -> Result<ExitCode, String> {
         show_waived: args.show_waived,
         fail_on,
     };
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    let written = match args.format {
-        Format::Human => HumanReporter {
-            color: use_color(args.color),
-            quiet: args.quiet,
-            ..HumanReporter::default()
-        }
-        .write(&report, &mut out),
-        Format::Json => JsonReporter.write(&report, &mut out),
+    write_reports(&args, &report, baseline_note.as_deref())?;
+    Ok(exit_code(exit_status(&outcome.findings, fail_on)))
+}
+/// Applies `--only`, `--changed-since` and `--baseline` to the findings (the whole repository
+/// was checked either way). Returns the baseline's line for the summary.
+fn narrow(
+    outcome: &mut channelguard::check::Outcome,
+    args: &CheckArgs,
+    options: &CheckOptions,
+) -> Result<Option<String>, String> {
+    if !args.only.is_empty() {
+        channelguard::changed::only_files(outcome, &args.only).retain(outcome);
+    }
+    if let Some(reference) = &args.changed_since {
+        channelguard::changed::changed_since(outcome, reference, &options.paths, &options.limits)
+            .map_err(|e| e.to_string())?
+            .retain(outcome);
+    }
+    let Some(path) = &args.baseline else {
+        return Ok(None);
     };
-    if let Err(error) = written.and_then(|()| out.flush()) {
-        // A closed pipe (`| head`) is not a failure of the check.
-        if error.kind() != std::io::ErrorKind::BrokenPipe {
-            return Err(format!("cannot write the report: {error}"));
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the baseline `{}`: {e}", path.display()))?;
+    let baseline = channelguard::baseline::Baseline::parse(&text)
+        .map_err(|e| format!("baseline `{}`: {e}", path.display()))?;
+    let applied = baseline.apply(&mut outcome.findings, &outcome.sources);
+    let mut note = format!(
+        "baseline `{}`: {} known {} not reported, {} {} fixed",
+        path.display(),
+        applied.suppressed,
+        if applied.suppressed == 1 { "finding" } else { "findings" },
+        applied.fixed,
+        if applied.fixed == 1 { "entry" } else { "entries" },
+    );
+    if applied.fixed > 0 {
+        note.push_str(" (run `channelguard baseline create` to drop them)");
+    }
+    Ok(Some(note))
+}
+
+/// One requested report: a format and where it goes (`None`: standard output).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Target {
+    format: Format,
+    output: Option<PathBuf>,
+}
+
+/// Pairs each `--output` with the `--format` given just before it. clap's derive API drops
+/// argument positions, so the command line is matched again to read them.
+fn targets(args: &CheckArgs) -> Result<Vec<Target>, String> {
+    if args.output.is_empty() {
+        return Ok(args
+            .format
+            .iter()
+            .map(|&format| Target {
+                format,
+                output: None,
+            })
+            .collect());
+    }
+    let matches = <crate::args::Cli as clap::CommandFactory>::command()
+        .try_get_matches_from(std::env::args_os())
+        .map_err(|e| e.to_string())?;
+    let check = matches
+        .subcommand_matches("check")
+        .ok_or("--output is an option of `check`")?;
+    let positions = |id: &str| -> Vec<usize> {
+        check
+            .indices_of(id)
+            .map(|i| i.collect())
+            .unwrap_or_default()
+    };
+    let format_at = positions("format");
+    let output_at = positions("output");
+    let mut targets: Vec<Target> = args
+        .format
+        .iter()
+        .map(|&format| Target {
+            format,
+            output: None,
+        })
+        .collect();
+    for (output, at) in args.output.iter().zip(output_at) {
+        let owner = format_at
+            .iter()
+            .rposition(|&f| f < at)
+            .ok_or_else(|| format!("--output `{}` must follow a --format", output.display()))?;
+        if targets[owner].output.is_some() {
+            return Err(format!(
+                "--output `{}`: the --format before it already has an --output",
+                output.display()
+            ));
+        }
+        targets[owner].output = Some(output.clone());
+    }
+    Ok(targets)
+}
+
+/// Writes every requested report: files first (atomically), then standard output. The human
+/// report goes to the terminal: standard output, or standard error when a machine format is
+/// on standard output. When every report goes to a file, the summary line still goes there.
+fn write_reports(
+    args: &CheckArgs,
+    report: &Report<'_>,
+    baseline_note: Option<&str>,
+) -> Result<(), String> {
+    let mut targets = targets(args)?;
+    if targets.is_empty() {
+        targets.push(Target {
+            format: Format::Human,
+            output: None,
+        });
+    }
+    let on_stdout: Vec<Format> = targets
+        .iter()
+        .filter(|t| t.output.is_none() && t.format != Format::Human)
+        .map(|t| t.format)
+        .collect();
+    if on_stdout.len() > 1 {
+        return Err(
+            "only one machine-readable --format can go to standard output; give the others an --output FILE"
+                .to_string(),
+        );
+    }
+    let human = |quiet: bool| HumanReporter {
+        color: use_color(args.color),
+        quiet,
+        ..HumanReporter::default()
+    };
+    // A human report written to a file never carries colour codes.
+    let plain = HumanReporter {
+        color: false,
+        ..human(args.quiet)
+    };
+    for target in &targets {
+        if let Some(path) = &target.output {
+            write_file_atomically(path, |out| reporter(target.format, &plain).write(report, out))
+                .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
         }
     }
-    Ok(exit_code(exit_status(&outcome.findings, fail_on)))
+    if let Some(&format) = on_stdout.first() {
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        check_written(
+            reporter(format, &human(args.quiet))
+                .write(report, &mut out)
+                .and_then(|()| out.flush()),
+        )?;
+    }
+    let wants_human = targets
+        .iter()
+        .any(|t| t.format == Format::Human && t.output.is_none());
+    let all_in_files = targets.iter().all(|t| t.output.is_some());
+    let terminal_text = if wants_human || all_in_files {
+        let mut text = Vec::new();
+        human(args.quiet || !wants_human)
+            .write(report, &mut text)
+            .map_err(|e| format!("cannot render the report: {e}"))?;
+        text
+    } else {
+        Vec::new()
+    };
+    let mut terminal: Box<dyn Write> = if on_stdout.is_empty() {
+        Box::new(std::io::stdout().lock())
+    } else {
+        Box::new(std::io::stderr().lock())
+    };
+    let mut written = terminal.write_all(&terminal_text);
+    if let Some(note) = baseline_note {
+        written = written.and_then(|()| writeln!(terminal, "{note}"));
+    }
+    check_written(written.and_then(|()| terminal.flush()))
+}
+
+fn reporter<'a>(format: Format, human: &'a HumanReporter) -> Box<dyn Reporter + 'a> {
+    match format {
+        Format::Human => Box::new(HumanRef(human)),
+        Format::Json => Box::new(JsonReporter),
+        Format::Sarif => Box::new(SarifReporter),
+        Format::Junit => Box::new(JunitReporter),
+        Format::Github => Box::new(GithubReporter),
+    }
+}
+
+/// Lends the configured human reporter to [`reporter`].
+struct HumanRef<'a>(&'a HumanReporter);
+
+impl Reporter for HumanRef<'_> {
+    fn write(&self, report: &Report<'_>, out: &mut dyn Write) -> std::io::Result<()> {
+        self.0.write(report, out)
+    }
+}
+
+fn check_written(result: std::io::Result<()>) -> Result<(), String> {
+    match result {
+        // A closed pipe (`| head`) is not a failure of the check.
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(format!("cannot write the report: {error}"))
+        }
+        _ => Ok(()),
+    }
 }

@@ -4,6 +4,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod args;
+mod cmd_baseline;
 mod cmd_check;
 mod cmd_init;
 mod cmd_schemas;
@@ -35,6 +36,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Check(args) => cmd_check::run(args),
+        Command::Baseline(args) => cmd_baseline::run(args),
         Command::Init(args) => cmd_init::run(args),
         Command::Schemas(args) => cmd_schemas::run(args),
         Command::Test(args) => cmd_test::run(args),
