@@ -22,6 +22,7 @@ pub mod policy;
 pub mod refs;
 pub mod report;
 pub mod repository;
+pub mod rules_doc;
 pub mod schema;
 pub mod source;
 pub mod testing;

@@ -29,6 +29,13 @@ pub enum Command {
     Schemas(crate::cmd_schemas::SchemasArgs),
     /// Run policy test cases (`*.test.yaml`) and show what differs from the expected findings
     Test(crate::cmd_test::TestArgs),
+    /// Explain a policy or built-in check: rationale, remediation, settings, example
+    Explain(crate::cmd_explain::ExplainArgs),
+    /// List every policy and built-in check (id, severity, kinds, title)
+    List(crate::cmd_list::ListArgs),
+    /// Generate documentation pages (`docs rules > docs/rules.md`)
+    #[command(hide = true)]
+    Docs(crate::cmd_docs::DocsArgs),
     /// Record today's findings so that `check --baseline` reports only new ones
     Baseline(crate::cmd_baseline::BaselineArgs),
 }

@@ -8,6 +8,9 @@ mod cmd_baseline;
 mod cmd_check;
 mod cmd_init;
 mod cmd_schemas;
+mod cmd_docs;
+mod cmd_explain;
+mod cmd_list;
 mod cmd_test;
 
 use std::io::IsTerminal;
@@ -40,6 +43,9 @@ fn main() -> ExitCode {
         Command::Init(args) => cmd_init::run(args),
         Command::Schemas(args) => cmd_schemas::run(args),
         Command::Test(args) => cmd_test::run(args),
+        Command::Explain(args) => cmd_explain::run(args),
+        Command::List(args) => cmd_list::run(args),
+        Command::Docs(args) => cmd_docs::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,124 @@
+//! `channelguard explain <ID>`: what a policy or built-in check is for, what it reads, how to
+//! fix a violation, and what its example violation looks like when channelguard reports it.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Args;
+
+use crate::args::EngineArgs;
+use crate::parse_as_of;
+use channelguard::check::{self, CheckOptions, MemoryInput};
+use channelguard::codes;
+use channelguard::policy::{PolicyMeta, PolicySet};
+use channelguard::report::human::HumanReporter;
+use channelguard::rules_doc;
+use channelguard::source::SourceMap;
+
+#[derive(Args, Debug)]
+pub struct ExplainArgs {
+    /// Rule id (`MC002`, `F03`) or built-in check name (`duplicate-key`); case does not matter
+    pub id: String,
+
+    /// Evaluation date for running the example (YYYY-MM-DD; default: today in UTC)
+    #[arg(long, value_name = "DATE")]
+    pub as_of: Option<String>,
+
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+/// The policies `explain` and `list` know: the built-in pack and `--policies` directories.
+/// Policies that fail to load are left out (`channelguard check` reports them).
+pub fn load_policies(engine: &EngineArgs) -> Result<Vec<(PolicyMeta, String)>, String> {
+    let options = engine_options(engine, jiff::civil::date(2000, 1, 1));
+    let mut sources = SourceMap::new();
+    let (set, _) = PolicySet::load(&options.policies, &mut sources, &options.limits)?;
+    Ok(set
+        .policies
+        .iter()
+        .map(|p| (p.meta.clone(), sources.get(p.file).name.clone()))
+        .collect())
+}
+
+fn engine_options(engine: &EngineArgs, as_of: jiff::civil::Date) -> CheckOptions {
+    let mut options = CheckOptions::new(Vec::new(), as_of);
+    options.schema_dir = engine.schemas.clone();
+    options.policies.builtin = !engine.no_builtin_policies;
+    options.policies.directories = engine.policies.clone();
+    options.threads = engine.threads;
+    options
+}
+
+/// Runs the policy's example through the whole pipeline and renders what the policy reports on
+/// it; `None` when the example does not make the policy fire on its own.
+fn example_diagnostics(
+    meta: &PolicyMeta,
+    options: &CheckOptions,
+) -> Result<Option<String>, String> {
+    let example = MemoryInput {
+        name: format!("{}-example.yaml", meta.id),
+        path: PathBuf::from(format!("{}-example.yaml", meta.id)),
+        text: Arc::from(rules_doc::example_yaml(meta)),
+        regions: None,
+    };
+    let outcome = check::run_with_inputs(options, &[example]).map_err(|e| e.to_string())?;
+    let reporter = HumanReporter {
+        timing: false,
+        ..HumanReporter::default()
+    };
+    let rendered: String = outcome
+        .findings
+        .iter()
+        .filter(|f| *f.code == *meta.id)
+        .map(|f| reporter.render_finding(f, &outcome.sources))
+        .collect::<Vec<_>>()
+        .join("\n");
+    Ok((!rendered.is_empty()).then_some(rendered))
+}
+
+pub fn run(args: ExplainArgs) -> Result<ExitCode, String> {
+    let policies = load_policies(&args.engine)?;
+    let wanted = args.id.trim();
+    if let Some((meta, file)) = policies
+        .iter()
+        .find(|(meta, _)| meta.id.eq_ignore_ascii_case(wanted))
+    {
+        let as_of = parse_as_of(args.as_of.as_deref())?;
+        let mut text = rules_doc::explain_policy(meta, file);
+        if !meta.example.is_empty() {
+            text.push_str(&format!(
+                "\nwhat channelguard reports for the example (as of {as_of})\n"
+            ));
+            match example_diagnostics(meta, &engine_options(&args.engine, as_of))? {
+                Some(rendered) => text.push_str(&rendered),
+                None => text.push_str(&format!(
+                    "  {} does not fire on the example alone: it needs the other documents the example describes\n",
+                    meta.id
+                )),
+            }
+        }
+        print!("{text}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let check = codes::ALL
+        .iter()
+        .find(|c| c.id.eq_ignore_ascii_case(wanted) || c.name.eq_ignore_ascii_case(wanted));
+    if let Some(check) = check {
+        print!("{}", rules_doc::explain_check(check));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let known: Vec<String> = policies
+        .iter()
+        .map(|(meta, _)| meta.id.clone())
+        .chain(codes::ALL.iter().map(|c| c.id.to_string()))
+        .collect();
+    let upper = wanted.to_ascii_uppercase();
+    let mut message = format!("unknown rule `{wanted}`");
+    if let Some(best) = channelguard::schema::suggest(&upper, known.iter().map(String::as_str)) {
+        message.push_str(&format!("; did you mean `{best}`?"));
+    }
+    message.push_str(" (`channelguard list` shows every rule)");
+    Err(message)
+}

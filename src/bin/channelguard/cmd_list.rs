@@ -1,0 +1,80 @@
+//! `channelguard list`: every policy and built-in check as a table (id, severity, kinds, title)
+//! or as JSON.
+
+use std::process::ExitCode;
+
+use clap::{Args, ValueEnum};
+
+use crate::args::EngineArgs;
+use crate::cmd_explain::load_policies;
+use channelguard::rules_doc::{self, RuleSummary};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    /// Aligned columns (default)
+    Table,
+    /// `{"rules": [{"id", "type", "severity", "kinds", "title"}]}`
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+fn table(rules: &[RuleSummary]) -> String {
+    let kinds: Vec<String> = rules
+        .iter()
+        .map(|r| {
+            if r.kinds.is_empty() {
+                "-".to_string()
+            } else {
+                r.kinds.join(",")
+            }
+        })
+        .collect();
+    let id_width = rules
+        .iter()
+        .map(|r| r.id.len())
+        .chain([2])
+        .max()
+        .unwrap_or(2);
+    let kinds_width = kinds.iter().map(String::len).chain([5]).max().unwrap_or(5);
+    let mut out = format!(
+        "{:id_width$}  {:8}  {:kinds_width$}  TITLE\n",
+        "ID", "SEVERITY", "KINDS"
+    );
+    for (rule, kinds) in rules.iter().zip(&kinds) {
+        out.push_str(&format!(
+            "{:id_width$}  {:8}  {:kinds_width$}  {}\n",
+            rule.id,
+            rule.severity.as_str(),
+            kinds,
+            rule.title
+        ));
+    }
+    out
+}
+
+pub fn run(args: ListArgs) -> Result<ExitCode, String> {
+    let policies: Vec<_> = load_policies(&args.engine)?
+        .into_iter()
+        .map(|(meta, _)| meta)
+        .collect();
+    let rules = rules_doc::catalog(&policies);
+    match args.format {
+        ListFormat::Table => print!("{}", table(&rules)),
+        ListFormat::Json => {
+            let json = serde_json::json!({ "rules": rules });
+            let text = serde_json::to_string_pretty(&json)
+                .map_err(|e| format!("cannot write JSON: {e}"))?;
+            println!("{text}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

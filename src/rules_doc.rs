@@ -1,0 +1,351 @@
+//! The rule catalog as text: one [`RuleSummary`] per policy and built-in check (for `list`),
+//! the generated `docs/rules.md` ([`rules_markdown`]) and the body of `explain`
+//! ([`explain_policy`], [`explain_check`]). Everything is derived from policy headers and the
+//! checks registry, so the documentation cannot drift from the code.
+
+use serde::Serialize;
+
+use crate::codes::{self, BuiltinCheck};
+use crate::policy::PolicyMeta;
+
+/// The command that regenerates `docs/rules.md` (printed by the staleness test).
+pub const REGENERATE_RULES_DOC: &str = "cargo run --quiet -- docs rules > docs/rules.md";
+
+/// One line of `channelguard list`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RuleSummary {
+    pub id: String,
+    /// `policy` (a Rhai script) or `builtin` (a check of channelguard itself).
+    #[serde(rename = "type")]
+    pub rule_type: &'static str,
+    pub severity: crate::finding::Severity,
+    /// Document kinds a policy applies to (empty for built-in checks).
+    pub kinds: Vec<String>,
+    pub title: String,
+}
+
+/// Policies (sorted by id) then built-in checks (in registry order).
+pub fn catalog(policies: &[PolicyMeta]) -> Vec<RuleSummary> {
+    let mut sorted: Vec<&PolicyMeta> = policies.iter().collect();
+    sorted.sort_by(|a, b| a.id.cmp(&b.id));
+    let policies = sorted.into_iter().map(|meta| RuleSummary {
+        id: meta.id.clone(),
+        rule_type: "policy",
+        severity: meta.severity,
+        kinds: meta.kinds.iter().map(|k| k.as_str().to_string()).collect(),
+        title: meta.title.clone(),
+    });
+    let checks = codes::ALL.iter().map(|check| RuleSummary {
+        id: check.id.to_string(),
+        rule_type: "builtin",
+        severity: check.severity,
+        kinds: Vec::new(),
+        title: check.summary.to_string(),
+    });
+    policies.chain(checks).collect()
+}
+
+/// The headers of the built-in policy pack (a header that does not parse is left out; loading
+/// the pack reports it as P004).
+pub fn builtin_policy_metas() -> Vec<PolicyMeta> {
+    crate::policy::BUILTIN_POLICIES
+        .iter()
+        .filter_map(|(_, text)| crate::policy::meta::parse(text).ok())
+        .collect()
+}
+
+/// The anchor of a rule in `docs/rules.md`: its id in lower case (`#mc002`, `#y001`).
+pub fn anchor(id: &str) -> String {
+    id.to_ascii_lowercase()
+}
+
+/// What a family of built-in checks is about, by id prefix.
+fn check_family(id: &str) -> &'static str {
+    match id.chars().next() {
+        Some('Y') => "YAML loading (Y…)",
+        Some('D') => "Document shape (D…)",
+        Some('F') => "Field formats (F…)",
+        Some('S') => "JSON Schema (S…)",
+        Some('R') => "Identity and references (R…)",
+        Some('P') => "Policy runtime (P…)",
+        Some('C') => "Configuration (C…)",
+        Some('W') => "Waivers (W…)",
+        _ => "Other (X…)",
+    }
+}
+
+/// Makes text safe inside a Markdown table cell.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+fn setting_default(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => format!("\"{s}\""),
+        other => other.to_string(),
+    }
+}
+
+/// `docs/rules.md`: every policy of `policies` and every built-in check, each under a heading
+/// with an explicit lower-case anchor (`docs/rules.md#mc002`, used by SARIF `helpUri`).
+pub fn rules_markdown(policies: &[PolicyMeta]) -> String {
+    let mut sorted: Vec<&PolicyMeta> = policies.iter().collect();
+    sorted.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut out = String::new();
+    out.push_str(&format!(
+        "<!-- Generated from the policy headers and the checks registry by `channelguard docs rules`.\n     Do not edit by hand; regenerate with: {REGENERATE_RULES_DOC} -->\n\n"
+    ));
+    out.push_str("# Rules\n\n");
+    out.push_str(
+        "channelguard reports two sorts of rules. **Channel policies** (`MC…`) are Rhai scripts in \
+         `policies/` that encode Partner Center channel rules; their metadata comes from each \
+         script's header (see [policy-api.md](policy-api.md)). **Built-in checks** are done by \
+         channelguard itself: loading YAML, document shape, field formats, JSON Schema, \
+         references and the policy runtime. Each rule's anchor is its id in lower case, e.g. \
+         `rules.md#mc002`.\n\n",
+    );
+    out.push_str("Run `channelguard explain <ID>` for the same text in a terminal, and `channelguard list` for the table.\n\n");
+    out.push_str("| Id | Severity | Applies to | Title |\n|---|---|---|---|\n");
+    for rule in catalog(policies) {
+        let kinds = if rule.kinds.is_empty() {
+            "any file".to_string()
+        } else {
+            rule.kinds.join(", ")
+        };
+        out.push_str(&format!(
+            "| [{}](#{}) | {} | {} | {} |\n",
+            rule.id,
+            anchor(&rule.id),
+            rule.severity,
+            kinds,
+            cell(&rule.title)
+        ));
+    }
+    out.push_str("\n## Channel policies\n");
+    for meta in sorted {
+        out.push_str(&format!(
+            "\n<a id=\"{}\"></a>\n\n### {}: {}\n\n",
+            anchor(&meta.id),
+            meta.id,
+            meta.title
+        ));
+        out.push_str(&format!("- **Severity:** {}\n", meta.severity));
+        out.push_str(&format!(
+            "- **Applies to:** {}\n",
+            meta.kinds
+                .iter()
+                .map(|k| k.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        if !meta.source.is_empty() {
+            out.push_str(&format!("- **Source:** {}\n", meta.source));
+        }
+        out.push_str(&format!("\n**Rationale.** {}\n", meta.rationale));
+        out.push_str(&format!("\n**Remediation.** {}\n", meta.remediation));
+        if !meta.settings.is_empty() {
+            out.push_str("\n**Settings** (override under `settings:` in `channelguard.yaml`)\n\n| Setting | Default | Description |\n|---|---|---|\n");
+            for setting in &meta.settings {
+                out.push_str(&format!(
+                    "| `{}` | `{}` | {} |\n",
+                    setting.name,
+                    setting_default(&setting.default),
+                    cell(&setting.description)
+                ));
+            }
+        }
+        if !meta.example.is_empty() {
+            out.push_str(&format!(
+                "\n**Example violation**\n\n```yaml\n{}```\n",
+                example_yaml(meta)
+            ));
+        }
+    }
+    out.push_str("\n## Built-in checks\n");
+    let mut family = "";
+    for check in codes::ALL {
+        let this = check_family(check.id);
+        if this != family {
+            out.push_str(&format!("\n### {this}\n"));
+            family = this;
+        }
+        out.push_str(&format!(
+            "\n<a id=\"{}\"></a>\n\n#### {}: {} (`{}`)\n\n- **Severity:** {}\n- **Fix:** {}\n",
+            anchor(check.id),
+            check.id,
+            check.summary,
+            check.name,
+            check.severity,
+            check.help
+        ));
+    }
+    out
+}
+
+/// A policy's `example:` as YAML. Header continuation lines are often written one column
+/// deeper than the first line (`//! example: kind: X` then `//!   id: y`), so the lines after
+/// the first lose their common indentation.
+pub fn example_yaml(meta: &PolicyMeta) -> String {
+    let mut lines = meta.example.trim_end().lines();
+    let Some(first) = lines.next() else {
+        return String::new();
+    };
+    let rest: Vec<&str> = lines.collect();
+    let common = rest
+        .iter()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.len() - l.trim_start_matches(' ').len())
+        .min()
+        .unwrap_or(0);
+    let mut out = format!("{first}\n");
+    for line in rest {
+        out.push_str(line.get(common..).unwrap_or("").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// Greedy word wrap to `width` columns, each line prefixed with `indent`.
+pub fn wrap(text: &str, width: usize, indent: &str) -> String {
+    let mut out = String::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && indent.len() + line.len() + 1 + word.len() > width {
+            out.push_str(indent);
+            out.push_str(&line);
+            out.push('\n');
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        out.push_str(indent);
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+const WIDTH: usize = 100;
+const INDENT: &str = "  ";
+
+/// The text `explain` prints for a policy, up to its example (the caller adds the diagnostic
+/// the example produces, which needs a run of the engine). `file` is where the policy is.
+pub fn explain_policy(meta: &PolicyMeta, file: &str) -> String {
+    let mut out = format!("{}: {}\n\n", meta.id, meta.title);
+    out.push_str(&format!("{INDENT}severity    {}\n", meta.severity));
+    out.push_str(&format!(
+        "{INDENT}applies to  {}\n",
+        meta.kinds
+            .iter()
+            .map(|k| k.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    out.push_str(&format!("{INDENT}policy      {file}\n"));
+    out.push_str(&format!(
+        "{INDENT}docs        docs/rules.md#{}\n",
+        anchor(&meta.id)
+    ));
+    out.push_str("\nrationale\n");
+    out.push_str(&wrap(&meta.rationale, WIDTH, INDENT));
+    if !meta.source.is_empty() {
+        out.push_str(&wrap(&format!("source: {}", meta.source), WIDTH, INDENT));
+    }
+    out.push_str("\nremediation\n");
+    out.push_str(&wrap(&meta.remediation, WIDTH, INDENT));
+    out.push_str("\nsettings (override under `settings:` in channelguard.yaml)\n");
+    if meta.settings.is_empty() {
+        out.push_str(&format!("{INDENT}none\n"));
+    }
+    for setting in &meta.settings {
+        out.push_str(&format!(
+            "{INDENT}{} = {}\n",
+            setting.name,
+            setting_default(&setting.default)
+        ));
+        if !setting.description.is_empty() {
+            out.push_str(&wrap(&setting.description, WIDTH, "      "));
+        }
+    }
+    out.push_str("\nexample violation\n");
+    if meta.example.is_empty() {
+        out.push_str(&format!(
+            "{INDENT}none given (add `example:` to the header)\n"
+        ));
+    } else {
+        for line in example_yaml(meta).lines() {
+            out.push_str(format!("{INDENT}{line}").trim_end());
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// The text `explain` prints for a built-in check.
+pub fn explain_check(check: &BuiltinCheck) -> String {
+    let mut out = format!("{}: {} (`{}`)\n\n", check.id, check.summary, check.name);
+    out.push_str(&format!("{INDENT}severity    {}\n", check.severity));
+    out.push_str(&format!(
+        "{INDENT}checked by  channelguard itself ({})\n",
+        check_family(check.id)
+    ));
+    out.push_str(&format!(
+        "{INDENT}docs        docs/rules.md#{}\n",
+        anchor(check.id)
+    ));
+    out.push_str("\nhow to fix it\n");
+    out.push_str(&wrap(check.help, WIDTH, INDENT));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rule_has_an_explicit_lowercase_anchor() {
+        let policies = builtin_policy_metas();
+        let markdown = rules_markdown(&policies);
+        for rule in catalog(&policies) {
+            let tag = format!("<a id=\"{}\"></a>", rule.id.to_ascii_lowercase());
+            assert_eq!(markdown.matches(&tag).count(), 1, "{}", rule.id);
+        }
+    }
+
+    #[test]
+    fn every_builtin_policy_header_parses() {
+        assert_eq!(
+            builtin_policy_metas().len(),
+            crate::policy::BUILTIN_POLICIES.len()
+        );
+    }
+
+    #[test]
+    fn example_continuation_lines_lose_their_common_indentation() {
+        let mut meta = builtin_policy_metas().remove(0);
+        meta.example = "kind: Subscription\n id: x\n roles:\n   - a".to_string();
+        assert_eq!(
+            example_yaml(&meta),
+            "kind: Subscription\nid: x\nroles:\n  - a\n"
+        );
+    }
+
+    #[test]
+    fn table_cells_escape_pipes() {
+        assert_eq!(cell("a | b"), "a \\| b");
+    }
+
+    #[test]
+    fn wrap_keeps_lines_within_the_width() {
+        let text = "word ".repeat(50);
+        let wrapped = wrap(&text, 30, "  ");
+        assert!(wrapped
+            .lines()
+            .all(|l| l.len() <= 30 && l.starts_with("  ")));
+        assert_eq!(wrapped.split_whitespace().count(), 50);
+    }
+}
