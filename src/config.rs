@@ -599,6 +599,7 @@ impl<'a> Reader<'a> {
             expires,
             span: self.entry_span(&format!("{pointer}/rule")),
             expires_span,
+            entry: pointer.to_string(),
         })
     }
 
@@ -695,7 +696,8 @@ impl Config {
         }
         for waiver in &self.waivers {
             if !catalog.rule_ids.contains(&waiver.rule) {
-                findings.push(unknown_rule(&waiver.rule, waiver.span, "/waivers"));
+                let pointer = format!("{}/rule", waiver.entry);
+                findings.push(unknown_rule(&waiver.rule, waiver.span, &pointer));
             }
         }
         for setting in &self.settings {

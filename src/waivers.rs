@@ -25,6 +25,8 @@ pub struct Waiver {
     pub span: ByteSpan,
     /// Its `expires:` entry (where W001 points).
     pub expires_span: Option<ByteSpan>,
+    /// JSON Pointer of the waiver in the configuration (`/waivers/0`).
+    pub entry: String,
 }
 
 impl Waiver {
@@ -154,6 +156,7 @@ mod tests {
             expires: None,
             span: ByteSpan::new(10, 20),
             expires_span: Some(ByteSpan::new(30, 40)),
+            entry: "/waivers/0".to_string(),
         }
     }
 
