@@ -233,8 +233,9 @@ const WIDTH: usize = 100;
 const INDENT: &str = "  ";
 
 /// The text `explain` prints for a policy, up to its example (the caller adds the diagnostic
-/// the example produces, which needs a run of the engine). `file` is where the policy is.
-pub fn explain_policy(meta: &PolicyMeta, file: &str) -> String {
+/// the example produces, which needs a run of the engine). `file` is where the policy is;
+/// `builtin` policies also get their `docs/rules.md` anchor.
+pub fn explain_policy(meta: &PolicyMeta, file: &str, builtin: bool) -> String {
     let mut out = format!("{}: {}\n\n", meta.id, meta.title);
     out.push_str(&format!("{INDENT}severity    {}\n", meta.severity));
     out.push_str(&format!(
@@ -246,10 +247,12 @@ pub fn explain_policy(meta: &PolicyMeta, file: &str) -> String {
             .join(", ")
     ));
     out.push_str(&format!("{INDENT}policy      {file}\n"));
-    out.push_str(&format!(
-        "{INDENT}docs        docs/rules.md#{}\n",
-        anchor(&meta.id)
-    ));
+    if builtin {
+        out.push_str(&format!(
+            "{INDENT}docs        docs/rules.md#{}\n",
+            anchor(&meta.id)
+        ));
+    }
     out.push_str("\nrationale\n");
     out.push_str(&wrap(&meta.rationale, WIDTH, INDENT));
     if !meta.source.is_empty() {

@@ -318,7 +318,7 @@ pub fn run_case_text(
     let (case, regions) = match parse_case_with_regions(text) {
         Ok(parsed) => parsed,
         Err(e) => {
-            result.error = Some(format!("`{}`: {e}", path.display()));
+            result.error = Some(e);
             return result;
         }
     };

@@ -86,7 +86,8 @@ pub fn run(args: ExplainArgs) -> Result<ExitCode, String> {
         .find(|(meta, _)| meta.id.eq_ignore_ascii_case(wanted))
     {
         let as_of = parse_as_of(args.as_of.as_deref())?;
-        let mut text = rules_doc::explain_policy(meta, file);
+        let builtin = file.starts_with("<builtin>/");
+        let mut text = rules_doc::explain_policy(meta, file, builtin);
         if !meta.example.is_empty() {
             text.push_str(&format!(
                 "\nwhat channelguard reports for the example (as of {as_of})\n"

@@ -123,7 +123,12 @@ fn write_result(
     verbose: bool,
 ) -> std::io::Result<()> {
     if let Some(error) = &result.error {
-        writeln!(out, "ERROR   {}  ({shown_path})", result.name)?;
+        if result.name == result.path.display().to_string() {
+            // The case file could not be read, so it has no name of its own.
+            writeln!(out, "ERROR   {shown_path}")?;
+        } else {
+            writeln!(out, "ERROR   {}  ({shown_path})", result.name)?;
+        }
         return write!(
             out,
             "{}",
@@ -230,7 +235,8 @@ pub fn run(args: TestArgs) -> Result<ExitCode, String> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut results = Vec::with_capacity(cases.len());
-    let mut written = writeln!(out, "running {} test cases", cases.len());
+    let plural = if cases.len() == 1 { "case" } else { "cases" };
+    let mut written = writeln!(out, "running {} test {plural}", cases.len());
     for case in &cases {
         let result = case.run(&options);
         written =

@@ -1,0 +1,334 @@
+//! CLI tests of the policy-authoring commands: `test` (pass, failure diff, errors, filter,
+//! coverage), `explain`, `list` (table and JSON), `docs rules` (the committed docs/rules.md must
+//! be current) and how broken user policies are reported by `check`.
+//!
+//! Tests that pin whole outputs use the fixture policy pack in `fixtures/authoring/policies`
+//! with `--no-builtin-policies`, so they do not change when built-in policies are added.
+
+use std::process::Command;
+
+use assert_cmd::cargo::CommandCargoExt;
+
+/// Runs `channelguard ARGS` and returns (exit code, stdout, stderr).
+fn run(args: &[&str]) -> (i32, String, String) {
+    let output = Command::cargo_bin("channelguard")
+        .unwrap()
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap(),
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+/// "exit: N" followed by stdout, for snapshots.
+fn transcript(args: &[&str]) -> String {
+    let (code, stdout, stderr) = run(args);
+    assert!(stderr.is_empty(), "unexpected stderr: {stderr}");
+    format!("exit: {code}\n{stdout}")
+}
+
+const FIXTURE_POLICIES: [&str; 3] = [
+    "--no-builtin-policies",
+    "--policies",
+    "fixtures/authoring/policies",
+];
+
+fn with_fixture_policies<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    args.iter().copied().chain(FIXTURE_POLICIES).collect()
+}
+
+#[test]
+fn test_inline_cases_pass_with_the_builtin_pack() {
+    let (code, stdout, _) = run(&["test", "fixtures/authoring/cases"]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("passed  MC002 fires when the reseller relationship is only requested"));
+    assert!(stdout.contains("2 passed, 0 failed, 0 could not run"));
+}
+
+#[test]
+fn test_without_dir_runs_the_policy_directory_cases() {
+    insta::assert_snapshot!(transcript(&with_fixture_policies(&["test"])));
+}
+
+#[test]
+fn test_without_dir_runs_the_embedded_builtin_cases() {
+    let (code, stdout, stderr) = run(&["test"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let cases = channelguard::testing::builtin_cases();
+    assert!(stdout.starts_with(&format!("running {} test", cases.len())));
+    // Embedded cases run from memory and are shown as such.
+    if !cases.is_empty() {
+        assert!(stdout.contains("(<builtin>/policies/tests/"), "{stdout}");
+    }
+}
+
+#[test]
+fn test_failure_shows_a_diff_with_locations() {
+    insta::assert_snapshot!(transcript(&with_fixture_policies(&[
+        "test",
+        "fixtures/authoring/failing",
+    ])));
+}
+
+#[test]
+fn test_verbose_failure_renders_the_unexpected_finding() {
+    let (code, stdout, _) = run(&with_fixture_policies(&[
+        "test",
+        "--verbose",
+        "fixtures/authoring/failing",
+    ]));
+    assert_eq!(code, 1);
+    assert!(
+        stdout.contains("[fixtures/authoring/failing/wrong-expectation.test.yaml:11:13]"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn test_case_that_cannot_run_exits_2() {
+    insta::assert_snapshot!(transcript(&with_fixture_policies(&[
+        "test",
+        "fixtures/authoring/erroring",
+    ])));
+}
+
+#[test]
+fn test_filter_selects_cases_by_name_or_path() {
+    let (code, stdout, _) = run(&[
+        "test",
+        "fixtures/authoring",
+        "--filter",
+        "stays silent once",
+    ]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.starts_with("running 1 test case\n"), "{stdout}");
+    let (code, stdout, _) = run(&["test", "fixtures/authoring", "--filter", "erroring/missing"]);
+    assert_eq!(code, 2, "{stdout}");
+    assert!(stdout.starts_with("running 1 test case\n"), "{stdout}");
+    let (code, _, stderr) = run(&["test", "fixtures/authoring", "--filter", "no such case"]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("no test case matches `no such case`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn test_missing_dir_exits_2() {
+    let (code, _, stderr) = run(&["test", "fixtures/authoring/nowhere"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("does not exist"), "{stderr}");
+}
+
+#[test]
+fn test_coverage_shows_unreached_report_calls() {
+    insta::assert_snapshot!(transcript(&with_fixture_policies(&["test", "--coverage"])));
+}
+
+#[test]
+fn explain_a_policy_runs_its_example() {
+    insta::assert_snapshot!(transcript(&with_fixture_policies(&[
+        "explain",
+        "auth001",
+        "--as-of",
+        "2024-06-30",
+    ])));
+}
+
+#[test]
+fn explain_a_builtin_policy() {
+    let (code, stdout, _) = run(&["explain", "MC002", "--as-of", "2024-06-30"]);
+    assert_eq!(code, 0);
+    for expected in [
+        "MC002: license-based subscription managed without an accepted reseller relationship",
+        "severity    error",
+        "applies to  Subscription",
+        "docs        docs/rules.md#mc002",
+        "source: Partner Center",
+        "require_admin_rights = true",
+        "example violation\n  kind: Subscription\n  id: contoso-m365-e3\n",
+        // The real diagnostic of the example, located in it.
+        "[MC002-example.yaml:6:13]",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing {expected:?} in:\n{stdout}"
+        );
+    }
+}
+
+#[test]
+fn explain_a_builtin_check() {
+    insta::assert_snapshot!(transcript(&["explain", "f03"]));
+    let (code, stdout, _) = run(&["explain", "duplicate-key"]);
+    assert_eq!(code, 0);
+    assert!(stdout.starts_with("Y002: "));
+}
+
+#[test]
+fn explain_an_unknown_id_suggests_one() {
+    let (code, stdout, stderr) = run(&with_fixture_policies(&["explain", "AUTH01"]));
+    assert_eq!(code, 2);
+    assert!(stdout.is_empty());
+    assert_eq!(
+        stderr,
+        "error: unknown rule `AUTH01`; did you mean `AUTH001`? (`channelguard list` shows every rule)\n"
+    );
+}
+
+#[test]
+fn list_as_a_table() {
+    let (code, stdout, _) = run(&with_fixture_policies(&["list"]));
+    assert_eq!(code, 0);
+    let mut lines = stdout.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "ID       SEVERITY  KINDS         TITLE"
+    );
+    assert_eq!(
+        lines.next().unwrap(),
+        "AUTH001  warning   Subscription  active subscription without a start date"
+    );
+    assert_eq!(lines.count(), channelguard::codes::ALL.len());
+    let (_, builtin, _) = run(&["list"]);
+    assert!(
+        builtin.lines().any(|l| l.starts_with("MC002 ")),
+        "{builtin}"
+    );
+    assert!(builtin.lines().any(|l| l.starts_with("F03 ")), "{builtin}");
+}
+
+#[test]
+fn list_as_json() {
+    let (code, stdout, _) = run(&["list", "--format", "json"]);
+    assert_eq!(code, 0);
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let rules = json["rules"].as_array().unwrap();
+    let ids: Vec<&str> = rules.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    let policies = channelguard::rules_doc::builtin_policy_metas();
+    assert_eq!(ids.len(), policies.len() + channelguard::codes::ALL.len());
+    for check in channelguard::codes::ALL {
+        assert!(ids.contains(&check.id), "{}", check.id);
+    }
+    let mc002 = rules.iter().find(|r| r["id"] == "MC002").unwrap();
+    assert_eq!(
+        mc002,
+        &serde_json::json!({
+            "id": "MC002",
+            "type": "policy",
+            "severity": "error",
+            "kinds": ["Subscription"],
+            "title": "license-based subscription managed without an accepted reseller relationship"
+        })
+    );
+    let f03 = rules.iter().find(|r| r["id"] == "F03").unwrap();
+    assert_eq!(f03["type"], "builtin");
+    assert_eq!(f03["kinds"], serde_json::json!([]));
+}
+
+#[test]
+fn committed_rules_doc_is_current() {
+    let (code, generated, _) = run(&["docs", "rules"]);
+    assert_eq!(code, 0);
+    let committed = std::fs::read_to_string("docs/rules.md").unwrap_or_default();
+    assert!(
+        committed == generated,
+        "docs/rules.md is stale (policy headers or the checks registry changed); regenerate it with:\n    {}",
+        channelguard::rules_doc::REGENERATE_RULES_DOC
+    );
+}
+
+#[test]
+fn docs_is_hidden_from_help() {
+    let (_, help, _) = run(&["--help"]);
+    assert!(!help.contains("docs "), "{help}");
+    assert!(help.contains("explain"));
+}
+
+/// `check` with the broken fixture policies, without the built-in pack.
+fn check_broken(format: &str) -> String {
+    transcript(&[
+        "check",
+        "fixtures/authoring/repo",
+        "--as-of",
+        "2024-06-30",
+        "--color",
+        "never",
+        "--format",
+        format,
+        "--no-builtin-policies",
+        "--policies",
+        "fixtures/policies/broken",
+    ])
+}
+
+#[test]
+fn broken_policies_are_located_in_the_script_human() {
+    insta::with_settings!({ filters => vec![(r" in \d+\.\d+s", " in [time]")] }, {
+        insta::assert_snapshot!(check_broken("human"));
+    });
+}
+
+#[test]
+fn broken_policies_are_located_in_the_script_json() {
+    let transcript = check_broken("json");
+    let (exit, json) = transcript.split_once('\n').unwrap();
+    // Broken policies make the check incomplete (exit 2); the working one still reports.
+    assert_eq!(exit, "exit: 2");
+    let report: serde_json::Value = serde_json::from_str(json).unwrap();
+    let findings = report["findings"].as_array().unwrap();
+    let brief = |f: &serde_json::Value| {
+        format!(
+            "{} {} {}:{}:{} help={}",
+            f["code"].as_str().unwrap(),
+            f["origin"].as_str().unwrap(),
+            f["file"].as_str().unwrap_or("-"),
+            f["line"],
+            f["column"],
+            f["help"].as_str().is_some_and(|h| !h.is_empty())
+        )
+    };
+    let mut seen: Vec<String> = findings.iter().map(brief).collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            "BROKEN-NEIGHBOUR data fixtures/authoring/repo/contoso.yaml:33:13 help=true",
+            "P001 tool fixtures/policies/broken/syntax-error.rhai:11:5 help=true",
+            "P002 tool fixtures/policies/broken/runtime-error.rhai:10:24 help=true",
+            "P004 tool fixtures/policies/broken/header-error.rhai:3:1 help=true",
+            "P004 tool fixtures/policies/broken/no-entry-point.rhai:1:1 help=true",
+        ]
+    );
+}
+
+#[test]
+fn broken_user_policies_leave_the_builtin_pack_running() {
+    let (code, stdout, _) = run(&[
+        "check",
+        "fixtures/authoring/repo",
+        "--as-of",
+        "2024-06-30",
+        "--format",
+        "json",
+        "--policies",
+        "fixtures/policies/broken",
+    ]);
+    assert_eq!(code, 2);
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let codes: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap())
+        .collect();
+    assert!(codes.contains(&"MC002"), "{codes:?}");
+    assert!(
+        codes.contains(&"P001") && codes.contains(&"P002"),
+        "{codes:?}"
+    );
+}
