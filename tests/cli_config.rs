@@ -1,7 +1,6 @@
 //! CLI tests of the configuration file, waivers, `init` and `schemas export`, over the fixtures
 //! in `fixtures/config/` (see its README: two fixture policies, two findings).
 
-use std::path::Path;
 use std::process::Command;
 
 use assert_cmd::cargo::CommandCargoExt;
@@ -336,6 +335,76 @@ fn schemas_export_writes_the_bundled_schemas() {
         exported += 1;
     }
     assert!(exported >= 8);
-    assert_eq!(std::fs::read_dir(&out).unwrap().count(), exported);
-    assert!(Path::new(&out).join("customer.json").is_file());
+    // The bundled schemas plus `document.json`.
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), exported + 1);
+
+    // `document.json` applies the schema of each document's kind.
+    let mut resources = Vec::new();
+    for entry in std::fs::read_dir(&out).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        let schema: Value = serde_json::from_str(&text).unwrap();
+        resources.push((schema["$id"].as_str().unwrap().to_string(), schema));
+    }
+    let registry = jsonschema::Registry::new()
+        .extend(resources)
+        .and_then(|r| r.prepare())
+        .unwrap();
+    let document: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("document.json")).unwrap()).unwrap();
+    let validator = jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft202012)
+        .with_registry(&registry)
+        .build(&document)
+        .unwrap();
+    let customer = serde_json::json!({
+        "kind": "Customer",
+        "id": "contoso",
+        "name": "Contoso AS",
+        "tenant_id": "4fce52df-54c2-4755-9b89-61a6b3926e47",
+        "cloud": "commercial",
+        "tenant_country": "NO",
+    });
+    assert!(validator.is_valid(&customer));
+    let mut without_tenant = customer.clone();
+    without_tenant.as_object_mut().unwrap().remove("tenant_id");
+    assert!(!validator.is_valid(&without_tenant));
+    let mut unknown_kind = customer.clone();
+    unknown_kind["kind"] = Value::from("Custmer");
+    assert!(!validator.is_valid(&unknown_kind));
+
+    // The exported directory works as `--schemas`: same findings as the bundled schemas.
+    let bundled = check(Some("waived"), "json", &[]).findings();
+    let exported_run = check(
+        Some("waived"),
+        "json",
+        &["--schemas", out.to_str().unwrap()],
+    );
+    assert_eq!(exported_run.findings(), bundled);
+}
+
+#[test]
+fn configuration_doc_lists_every_builtin_setting() {
+    use channelguard::policy::{PolicySet, PolicySources};
+    let builtin = PolicySources {
+        builtin: true,
+        directories: Vec::new(),
+    };
+    let (policies, _) = PolicySet::load(
+        &builtin,
+        &mut channelguard::source::SourceMap::new(),
+        &channelguard::limits::Limits::default(),
+    )
+    .unwrap();
+    let doc = std::fs::read_to_string("docs/configuration.md").unwrap();
+    for (name, (decl, policy)) in policies.declared_settings() {
+        let default = match &decl.default {
+            Value::String(text) => text.clone(),
+            other => other.to_string(),
+        };
+        let row = format!("| `{name}` | {policy} | `{default}` |");
+        assert!(
+            doc.contains(&row),
+            "docs/configuration.md: add `{row}` to the settings table"
+        );
+    }
 }

@@ -5,8 +5,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
+use serde_json::{json, Value};
 
 use channelguard::schema::BUILTIN_SCHEMAS;
+
+/// File name of the schema that accepts a document of any kind (see [`document_schema`]).
+const DOCUMENT_SCHEMA: &str = "document.json";
 
 #[derive(Args, Debug)]
 pub struct SchemasArgs {
@@ -16,8 +20,9 @@ pub struct SchemasArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum SchemasCommand {
-    /// Write the bundled JSON Schemas to DIR (created if missing; existing schema files are
-    /// replaced, so re-exporting after an upgrade refreshes them)
+    /// Write the bundled JSON Schemas, plus `document.json` for files that mix kinds, to DIR
+    /// (created if missing; existing schema files are replaced, so re-exporting after an
+    /// upgrade refreshes them)
     Export {
         /// Directory to write the schemas into
         dir: PathBuf,
@@ -29,17 +34,62 @@ pub fn run(args: SchemasArgs) -> Result<ExitCode, String> {
         SchemasCommand::Export { dir } => {
             std::fs::create_dir_all(&dir)
                 .map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
-            for (name, text) in BUILTIN_SCHEMAS {
+            let document = serde_json::to_string_pretty(&document_schema())
+                .map_err(|e| format!("cannot encode `{DOCUMENT_SCHEMA}`: {e}"))?;
+            let files = BUILTIN_SCHEMAS
+                .iter()
+                .map(|(name, text)| (*name, text.to_string()))
+                .chain([(DOCUMENT_SCHEMA, document + "\n")]);
+            let mut written = 0;
+            for (name, text) in files {
                 let path = dir.join(name);
                 std::fs::write(&path, text)
                     .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
+                written += 1;
             }
-            println!(
-                "wrote {} schemas to {}",
-                BUILTIN_SCHEMAS.len(),
-                dir.display()
-            );
+            println!("wrote {written} schemas to {}", dir.display());
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// A schema for "any document of the data model": it applies the schema of the document's
+/// `kind`. Editors apply one schema to every document of a file, and the data model lets one
+/// file hold a customer with its relationships and subscriptions, so the per-kind schemas
+/// alone cannot be mapped to such files. It has no `properties.kind.const`, so the engine
+/// skips it when the exported directory is used with `--schemas`.
+fn document_schema() -> Value {
+    let mut kinds = Vec::new();
+    let mut branches = Vec::new();
+    for (name, text) in BUILTIN_SCHEMAS {
+        let Ok(schema) = serde_json::from_str::<Value>(text) else {
+            continue;
+        };
+        let Some(kind) = schema
+            .pointer("/properties/kind/const")
+            .and_then(Value::as_str)
+        else {
+            continue;
+        };
+        kinds.push(kind.to_string());
+        branches.push(json!({
+            "if": {"properties": {"kind": {"const": kind}}, "required": ["kind"]},
+            "then": {"$ref": name},
+        }));
+    }
+    json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": format!("https://channelguard.dev/schemas/v1/{DOCUMENT_SCHEMA}"),
+        "title": "channelguard account data document",
+        "description": "Any document of the account data model: the schema of its `kind` applies.",
+        "type": "object",
+        "required": ["kind", "id"],
+        "properties": {
+            "kind": {
+                "enum": kinds,
+                "description": "Document kind; selects the schema the rest of the document must match.",
+            },
+        },
+        "allOf": branches,
+    })
 }
