@@ -1,0 +1,206 @@
+#!/usr/bin/env bash
+# End-to-end: channelguard as a real git pre-commit hook, run by the real pre-commit tool.
+#
+# Builds channelguard (or uses $CHANNELGUARD_BIN), installs pre-commit from PyPI into a venv in a
+# temporary directory unless it is already on PATH, creates a temporary git repository with clean
+# account data and a `.pre-commit-config.yaml` (`repo: local`, `language: system`, the built
+# binary), installs the hook, then asserts that a commit introducing a violation is refused with
+# the diagnostic on screen and that the fixed commit goes through.
+#
+# Set CHANNELGUARD_E2E_RUST_HOOK=1 to also run the `language: rust` hook of this checkout's
+# .pre-commit-hooks.yaml (pre-commit builds it with cargo: slow, needs crates.io or a warm cache).
+set -euo pipefail
+
+checkout=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+work=$(mktemp -d "${TMPDIR:-/tmp}/channelguard-e2e-pre-commit.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+fail() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
+step() { printf '==> %s\n' "$*"; }
+
+# --- tools --------------------------------------------------------------------------------------
+if [ -n "${CHANNELGUARD_BIN:-}" ]; then
+  bin=$CHANNELGUARD_BIN
+else
+  step "building channelguard (cargo build --release)"
+  (cd "$checkout" && cargo build --release --quiet --bin channelguard)
+  bin="$checkout/target/release/channelguard"
+fi
+[ -x "$bin" ] || fail "no channelguard binary at $bin"
+
+if command -v pre-commit >/dev/null 2>&1; then
+  pre_commit=$(command -v pre-commit)
+else
+  step "installing pre-commit from PyPI into a venv"
+  python3 -m venv "$work/venv"
+  "$work/venv/bin/python" -m pip install --quiet --disable-pip-version-check pre-commit
+  pre_commit="$work/venv/bin/pre-commit"
+fi
+step "using $("$pre_commit" --version)"
+# pre-commit keeps its environments here: nothing outside the temporary directory is touched.
+export PRE_COMMIT_HOME="$work/pre-commit-home"
+
+# --- a repository of clean account data ---------------------------------------------------------
+repo="$work/accounts"
+mkdir -p "$repo/partners" "$repo/customers"
+cd "$repo"
+git init --quiet
+git config user.name "channelguard e2e"
+git config user.email "e2e@example.invalid"
+git config commit.gpgsign false
+
+cat > partners/northwind.yaml <<'YAML'
+kind: Partner
+id: northwind
+name: Northwind Cloud AS
+tenant_id: aeaffe01-03dd-4593-ba8a-3f2606253e59
+partner_id: "5093271"
+csp_role: direct_bill
+cloud: commercial
+country: "NO"
+mpa_signed: true
+YAML
+cat > customers/fabrikam.yaml <<'YAML'
+kind: Customer
+id: fabrikam
+name: Fabrikam Fiskeri AS
+tenant_id: 9b50002f-6f0a-4271-b984-f96edfef6d5f
+domain: fabrikamfiskeri.onmicrosoft.com
+cloud: commercial
+tenant_country: "NO"
+---
+kind: ResellerRelationship
+id: northwind-fabrikam
+partner: northwind
+customer: fabrikam
+status: accepted
+requested_on: 2022-06-17
+accepted_on: 2022-06-20
+accepted_by_role: global_admin
+include_delegated_admin: true
+mca_accepted_on: 2022-06-20
+---
+kind: DelegatedAdmin
+id: northwind-fabrikam-gdap
+type: gdap
+partner: northwind
+customer: fabrikam
+roles:
+  - Directory Readers
+  - License Administrator
+duration: P730D
+status: active
+created_on: 2024-01-10
+activated_on: 2024-01-11
+end_on: 2026-01-11
+YAML
+
+mkdir -p subscriptions
+cat > subscriptions/fabrikam-m365-e3.yaml <<'YAML'
+kind: Subscription
+id: fabrikam-m365-e3
+customer: fabrikam
+offer_name: Microsoft 365 E3
+product_family: microsoft365
+billing_model: license
+channel: direct
+managed_by: northwind
+term_duration: P1Y
+start_date: 2023-11-01
+end_date: 2024-10-31
+auto_renew: true
+status: active
+quantity: 40
+YAML
+
+# The evaluation date is pinned so that the data stays clean whatever day this runs.
+cat > .pre-commit-config.yaml <<YAML
+repos:
+  - repo: local
+    hooks:
+      - id: channelguard
+        name: channelguard
+        language: system
+        entry: $bin check --as-of 2024-06-30 --color never --only
+        pass_filenames: true
+        files: \.(ya?ml)$
+        require_serial: true
+YAML
+
+step "the starting data is clean"
+"$bin" check --as-of 2024-06-30 --fail-on warning --quiet . || fail "the e2e account data has findings; fix the script's data"
+
+"$pre_commit" install >/dev/null
+[ -x .git/hooks/pre-commit ] || fail "pre-commit install wrote no hook"
+
+git add .
+git commit --quiet -m "clean account data" || fail "the clean commit was refused"
+step "clean commit accepted"
+
+# --- a violation is refused with the diagnostic on screen ---------------------------------------
+commit_must_fail() {
+  local what=$1; shift
+  local before output status
+  before=$(git rev-list --count HEAD)
+  set +e
+  output=$(git commit -m "$what" 2>&1)
+  status=$?
+  set -e
+  printf '%s\n' "$output" | sed 's/^/    | /'
+  [ "$status" -ne 0 ] || fail "the commit ($what) went through"
+  [ "$(git rev-list --count HEAD)" = "$before" ] || fail "a commit was recorded although the hook failed"
+  for expected in "$@"; do
+    grep -qF -- "$expected" <<<"$output" || fail "the refused commit ($what) did not show \`$expected\`"
+  done
+  step "commit refused ($what), showing: $*"
+}
+
+cat > partners/litware.yaml <<'YAML'
+kind: Partner
+id: litware
+name: Litware, Inc.
+tenant_id: 25498161-9bfb-4075-826b-aca14433782f
+partner_id: 2957364
+csp_role: advisor
+cloud: commercial
+country: "US"
+YAML
+git add partners/litware.yaml
+commit_must_fail "add litware with an unquoted PartnerID" "F02" "partners/litware.yaml:5:13" "partner_id"
+
+sed -i.bak 's/partner_id: 2957364/partner_id: "2957364"/' partners/litware.yaml && rm partners/litware.yaml.bak
+git add partners/litware.yaml
+git commit --quiet -m "add litware" || fail "the fixed commit was refused"
+[ "$(git rev-list --count HEAD)" = 2 ] || fail "the fixed commit was not recorded"
+step "fixed commit accepted"
+
+# --- a cross-document rule: the staged file breaks a rule reported in another file --------------
+# Only customers/fabrikam.yaml is staged; MC002 lands on the subscription file, with the
+# relationship in the staged file as its related location, so the hook still refuses it.
+sed -i.bak 's/^status: accepted$/status: requested/' customers/fabrikam.yaml && rm customers/fabrikam.yaml.bak
+git add customers/fabrikam.yaml
+commit_must_fail "relationship back to requested" "MC002" "subscriptions/fabrikam-m365-e3.yaml"
+git reset --quiet HEAD -- customers/fabrikam.yaml
+git checkout --quiet -- customers/fabrikam.yaml
+
+# --- optional: the language: rust hook of this checkout ------------------------------------------
+if [ "${CHANNELGUARD_E2E_RUST_HOOK:-0}" = 1 ]; then
+  step "language: rust hook from $checkout (pre-commit builds it with cargo)"
+  rev=$(git -C "$checkout" rev-parse HEAD)
+  # `entry` is overridden only to pin the evaluation date; `--only` stays last, before the files.
+  cat > .pre-commit-config.yaml <<YAML
+repos:
+  - repo: $checkout
+    rev: $rev
+    hooks:
+      - id: channelguard
+        entry: channelguard check --as-of 2024-06-30 --only
+YAML
+  git add .pre-commit-config.yaml
+  "$pre_commit" run channelguard --all-files || fail "the language: rust hook failed on clean data"
+  step "language: rust hook passed"
+else
+  step "language: rust hook skipped (set CHANNELGUARD_E2E_RUST_HOOK=1 to run it)"
+fi
+
+printf 'PASS: pre-commit end-to-end (refused a violating commit, accepted the fix)\n'
