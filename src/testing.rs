@@ -180,10 +180,23 @@ pub fn parse_case(text: &str) -> Result<TestCase, String> {
 /// `text` (what the pipeline loads, so that findings point at the case file's own lines).
 pub fn parse_case_with_regions(text: &str) -> Result<(TestCase, Option<Vec<ByteSpan>>), String> {
     let loaded = crate::yaml::load(text, 0, FileId(0), &Limits::default());
+    // Problems inside the inline documents (a duplicate key, a tab) are what a case may test:
+    // the pipeline reports them again when it loads those documents. A syntax error still
+    // ends the file, so it always makes the case unreadable.
+    let inline_span = loaded
+        .documents
+        .first()
+        .and_then(|d| d.spans.lookup(&d.value, "/documents").map(|node| node.span));
+    let in_documents = |f: &Finding| {
+        f.code.as_ref() != crate::codes::YAML_SYNTAX.id
+            && f.location
+                .zip(inline_span)
+                .is_some_and(|(l, s)| s.start <= l.span.start && l.span.end <= s.end)
+    };
     if let Some(problem) = loaded
         .findings
         .iter()
-        .find(|f| f.severity == Severity::Error)
+        .find(|f| f.severity == Severity::Error && !in_documents(f))
     {
         let line = problem.location.map_or(1, |l| {
             text[..(l.span.start as usize).min(text.len())]
@@ -554,4 +567,114 @@ pub fn coverage(
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INLINE: &str = "name: inline\nas_of: \"2024-06-30\"\nrules: [D002, Y002]\ndocuments:\n  - kind: Customer\n    id: contoso\n  - id: no-kind\n  - kind: Customer\n    id: fabrikam\n    name: a\n    name: b\nexpect:\n  - rule: D002\n    file: case.test.yaml\n    line: 7\n  - rule: Y002\n    line: 11\n";
+
+    fn base() -> CheckOptions {
+        let mut options = CheckOptions::new(Vec::new(), jiff::civil::date(2000, 1, 1));
+        options.policies.builtin = false;
+        options.threads = Some(1);
+        options
+    }
+
+    #[test]
+    fn inline_regions_point_at_each_document() {
+        let (case, regions) = parse_case_with_regions(INLINE).unwrap();
+        let regions = regions.unwrap();
+        assert_eq!(case.documents.as_ref().map(Vec::len), Some(3));
+        assert_eq!(regions.len(), 3);
+        assert!(INLINE[regions[0].range()].starts_with("kind: Customer\n    id: contoso"));
+        assert!(INLINE[regions[1].range()].starts_with("id: no-kind"));
+    }
+
+    #[test]
+    fn inline_findings_point_at_the_case_file_lines() {
+        let result = run_case_text(
+            Path::new("dir/case.test.yaml"),
+            INLINE,
+            CaseFiles::Disk,
+            &base(),
+        );
+        assert!(result.error.is_none(), "{:?}", result.error);
+        assert!(
+            result.passed(),
+            "missing {:?} unexpected {:?}",
+            result.missing,
+            result.unexpected
+        );
+    }
+
+    #[test]
+    fn a_case_takes_documents_or_repo_not_both() {
+        let text = INLINE.replace("rules:", "repo: data\nrules:");
+        let error = parse_case_with_regions(&text).unwrap_err();
+        assert!(error.contains("not both"), "{error}");
+    }
+
+    #[test]
+    fn an_embedded_repo_is_materialised_from_memory() {
+        let case = "name: embedded\nas_of: \"2024-06-30\"\nrepo: data\nrules: [D002]\nexpect:\n  - rule: D002\n    file: sub/a.yaml\n    line: 4\n";
+        let files = [
+            ("pack/tests/X1/case.test.yaml", case),
+            (
+                "pack/tests/X1/data/sub/a.yaml",
+                "kind: Customer\nid: ok\n---\nid: no-kind\n",
+            ),
+            // Outside the case's repo directory: not an input.
+            ("pack/tests/X2/data/b.yaml", "id: other\n"),
+        ];
+        let result = run_case_text(
+            Path::new(files[0].0),
+            case,
+            CaseFiles::Embedded(&files),
+            &base(),
+        );
+        assert!(
+            result.passed(),
+            "{:?} {:?} {:?}",
+            result.error,
+            result.missing,
+            result.unexpected
+        );
+        let outcome = result.outcome.unwrap();
+        assert_eq!(outcome.stats.files, 1);
+        assert_eq!(
+            outcome
+                .sources
+                .get(outcome.findings[0].location.unwrap().file)
+                .name,
+            "<builtin>/pack/tests/X1/data/sub/a.yaml"
+        );
+    }
+
+    #[test]
+    fn an_embedded_case_without_its_repo_cannot_run() {
+        let case = "name: lost\nas_of: \"2024-06-30\"\nexpect: []\n";
+        let files = [("t/case.test.yaml", case)];
+        let result = run_case_text(
+            Path::new(files[0].0),
+            case,
+            CaseFiles::Embedded(&files),
+            &base(),
+        );
+        assert!(result.error.unwrap().contains("holds no embedded files"));
+    }
+
+    #[test]
+    fn diff_lines_mark_missing_and_unexpected_findings() {
+        let text = INLINE.replace("line: 7", "line: 8");
+        let result = run_case_text(Path::new("case.test.yaml"), &text, CaseFiles::Disk, &base());
+        assert_eq!(
+            diff_lines(&result),
+            [
+                "- D002 * case.test.yaml:8 * * *",
+                "+ D002 error case.test.yaml:7 - - document has no `kind`",
+            ]
+        );
+    }
 }
