@@ -19,7 +19,7 @@ use crate::check::{self, CheckError, CheckOptions, Outcome, Stats};
 use crate::codes;
 use crate::finding::{code, describe_value, ByteSpan, DocumentRef, Finding, Severity};
 use crate::limits::Limits;
-use crate::policy::{PolicySet, SettingDecl};
+use crate::policy::{PolicySet, PolicySources, SettingDecl};
 use crate::repository::{Kind, Repository};
 use crate::schema::suggest;
 use crate::source::{display_path, FileId, FileRole, SourceFile, SourceMap};
@@ -821,8 +821,14 @@ pub fn run_check(
     };
     let mut problems = loaded.findings.clone();
     if problems.is_empty() && loaded.config.needs_catalog() {
+        // Built-in ids and settings stay known under `--no-builtin-policies`, so one
+        // configuration serves runs with and without the built-in pack.
+        let catalog_sources = PolicySources {
+            builtin: true,
+            directories: options.policies.directories.clone(),
+        };
         let (policies, _) =
-            PolicySet::load(&options.policies, &mut SourceMap::new(), &options.limits)
+            PolicySet::load(&catalog_sources, &mut SourceMap::new(), &options.limits)
                 .map_err(CheckError::Policies)?;
         problems.extend(loaded.config.validate(&RuleCatalog::new(&policies)));
     }
@@ -851,6 +857,8 @@ pub fn run_check(
         options.as_of,
         file,
     );
+    // `rules:` applies to the waiver findings (W001, W002) too.
+    check::apply_rule_settings(&mut outcome.findings, options);
     outcome.findings.sort_by(Finding::report_order);
     Ok(outcome)
 }

@@ -408,3 +408,13 @@ fn configuration_doc_lists_every_builtin_setting() {
         );
     }
 }
+
+#[test]
+fn rules_apply_to_waiver_checks_and_builtin_ids_stay_known() {
+    let run = check(Some("rules-for-builtin-and-waiver-checks"), "json", &[]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert_eq!(
+        run.findings(),
+        findings(&[("XC002", "warning", false), ("W002", "error", false)])
+    );
+}
