@@ -341,7 +341,12 @@ fn formats_with_outputs_write_files_and_keep_the_summary_on_the_terminal() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let json: Value = serde_json::from_slice(&out.stdout).expect("stdout is the JSON report");
     assert_eq!(json["summary"]["errors"], 3);
-    // JSON owns stdout, so no human text there; every report file is complete.
+    // JSON owns stdout, so the summary line goes to stderr; every report file is complete.
+    assert!(
+        text(&out.stderr).starts_with("checked 4 files (6 documents)"),
+        "{}",
+        text(&out.stderr)
+    );
     let sarif: Value = serde_json::from_str(
         &std::fs::read_to_string(dir.path().join("out/report.sarif")).unwrap(),
     )

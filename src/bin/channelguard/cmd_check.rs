@@ -111,6 +111,7 @@ pub fn run(args: CheckArgs) -> Result<ExitCode, String> {
     write_reports(&args, &report, baseline_note.as_deref())?;
     Ok(exit_code(exit_status(&outcome.findings, fail_on)))
 }
+
 /// Applies `--only`, `--changed-since` and `--baseline` to the findings (the whole repository
 /// was checked either way). Returns the baseline's line for the summary.
 fn narrow(
@@ -208,7 +209,7 @@ fn targets(args: &CheckArgs) -> Result<Vec<Target>, String> {
 
 /// Writes every requested report: files first (atomically), then standard output. The human
 /// report goes to the terminal: standard output, or standard error when a machine format is
-/// on standard output. When every report goes to a file, the summary line still goes there.
+/// on standard output. When a report goes to a file, the summary line still goes there.
 fn write_reports(
     args: &CheckArgs,
     report: &Report<'_>,
@@ -260,8 +261,8 @@ fn write_reports(
     let wants_human = targets
         .iter()
         .any(|t| t.format == Format::Human && t.output.is_none());
-    let all_in_files = targets.iter().all(|t| t.output.is_some());
-    let terminal_text = if wants_human || all_in_files {
+    let any_file = targets.iter().any(|t| t.output.is_some());
+    let terminal_text = if wants_human || any_file {
         let mut text = Vec::new();
         human(args.quiet || !wants_human)
             .write(report, &mut text)
