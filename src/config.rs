@@ -195,8 +195,20 @@ pub fn load(explicit: Option<&Path>, root: &Path) -> Result<Option<LoadedConfig>
             path
         }
     };
-    let bytes = std::fs::read(&path)
+    // Bounded like a data file, so `--config /dev/zero` fails instead of exhausting memory.
+    let max = Limits::default().max_file_bytes;
+    let mut bytes = Vec::new();
+    std::fs::File::open(&path)
+        .and_then(|file| {
+            std::io::Read::read_to_end(&mut std::io::Read::take(file, max + 1), &mut bytes)
+        })
         .map_err(|e| format!("cannot read configuration `{}`: {e}", path.display()))?;
+    if bytes.len() as u64 > max {
+        return Err(format!(
+            "configuration `{}` is larger than {max} bytes",
+            path.display()
+        ));
+    }
     let text = String::from_utf8(bytes)
         .map_err(|_| format!("configuration `{}` is not valid UTF-8", path.display()))?;
     let base_dir = path.parent().unwrap_or(Path::new("")).to_path_buf();

@@ -418,3 +418,11 @@ fn rules_apply_to_waiver_checks_and_builtin_ids_stay_known() {
         findings(&[("XC002", "warning", false), ("W002", "error", false)])
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn endless_config_file_is_refused() {
+    let run = channelguard(&["check", "--config", "/dev/zero", REPO]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("is larger than"), "{}", run.stderr);
+}
