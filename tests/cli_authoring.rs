@@ -332,3 +332,90 @@ fn broken_user_policies_leave_the_builtin_pack_running() {
         "{codes:?}"
     );
 }
+
+/// The ```rhai blocks of a Markdown page.
+fn rhai_blocks(markdown: &str) -> Vec<String> {
+    markdown
+        .split("```rhai\n")
+        .skip(1)
+        .map(|rest| rest.split("```").next().unwrap_or("").to_string())
+        .collect()
+}
+
+#[test]
+fn policy_api_doc_names_every_registered_function() {
+    let api = include_str!("../src/policy/api.rs");
+    let doc = std::fs::read_to_string("docs/policy-api.md").unwrap();
+    let mut names: Vec<&str> = api
+        .split("register_fn(")
+        .skip(1)
+        .filter_map(|rest| rest.trim_start().strip_prefix('"'))
+        .filter_map(|rest| rest.split('"').next())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    assert!(names.len() > 30, "{names:?}");
+    let undocumented: Vec<&&str> = names
+        .iter()
+        .filter(|name| !doc.contains(&format!("`{name}(")))
+        .collect();
+    assert!(
+        undocumented.is_empty(),
+        "docs/policy-api.md does not document {undocumented:?}"
+    );
+}
+
+#[test]
+fn policy_api_doc_examples_compile() {
+    let doc = std::fs::read_to_string("docs/policy-api.md").unwrap();
+    let blocks = rhai_blocks(&doc);
+    assert!(blocks.len() > 10);
+    let dir = tempfile::tempdir().unwrap();
+    for (i, block) in blocks.iter().enumerate() {
+        let script = if block.contains("fn check(doc)") {
+            block.clone()
+        } else {
+            format!(
+                "//! id: DOC{i:03}\n//! title: example {i}\n//! severity: error\n//! kinds: Subscription\n//! rationale: x\n//! remediation: x\n//! setting: require_admin_rights = false — x\n\nfn check(doc) {{\n{block}}}\n"
+            )
+        };
+        std::fs::write(dir.path().join(format!("doc{i:03}.rhai")), script).unwrap();
+    }
+    let mut sources = channelguard::source::SourceMap::new();
+    let spec = channelguard::policy::PolicySources {
+        builtin: false,
+        directories: vec![dir.path().to_path_buf()],
+    };
+    let (set, findings) = channelguard::policy::PolicySet::load(
+        &spec,
+        &mut sources,
+        &channelguard::limits::Limits::default(),
+    )
+    .unwrap();
+    let problems: Vec<String> = findings
+        .iter()
+        .map(|f| {
+            let location = f.location.unwrap();
+            let file = sources.get(location.file);
+            format!("{}: {} ({})", f.code, f.message, file.text)
+        })
+        .collect();
+    assert!(problems.is_empty(), "{problems:#?}");
+    assert_eq!(set.policies.len(), blocks.len());
+}
+
+#[test]
+fn testing_doc_example_case_passes() {
+    let doc = std::fs::read_to_string("docs/testing-policies.md").unwrap();
+    let example = doc
+        .split("```yaml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("example.test.yaml");
+    std::fs::write(&path, example).unwrap();
+    let (code, stdout, stderr) = run(&["test", path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("1 passed, 0 failed"), "{stdout}");
+}
