@@ -429,6 +429,11 @@ fn only_reports_findings_in_the_named_files_or_pointing_into_them() {
         codes(&["--only", "partners/northwind.yaml", "no-such-file.yaml"]),
         Vec::<String>::new()
     );
+    // pre-commit puts hook `args` between `--only` and the file names.
+    assert_eq!(
+        codes(&["--only", "--fail-on", "warning", "partners/litware.yaml"]),
+        ["F02"]
+    );
     let out = check_fixture(dir.path(), &["--only", "partners/northwind.yaml"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
     // The whole repository was still loaded.

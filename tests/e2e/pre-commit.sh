@@ -121,7 +121,9 @@ repos:
       - id: channelguard
         name: channelguard
         language: system
-        entry: $bin check --as-of 2024-06-30 --color never --only
+        entry: $bin check --only
+        # pre-commit puts args between the entry and the file names; --only copes with that.
+        args: [--as-of, "2024-06-30", --color, never]
         pass_filenames: true
         files: \.(ya?ml)$
         require_serial: true

@@ -32,9 +32,10 @@ pub struct CheckArgs {
     pub output: Vec<PathBuf>,
 
     /// Report only findings in these files or pointing into them (the whole repository is
-    /// still checked); for pre-commit hooks, so it takes every following argument
-    #[arg(long, value_name = "FILE", num_args = 1..)]
-    pub only: Vec<PathBuf>,
+    /// still checked); for pre-commit hooks, so it takes every following argument. Given with
+    /// no file of its own, it takes the PATHS as its files and checks the whole repository
+    #[arg(long, value_name = "FILE", num_args = 0..)]
+    pub only: Option<Vec<PathBuf>>,
 
     /// Report only findings in documents added or changed since this git ref (needs git)
     #[arg(long, value_name = "REF")]
@@ -95,6 +96,9 @@ pub fn run(args: CheckArgs) -> Result<ExitCode, String> {
     options.policies.builtin = !args.engine.no_builtin_policies;
     options.policies.directories = args.engine.policies.clone();
     options.threads = args.engine.threads;
+    if only_takes_the_paths(&args) {
+        options.paths = vec![options.root.clone()];
+    }
     if let Some(loaded) = &loaded_config {
         loaded.config.apply_to(&mut options);
     }
@@ -112,6 +116,12 @@ pub fn run(args: CheckArgs) -> Result<ExitCode, String> {
     Ok(exit_code(exit_status(&outcome.findings, fail_on)))
 }
 
+/// Whether `--only` came without file names of its own: pre-commit puts a hook's `args` between
+/// the entry (`channelguard check --only`) and the file names, which then land in PATHS.
+fn only_takes_the_paths(args: &CheckArgs) -> bool {
+    args.only.as_ref().is_some_and(Vec::is_empty)
+}
+
 /// Applies `--only`, `--changed-since` and `--baseline` to the findings (the whole repository
 /// was checked either way). Returns the baseline's line for the summary.
 fn narrow(
@@ -119,8 +129,9 @@ fn narrow(
     args: &CheckArgs,
     options: &CheckOptions,
 ) -> Result<Option<String>, String> {
-    if !args.only.is_empty() {
-        channelguard::changed::only_files(outcome, &args.only).retain(outcome);
+    if let Some(files) = &args.only {
+        let files = if files.is_empty() { &args.paths } else { files };
+        channelguard::changed::only_files(outcome, files).retain(outcome);
     }
     if let Some(reference) = &args.changed_since {
         channelguard::changed::changed_since(outcome, reference, &options.paths, &options.limits)
