@@ -944,18 +944,20 @@ waivers:
 /// installed `channelguard` on the whole repository.
 pub const PRE_COMMIT_CONFIG: &str = "\
 # pre-commit hooks (https://pre-commit.com): run `pre-commit install` once.
-# channelguard checks the whole repository (references cross files), so it does not take the
-# changed file names. This local hook uses the channelguard installed on PATH; to pin a
-# version, point `repo:` at channelguard's repository and use the hook id `channelguard`.
+# channelguard checks the whole repository every time (channel rules cross documents); the
+# staged file names given after `--only` choose which findings are reported.
+# This local hook runs the channelguard on PATH. To let pre-commit build a pinned version
+# instead, use channelguard's repository as `repo:` with a `rev:` and the hook id `channelguard`.
 repos:
   - repo: local
     hooks:
       - id: channelguard
-        name: channelguard
-        entry: channelguard check
+        name: channelguard (CSP account data)
+        entry: channelguard check --only
         language: system
-        pass_filenames: false
-        files: \\.ya?ml$
+        pass_filenames: true
+        files: \\.(ya?ml)$
+        require_serial: true
 ";
 
 #[cfg(test)]
@@ -1187,6 +1189,20 @@ mod tests {
             }
             None => false,
         }
+    }
+
+    #[test]
+    fn pre_commit_config_runs_the_channelguard_hook() {
+        let loaded = yaml::load(PRE_COMMIT_CONFIG, 0, FileId(0), &Limits::default());
+        assert!(loaded.findings.is_empty(), "{:#?}", loaded.findings);
+        let hook = loaded.documents[0]
+            .value
+            .pointer("/repos/0/hooks/0")
+            .expect("a hook")
+            .clone();
+        assert_eq!(hook["id"], "channelguard");
+        assert_eq!(hook["entry"], "channelguard check --only");
+        assert_eq!(hook["files"], "\\.(ya?ml)$");
     }
 
     #[test]
