@@ -162,13 +162,38 @@ pub fn changed_against(
     }
     for document in &outcome.repository.documents {
         let key = (document.kind.as_str().to_string(), document.id.to_string());
-        if before.documents.get(&key) != Some(&document.value) {
+        if before.documents.get(&key) != Some(&document.value)
+            || references_a_removed_document(document, before, &outcome.repository)
+        {
             selection
                 .documents
                 .insert((document.reference().kind, Arc::clone(&document.id)));
         }
     }
     selection
+}
+
+/// Whether an (unchanged) document names a document that the change removed or renamed: its
+/// now-dangling reference is part of the change even though the document itself is not.
+fn references_a_removed_document(
+    document: &crate::repository::Document,
+    before: &Snapshot,
+    repository: &crate::repository::Repository,
+) -> bool {
+    document.kind.references().iter().any(|reference| {
+        let named: Vec<&str> = match document.value.get(reference.field) {
+            Some(Value::String(id)) => vec![id.as_str()],
+            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        };
+        named.into_iter().any(|id| {
+            let target = reference.target;
+            repository.find(target, id).is_none()
+                && before
+                    .documents
+                    .contains_key(&(target.as_str().to_string(), id.to_string()))
+        })
+    })
 }
 
 fn git(args: &[&str]) -> Result<std::process::Output, ChangedError> {
@@ -235,22 +260,83 @@ pub fn snapshot_at(
     if !listing.status.success() {
         return Err(ChangedError::Git(stderr_line(&listing)));
     }
+    let names: Vec<&str> = std::str::from_utf8(&listing.stdout)
+        .map_err(|_| ChangedError::Git("a path in the tree is not UTF-8".to_string()))?
+        .split('\0')
+        .filter(|name| {
+            !name.is_empty() && !is_hidden(name) && crate::discover::is_data_file(Path::new(name))
+        })
+        .collect();
     let mut snapshot = Snapshot::default();
-    for name in String::from_utf8_lossy(&listing.stdout).split('\0') {
-        if name.is_empty() || is_hidden(name) || !crate::discover::is_data_file(Path::new(name)) {
-            continue;
-        }
-        // `REF:path` without `./` is relative to the top of the work tree, as --full-name is.
-        let shown = git(&["show", &format!("{commit}:{name}")])?;
-        if !shown.status.success() {
-            return Err(ChangedError::Git(stderr_line(&shown)));
-        }
+    for (name, blob) in names.iter().zip(read_blobs(&commit, &names)?) {
         // A file that was not UTF-8 then has no comparable documents: it reads as changed.
-        if let Ok(text) = String::from_utf8(shown.stdout) {
+        if let Some(text) = blob.and_then(|bytes| String::from_utf8(bytes).ok()) {
             snapshot.add_file(name, text, limits);
         }
     }
     Ok(snapshot)
+}
+
+/// The contents of `commit:name` for each name (`None` when git cannot give it). This is what
+/// `git show REF:path` prints, read through one `git cat-file --batch` process: spawning git once
+/// per file cost about 10 ms a file (24 s for 2,400 files).
+fn read_blobs(commit: &str, names: &[&str]) -> Result<Vec<Option<Vec<u8>>>, ChangedError> {
+    use std::io::{BufRead, Read, Write};
+    use std::process::Stdio;
+    let mut child = Command::new("git")
+        .args(["cat-file", "--batch"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(ChangedError::GitMissing)?;
+    // `--batch` reads one request per line: a name holding a line break cannot be asked for.
+    let requests: String = names
+        .iter()
+        .filter(|name| !name.contains('\n'))
+        .map(|name| format!("{commit}:{name}\n"))
+        .collect();
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    // Written from another thread so that a full stdout pipe cannot block both sides.
+    let writer = std::thread::spawn(move || stdin.write_all(requests.as_bytes()));
+    let mut reader = std::io::BufReader::new(child.stdout.take().expect("stdout is piped"));
+    let broken = |what: &str| ChangedError::Git(format!("`git cat-file --batch` {what}"));
+    let mut blobs = Vec::with_capacity(names.len());
+    for name in names {
+        if name.contains('\n') {
+            blobs.push(None);
+            continue;
+        }
+        let mut header = String::new();
+        reader
+            .read_line(&mut header)
+            .map_err(|e| broken(&e.to_string()))?;
+        let fields: Vec<&str> = header.split_whitespace().collect();
+        match fields.as_slice() {
+            [_, "blob", size] => {
+                let size: usize = size.parse().map_err(|_| broken("sent a bad header"))?;
+                let mut bytes = vec![0; size + 1];
+                reader
+                    .read_exact(&mut bytes)
+                    .map_err(|e| broken(&e.to_string()))?;
+                bytes.pop();
+                blobs.push(Some(bytes));
+            }
+            [_, "missing"] | [_, "ambiguous"] => blobs.push(None),
+            [_, _, size] => {
+                // Not a blob (a submodule entry): skip its contents.
+                let size: u64 = size.parse().map_err(|_| broken("sent a bad header"))?;
+                std::io::copy(&mut (&mut reader).take(size + 1), &mut std::io::sink())
+                    .map_err(|e| broken(&e.to_string()))?;
+                blobs.push(None);
+            }
+            _ => return Err(broken("stopped answering")),
+        }
+    }
+    drop(reader);
+    let _ = writer.join();
+    let _ = child.wait();
+    Ok(blobs)
 }
 
 /// The selection of `--changed-since REF`: documents added or modified since `reference`, and

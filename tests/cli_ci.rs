@@ -513,6 +513,40 @@ fn changed_since_reports_only_changed_documents() {
 }
 
 #[test]
+fn changed_since_reports_references_left_dangling_by_a_rename() {
+    let dir = fixture_copy();
+    git(dir.path(), &["init", "-q"]);
+    git(dir.path(), &["add", "."]);
+    git(dir.path(), &["commit", "-q", "-m", "base"]);
+    // Renaming the customer leaves the unchanged relationship and subscription pointing at
+    // nothing: their R002 findings belong to this change.
+    let path = dir.path().join("customers/adventure-works.yaml");
+    let text = std::fs::read_to_string(&path).unwrap().replacen(
+        "id: adventure-works\n",
+        "id: adventure-works-ab\n",
+        1,
+    );
+    std::fs::write(&path, text).unwrap();
+    let out = check_fixture(dir.path(), &["--format", "json", "--changed-since", "HEAD"]);
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut dangling: Vec<&str> = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "R002")
+        .map(|f| f["document"]["id"].as_str().unwrap())
+        .collect();
+    dangling.sort();
+    assert_eq!(
+        dangling,
+        [
+            "adventure-works-m365-e5-direct",
+            "northwind-adventure-works"
+        ]
+    );
+}
+
+#[test]
 fn changed_since_an_unknown_ref_exits_2() {
     let dir = fixture_copy();
     git(dir.path(), &["init", "-q"]);
