@@ -157,11 +157,20 @@ pub struct CaseResult {
     pub outcome: Option<Outcome>,
     /// The case could not run (bad case file, missing inputs).
     pub error: Option<String>,
+    /// The case's `rules:` filter: only findings of these rules were compared.
+    pub rules: Option<Vec<String>>,
 }
 
 impl CaseResult {
     pub fn passed(&self) -> bool {
         self.error.is_none() && self.missing.is_empty() && self.unexpected.is_empty()
+    }
+
+    /// Whether the case compares the findings of `rule` (so that it would fail if they changed).
+    pub fn compares(&self, rule: &str) -> bool {
+        self.rules
+            .as_ref()
+            .is_none_or(|rules| rules.iter().any(|r| r == rule))
     }
 }
 
@@ -286,6 +295,7 @@ pub fn run_case(path: &Path, base: &CheckOptions) -> CaseResult {
             unexpected: Vec::new(),
             outcome: None,
             error: Some(format!("cannot read `{}`: {e}", path.display())),
+            rules: None,
         },
     }
 }
@@ -327,6 +337,7 @@ pub fn run_case_text(
         unexpected: Vec::new(),
         outcome: None,
         error: None,
+        rules: None,
     };
     let (case, regions) = match parse_case_with_regions(text) {
         Ok(parsed) => parsed,
@@ -336,6 +347,7 @@ pub fn run_case_text(
         }
     };
     result.name = case.name.clone();
+    result.rules = case.rules.clone();
     let Some(as_of) = crate::dates::parse_date(&case.as_of) else {
         result.error = Some(format!("`as_of` {:?} is not a date", case.as_of));
         return result;
@@ -501,9 +513,10 @@ pub struct PolicyCoverage {
     pub id: String,
     /// Name of the policy file.
     pub file: String,
-    /// Cases in which the policy reported a finding.
+    /// Cases in which the policy reported a finding the case compares.
     pub fired_in: Vec<String>,
-    /// Cases in which the policy ran on a document of its kinds and reported nothing.
+    /// Cases that compare the policy's findings, in which it ran on a document of its kinds and
+    /// reported nothing.
     pub silent_in: Vec<String>,
     /// Lines of the script's `report*` calls that no case reached, with their text.
     pub unreached: Vec<(u16, String)>,
@@ -518,6 +531,9 @@ impl PolicyCoverage {
 }
 
 /// Coverage of each policy of `policies` (loaded into `sources`) by the cases in `results`.
+/// Firing and silence count only in cases that compare the policy's findings (no `rules:`
+/// filter, or one naming it): elsewhere a change in the policy would go unnoticed. Reached
+/// `report*` lines count in every case.
 pub fn coverage(
     results: &[CaseResult],
     policies: &PolicySet,
@@ -539,6 +555,9 @@ pub fn coverage(
                     continue;
                 }
                 reached.extend(outcome.reached.get(id).into_iter().flatten().copied());
+                if !result.compares(id) {
+                    continue;
+                }
                 if outcome.findings.iter().any(|f| &*f.code == id) {
                     fired_in.push(result.name.clone());
                 } else if outcome
@@ -676,5 +695,38 @@ mod tests {
                 "+ D002 error case.test.yaml:7 - - document has no `kind`",
             ]
         );
+    }
+
+    #[test]
+    fn coverage_counts_only_cases_that_compare_the_policy() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("X1.rhai"),
+            "//! id: X1\n//! title: t\n//! severity: error\n//! kinds: Customer\n//! rationale: r\n//! remediation: r\n\nfn check(doc) {\n    if doc.name == \"bad\" {\n        report(\"/name\", \"bad\");\n    }\n    if doc.name == \"worse\" {\n        report(\"/name\", \"worse\");\n    }\n}\n",
+        )
+        .unwrap();
+        let mut options = base();
+        options.policies.directories = vec![dir.path().to_path_buf()];
+        let case = |name: &str, rules: &str| {
+            format!("name: {name}\nas_of: \"2024-06-30\"\n{rules}documents:\n  - kind: Customer\n    id: contoso\n    name: {name}\n    tenant_id: 4fce52df-54c2-4755-9b89-61a6b3926e47\n    domain: contoso.onmicrosoft.com\n    cloud: commercial\n    tenant_country: \"NO\"\nexpect: []\n")
+        };
+        let run = |text: String| {
+            run_case_text(Path::new("c.test.yaml"), &text, CaseFiles::Disk, &options)
+        };
+        let results = [
+            run(case("bad", "")),
+            // Filtered to another rule: neither its silence nor a firing is tested.
+            run(case("good", "rules: [D002]\n")),
+            run(case("worse", "rules: [D002]\n")),
+        ];
+        let mut sources = SourceMap::new();
+        let (set, _) = PolicySet::load(&options.policies, &mut sources, &options.limits).unwrap();
+        let report = coverage(&results, &set, &sources);
+        assert_eq!(report.len(), 1);
+        assert_eq!(report[0].fired_in, ["bad"]);
+        assert!(report[0].silent_in.is_empty());
+        // Reached lines count in every case that ran the policy.
+        assert!(report[0].unreached.is_empty(), "{:?}", report[0].unreached);
+        assert!(!report[0].complete());
     }
 }
