@@ -470,6 +470,31 @@ impl Loader<'_> {
         }
     }
 
+    /// Ends a quoted scalar's span at its closing quote: saphyr-parser extends it over trailing
+    /// blanks and a comment, which would underline the comment too.
+    fn trim_quoted(&self, span: ByteSpan, style: ScalarStyle) -> ByteSpan {
+        let quote = match style {
+            ScalarStyle::DoubleQuoted => b'"',
+            ScalarStyle::SingleQuoted => b'\'',
+            _ => return span,
+        };
+        let bytes = self.full_text.as_bytes();
+        let (start, end) = (span.start as usize, (span.end as usize).min(bytes.len()));
+        if bytes.get(start) != Some(&quote) {
+            return span;
+        }
+        let mut i = start + 1;
+        while i < end {
+            match bytes[i] {
+                b'\\' if quote == b'"' => i += 2,
+                b'\'' if quote == b'\'' && bytes.get(i + 1) == Some(&b'\'') => i += 2,
+                b if b == quote => return ByteSpan::new(start, i + 1),
+                _ => i += 1,
+            }
+        }
+        span
+    }
+
     /// A one-character span at `offset` (or empty at the end of the text).
     fn point_span(&self, offset: usize) -> ByteSpan {
         let end = self.full_text[offset..]
@@ -542,6 +567,7 @@ impl Loader<'_> {
                 } else {
                     0
                 };
+                let span = self.trim_quoted(span, style);
                 let record = self.push_record(span, flags);
                 if anchor != 0 {
                     self.open_anchors.push((anchor, record));
@@ -905,6 +931,26 @@ mod tests {
         assert_eq!(slice(text, end.key_span.unwrap()), "end_on");
         assert!(end.plain_scalar);
         assert_eq!(slice(text, doc.head), "kind");
+    }
+
+    #[test]
+    fn quoted_scalar_span_stops_at_the_closing_quote() {
+        // saphyr-parser 0.3.4 extends a quoted scalar's span over a trailing comment.
+        let text = "country: \"NO\"   # legal location\nname: 'it''s' # c\nesc: \"a\\\"b\" # d\n";
+        let file = load_str(text);
+        let doc = &file.documents[0];
+        assert_eq!(
+            slice(text, doc.spans.lookup(&doc.value, "/country").unwrap().span),
+            "\"NO\""
+        );
+        assert_eq!(
+            slice(text, doc.spans.lookup(&doc.value, "/name").unwrap().span),
+            "'it''s'"
+        );
+        assert_eq!(
+            slice(text, doc.spans.lookup(&doc.value, "/esc").unwrap().span),
+            "\"a\\\"b\""
+        );
     }
 
     #[test]
