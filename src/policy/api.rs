@@ -56,6 +56,25 @@ pub struct Frame {
     /// Lines of `report` calls that ran (for `test --coverage`).
     pub reached: Vec<u16>,
     pub settings_read: Vec<String>,
+    /// Most reports kept; further ones are only counted in `dropped` (a policy may report in
+    /// a loop, with messages up to the string limit: memory must stay bounded).
+    pub report_cap: usize,
+    pub dropped: usize,
+}
+
+/// Longest message or help text kept from a report, in bytes.
+pub const MAX_REPORT_TEXT: usize = 4096;
+
+/// `text` cut to at most `MAX_REPORT_TEXT` bytes on a character boundary, marked with `…`.
+fn bounded(text: &str) -> String {
+    if text.len() <= MAX_REPORT_TEXT {
+        return text.to_string();
+    }
+    let mut end = MAX_REPORT_TEXT;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
 }
 
 thread_local! {
@@ -181,12 +200,18 @@ fn push_report(
     let related = related_refs(related)?;
     let line = report_line(context);
     frame(|f| {
-        f.reached.push(line);
+        if f.reached.last() != Some(&line) {
+            f.reached.push(line);
+        }
+        if f.reported.len() >= f.report_cap {
+            f.dropped += 1;
+            return;
+        }
         f.reported.push(Reported {
             severity,
-            pointer: pointer.to_string(),
-            message: message.to_string(),
-            help: help.map(str::to_string),
+            pointer: bounded(pointer),
+            message: bounded(message),
+            help: help.map(bounded),
             related,
             line,
         });

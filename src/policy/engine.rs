@@ -3,7 +3,9 @@
 //! wall-clock deadline read from a thread-local (the closure lives on the shared engine).
 //! `Engine::new()` is not a sandbox: it reads modules from disk and prints to stdout.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use rhai::packages::{Package, StandardPackage};
@@ -16,12 +18,35 @@ thread_local! {
     static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
 }
 
+thread_local! {
+    /// The policy's circuit breaker and the document being evaluated on this thread: once a
+    /// document earlier in repository order has hit a limit, this evaluation is pointless.
+    static CANCEL: RefCell<Option<(Arc<AtomicU32>, u32)>> = const { RefCell::new(None) };
+}
+
 /// Token passed to `ErrorTerminated` when the deadline passes.
 pub const DEADLINE_TOKEN: &str = "deadline";
+
+/// Token passed to `ErrorTerminated` when the policy's breaker stops the evaluation.
+pub const CANCEL_TOKEN: &str = "cancelled";
 
 /// Sets (or clears) the deadline of the evaluations on this thread.
 pub fn set_deadline(deadline: Option<Instant>) {
     DEADLINE.with(|d| d.set(deadline));
+}
+
+/// Sets (or clears) the breaker of the evaluation on this thread: it is cancelled as soon as
+/// `tripped` holds a document index below `document`.
+pub fn set_cancel(cancel: Option<(Arc<AtomicU32>, u32)>) {
+    CANCEL.with(|c| *c.borrow_mut() = cancel);
+}
+
+fn cancelled() -> bool {
+    CANCEL.with(|c| {
+        c.borrow()
+            .as_ref()
+            .is_some_and(|(tripped, document)| tripped.load(Ordering::Relaxed) < *document)
+    })
 }
 
 /// Builds the immutable engine shared by all workers.
@@ -55,8 +80,22 @@ pub fn build(limits: &Limits) -> Engine {
             return None;
         }
         let expired = DEADLINE.with(|d| d.get().is_some_and(|deadline| Instant::now() >= deadline));
-        expired.then(|| Dynamic::from(DEADLINE_TOKEN))
+        if expired {
+            return Some(Dynamic::from(DEADLINE_TOKEN));
+        }
+        cancelled().then(|| Dynamic::from(CANCEL_TOKEN))
     });
+    // Rhai's `exit()` ends a script *successfully* when it is called through `call_fn`, so a
+    // policy could pass every document by exiting. Engine functions shadow the package ones.
+    engine.register_fn("exit", || -> Result<(), Box<rhai::EvalAltResult>> {
+        Err("policy called `exit()`".into())
+    });
+    engine.register_fn(
+        "exit",
+        |_: Dynamic| -> Result<(), Box<rhai::EvalAltResult>> {
+            Err("policy called `exit()`".into())
+        },
+    );
     engine.on_print(|text| super::api::capture_output("print", text));
     engine.on_debug(|text, _source, _position| super::api::capture_output("debug", text));
     engine
@@ -106,9 +145,41 @@ mod tests {
     }
 
     #[test]
+    fn exit_is_an_error_not_a_silent_pass() {
+        let engine = build(&Limits::default());
+        let ast = engine.compile("fn check(doc) { exit(42); }").unwrap();
+        let mut scope = rhai::Scope::new();
+        let result = engine.call_fn::<Dynamic>(&mut scope, &ast, "check", (1_i64,));
+        let error = result.unwrap_err().to_string();
+        assert!(error.contains("policy called `exit()`"), "{error}");
+        assert!(run("exit()").is_err());
+    }
+
+    #[test]
+    fn breaker_cancels_an_evaluation() {
+        let limits = Limits {
+            policy_operations: 0,
+            ..Limits::default()
+        };
+        let engine = build(&limits);
+        let tripped = Arc::new(AtomicU32::new(3));
+        set_cancel(Some((Arc::clone(&tripped), 5)));
+        let error = engine.eval::<Dynamic>("loop {}").unwrap_err();
+        set_cancel(None);
+        assert!(
+            matches!(&*error, rhai::EvalAltResult::ErrorTerminated(token, _)
+                if token.clone().into_string().ok().as_deref() == Some(CANCEL_TOKEN)),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn deadline_stops_slow_operations() {
-        let mut limits = Limits::default();
-        limits.policy_operations = 0; // unlimited: only the deadline can stop it
+        // Unlimited operations: only the deadline can stop it.
+        let limits = Limits {
+            policy_operations: 0,
+            ..Limits::default()
+        };
         let engine = build(&limits);
         set_deadline(Some(Instant::now() + Duration::from_millis(200)));
         let started = Instant::now();

@@ -13,6 +13,7 @@ pub mod meta;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -335,6 +336,28 @@ pub struct EvalOutcome {
 struct ScriptError {
     finding: Finding,
     documents: usize,
+    /// The first document (in repository order) it happened on.
+    document: DocIndex,
+    /// A limit (operations, time, depth, size): the policy's breaker trips on it.
+    limit: bool,
+}
+
+/// The span of a policy's entry point, for errors that carry no position: Rhai replaces the
+/// position of limit errors (operations, time, stack, size) by the call site, and the entry
+/// point is called from the host.
+fn entry_span(text: &str) -> ByteSpan {
+    text.find("fn check").map_or_else(ByteSpan::default, |at| {
+        ByteSpan::new(at, at + "fn check".len())
+    })
+}
+
+/// The text of a caught panic.
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_string())
 }
 
 impl PolicySet {
@@ -385,11 +408,19 @@ impl PolicySet {
             })
             .collect();
 
+        // One breaker per policy: the lowest document index on which it hit a limit. Documents
+        // after it are skipped (and in-flight ones cancelled), documents before it always run,
+        // so what is reported does not depend on the thread count or on timing.
+        let tripped: Vec<Arc<AtomicU32>> = (0..self.policies.len())
+            .map(|_| Arc::new(AtomicU32::new(DocIndex::MAX)))
+            .collect();
+        // Results are tagged with (policy, document) so that those after a breaker's document
+        // can be dropped.
         struct Partial {
-            findings: Vec<Finding>,
+            findings: Vec<(usize, DocIndex, Finding)>,
             errors: Vec<(usize, String, ScriptError)>,
-            reached: Vec<(usize, u16)>,
-            output: Vec<(usize, String)>,
+            reached: Vec<(usize, DocIndex, u16)>,
+            output: Vec<(usize, DocIndex, String)>,
         }
         let partials: Vec<Partial> = (0..repo.documents.len() as DocIndex)
             .into_par_iter()
@@ -407,16 +438,43 @@ impl PolicySet {
                         return partial;
                     }
                     for &p in &applicable[doc.kind as usize] {
-                        self.evaluate_one(
-                            p,
-                            index,
-                            &shared,
-                            sources,
-                            &mut partial.findings,
-                            &mut partial.errors,
-                            &mut partial.reached,
-                            &mut partial.output,
-                        );
+                        if index > tripped[p].load(Ordering::Relaxed) {
+                            continue;
+                        }
+                        let mut findings = Vec::new();
+                        let mut reached = Vec::new();
+                        let mut output = Vec::new();
+                        // A panic in the engine or the API (a bug) becomes an internal-error
+                        // finding for this policy and document; the others still run.
+                        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            crate::check::test_panic_hook("policy", &sources.get(doc.file).name);
+                            self.evaluate_one(
+                                p,
+                                index,
+                                &shared,
+                                sources,
+                                &tripped[p],
+                                &mut findings,
+                                &mut partial.errors,
+                                &mut reached,
+                                &mut output,
+                            );
+                        }));
+                        if let Err(payload) = caught {
+                            engine::set_deadline(None);
+                            engine::set_cancel(None);
+                            findings.clear();
+                            findings.push(self.internal_error(p, index, &repo, sources, &*payload));
+                        }
+                        partial
+                            .findings
+                            .extend(findings.into_iter().map(|f| (p, index, f)));
+                        partial
+                            .reached
+                            .extend(reached.into_iter().map(|(_, l)| (p, index, l)));
+                        partial
+                            .output
+                            .extend(output.into_iter().map(|(_, t)| (p, index, t)));
                     }
                     partial
                 },
@@ -426,9 +484,20 @@ impl PolicySet {
         let mut outcome = EvalOutcome::default();
         let mut errors: BTreeMap<(usize, String), ScriptError> = BTreeMap::new();
         let mut output: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+        let breaker: Vec<DocIndex> = tripped.iter().map(|t| t.load(Ordering::Relaxed)).collect();
+        let kept = |policy: usize, document: DocIndex| document <= breaker[policy];
         for partial in partials {
-            outcome.findings.extend(partial.findings);
+            outcome.findings.extend(
+                partial
+                    .findings
+                    .into_iter()
+                    .filter(|(p, d, _)| kept(*p, *d))
+                    .map(|(_, _, f)| f),
+            );
             for (policy, key, error) in partial.errors {
+                if !kept(policy, error.document) {
+                    continue;
+                }
                 match errors.entry((policy, key)) {
                     std::collections::btree_map::Entry::Vacant(v) => {
                         v.insert(error);
@@ -437,29 +506,41 @@ impl PolicySet {
                         let existing = o.get_mut();
                         existing.documents += error.documents;
                         // Keep the first document in repository order, whatever the workers did.
-                        if error.finding.related.first().map(|r| r.location)
-                            < existing.finding.related.first().map(|r| r.location)
-                        {
+                        if error.document < existing.document {
                             existing.finding.related = error.finding.related;
+                            existing.document = error.document;
                         }
                     }
                 }
             }
-            for (policy, line) in partial.reached {
+            for (policy, _, line) in partial.reached.into_iter().filter(|(p, d, _)| kept(*p, *d)) {
                 outcome
                     .reached
                     .entry(self.policies[policy].meta.id.clone())
                     .or_default()
                     .push(line);
             }
-            for (policy, text) in partial.output {
+            for (policy, _, text) in partial.output.into_iter().filter(|(p, d, _)| kept(*p, *d)) {
                 output.entry(policy).or_default().push(text);
             }
         }
-        for ((_, _), error) in errors {
+        for ((policy, _), error) in errors {
             let mut finding = error.finding;
             if error.documents > 1 {
                 finding.message = format!("{} (in {} documents)", finding.message, error.documents);
+            }
+            if error.limit && error.document == breaker[policy] {
+                let kinds = &self.policies[policy].meta.kinds;
+                let skipped = repo.documents[breaker[policy] as usize + 1..]
+                    .iter()
+                    .filter(|d| d.checkable && kinds.contains(&d.kind))
+                    .count();
+                if skipped > 0 {
+                    finding.message = format!(
+                        "{}; not run on the {skipped} documents after it",
+                        finding.message
+                    );
+                }
             }
             outcome.findings.push(finding);
         }
@@ -503,6 +584,7 @@ impl PolicySet {
         doc_index: DocIndex,
         shared: &Arc<api::Shared>,
         sources: &SourceMap,
+        tripped: &Arc<AtomicU32>,
         findings: &mut Vec<Finding>,
         errors: &mut Vec<(usize, String, ScriptError)>,
         reached: &mut Vec<(usize, u16)>,
@@ -517,8 +599,11 @@ impl PolicySet {
             output: Vec::new(),
             reached: Vec::new(),
             settings_read: Vec::new(),
+            report_cap: self.limits.max_findings_per_policy_file,
+            dropped: 0,
         };
         engine::set_deadline(Some(Instant::now() + self.limits.policy_deadline));
+        engine::set_cancel(Some((Arc::clone(tripped), doc_index)));
         let argument = shared.documents[doc_index as usize].clone();
         let (result, frame) = api::with_frame(frame, || {
             let mut scope = rhai::Scope::new();
@@ -534,17 +619,31 @@ impl PolicySet {
             )
         });
         engine::set_deadline(None);
+        engine::set_cancel(None);
         reached.extend(frame.reached.iter().map(|&line| (policy_index, line)));
         output.extend(frame.output.into_iter().map(|text| (policy_index, text)));
         if let Err(error) = result {
+            if is_cancelled(&error) {
+                // A document before this one hit a limit: this result is dropped anyway.
+                return;
+            }
             let text = &sources.get(policy.file).text;
             let position = api::error_position(&error);
             let (check, message) = describe_error(&error, &self.limits);
+            let limit = check.id == codes::POLICY_LIMIT.id;
+            if limit {
+                tripped.fetch_min(doc_index, Ordering::Relaxed);
+            }
+            let span = if position.is_none() {
+                entry_span(text)
+            } else {
+                span_at(text, position)
+            };
             let finding = check_finding(
                 check,
                 format!("policy {} failed: {message}", code(&policy.meta.id)),
             )
-            .at_span(policy.file, span_at(text, position))
+            .at_span(policy.file, span)
             .with_label("while evaluating this")
             .with_related(RelatedLabel {
                 location: doc.location(""),
@@ -558,12 +657,14 @@ impl PolicySet {
                 ScriptError {
                     finding,
                     documents: 1,
+                    document: doc_index,
+                    limit,
                 },
             ));
             return;
         }
         let cap = self.limits.max_findings_per_policy_file;
-        let total = frame.reported.len();
+        let total = frame.reported.len() + frame.dropped;
         for reported in frame.reported.into_iter().take(cap) {
             findings.push(self.locate(policy, doc_index, repo, reported));
         }
@@ -585,6 +686,35 @@ impl PolicySet {
                 last.severity = Severity::Info;
             }
         }
+    }
+
+    /// The finding for a panic caught while running a policy on a document.
+    fn internal_error(
+        &self,
+        policy_index: usize,
+        doc_index: DocIndex,
+        repo: &Repository,
+        sources: &SourceMap,
+        payload: &(dyn std::any::Any + Send),
+    ) -> Finding {
+        let policy = &self.policies[policy_index];
+        let doc = repo.get(doc_index);
+        check_finding(
+            codes::INTERNAL_ERROR,
+            format!(
+                "internal error while running policy {}: {}",
+                code(&policy.meta.id),
+                code(&panic_text(payload))
+            ),
+        )
+        .at_span(policy.file, entry_span(&sources.get(policy.file).text))
+        .with_label("while evaluating this")
+        .with_related(RelatedLabel {
+            location: doc.location(""),
+            message: format!("on {} {}", doc.kind, code(&doc.id)),
+            pointer: Some(String::new()),
+            document: Some(doc.reference()),
+        })
     }
 
     fn locate(
@@ -622,6 +752,16 @@ impl PolicySet {
         }
         finding
     }
+}
+
+/// Whether an evaluation was stopped by its policy's breaker (not a problem of its own).
+fn is_cancelled(error: &EvalAltResult) -> bool {
+    let mut inner = error;
+    while let EvalAltResult::ErrorInFunctionCall(_, _, next, _) = inner {
+        inner = next;
+    }
+    matches!(inner, EvalAltResult::ErrorTerminated(token, _)
+        if token.clone().into_string().ok().as_deref() == Some(engine::CANCEL_TOKEN))
 }
 
 /// Maps a Rhai error to a check and a message in our style.
