@@ -419,3 +419,20 @@ fn testing_doc_example_case_passes() {
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.contains("1 passed, 0 failed"), "{stdout}");
 }
+
+#[test]
+fn explain_a_policy_that_does_not_load_says_so() {
+    let (code, stdout, stderr) = run(&[
+        "explain",
+        "BROKEN-HEADER",
+        "--no-builtin-policies",
+        "--policies",
+        "fixtures/policies/broken",
+    ]);
+    assert_eq!(code, 2);
+    assert!(stdout.is_empty());
+    assert!(
+        stderr.starts_with("error: policy `BROKEN-HEADER` could not be loaded (fixtures/policies/broken/header-error.rhai: `severity` must be"),
+        "{stderr}"
+    );
+}

@@ -32,14 +32,42 @@ pub struct ExplainArgs {
 /// The policies `explain` and `list` know: the built-in pack and `--policies` directories.
 /// Policies that fail to load are left out (`channelguard check` reports them).
 pub fn load_policies(engine: &EngineArgs) -> Result<Vec<(PolicyMeta, String)>, String> {
+    load_policies_and_problems(engine).map(|(policies, _)| policies)
+}
+
+/// As [`load_policies`], plus `(file text, message)` of each policy that did not load.
+fn load_policies_and_problems(
+    engine: &EngineArgs,
+) -> Result<(Vec<(PolicyMeta, String)>, Vec<(String, String)>), String> {
     let options = engine_options(engine, jiff::civil::date(2000, 1, 1));
     let mut sources = SourceMap::new();
-    let (set, _) = PolicySet::load(&options.policies, &mut sources, &options.limits)?;
-    Ok(set
+    let (set, findings) = PolicySet::load(&options.policies, &mut sources, &options.limits)?;
+    let policies = set
         .policies
         .iter()
         .map(|p| (p.meta.clone(), sources.get(p.file).name.clone()))
-        .collect())
+        .collect();
+    let problems = findings
+        .iter()
+        .filter_map(|f| {
+            let file = sources.get(f.location?.file);
+            Some((
+                file.text.to_string(),
+                format!("{}: {}", file.name, f.message),
+            ))
+        })
+        .collect();
+    Ok((policies, problems))
+}
+
+/// Whether a script's header declares `id` (read textually: the header may be what is broken).
+fn declares_id(script: &str, id: &str) -> bool {
+    script
+        .lines()
+        .take_while(|l| l.trim_start().starts_with("//") || l.trim().is_empty())
+        .filter_map(|l| l.trim_start().strip_prefix("//!"))
+        .filter_map(|l| l.trim().strip_prefix("id:"))
+        .any(|value| value.trim().eq_ignore_ascii_case(id))
 }
 
 fn engine_options(engine: &EngineArgs, as_of: jiff::civil::Date) -> CheckOptions {
@@ -79,7 +107,7 @@ fn example_diagnostics(
 }
 
 pub fn run(args: ExplainArgs) -> Result<ExitCode, String> {
-    let policies = load_policies(&args.engine)?;
+    let (policies, problems) = load_policies_and_problems(&args.engine)?;
     let wanted = args.id.trim();
     if let Some((meta, file)) = policies
         .iter()
@@ -109,6 +137,11 @@ pub fn run(args: ExplainArgs) -> Result<ExitCode, String> {
     if let Some(check) = check {
         print!("{}", rules_doc::explain_check(check));
         return Ok(ExitCode::SUCCESS);
+    }
+    if let Some((_, problem)) = problems.iter().find(|(text, _)| declares_id(text, wanted)) {
+        return Err(format!(
+            "policy `{wanted}` could not be loaded ({problem}); `channelguard check` shows where"
+        ));
     }
     let known: Vec<String> = policies
         .iter()
