@@ -610,6 +610,23 @@ fn baseline_reports_only_new_findings_and_counts_fixed_entries() {
     assert_eq!(findings.len(), 1);
     assert_eq!(findings[0]["document"]["id"], "northwind");
     assert!(text(&out.stderr).contains("2 known findings not reported, 1 entry fixed"));
+
+    // Selecting one file does not turn the other files' entries into "fixed" ones.
+    let out = check_fixture(
+        dir.path(),
+        &[
+            "--baseline",
+            "baseline.json",
+            "--only",
+            "partners/northwind.yaml",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).contains("2 known findings not reported, 1 entry fixed"),
+        "{}",
+        text(&out.stdout)
+    );
 }
 
 #[test]

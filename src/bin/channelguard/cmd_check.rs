@@ -122,13 +122,19 @@ fn only_takes_the_paths(args: &CheckArgs) -> bool {
     args.only.as_ref().is_some_and(Vec::is_empty)
 }
 
-/// Applies `--only`, `--changed-since` and `--baseline` to the findings (the whole repository
+/// Applies `--baseline`, `--only` and `--changed-since` to the findings (the whole repository
 /// was checked either way). Returns the baseline's line for the summary.
 fn narrow(
     outcome: &mut channelguard::check::Outcome,
     args: &CheckArgs,
     options: &CheckOptions,
 ) -> Result<Option<String>, String> {
+    // The baseline goes first: against every finding, so that entries outside the files or
+    // documents selected below are not miscounted as fixed.
+    let note = match &args.baseline {
+        Some(path) => Some(apply_baseline(outcome, path)?),
+        None => None,
+    };
     if let Some(files) = &args.only {
         let files = if files.is_empty() { &args.paths } else { files };
         channelguard::changed::only_files(outcome, files).retain(outcome);
@@ -138,9 +144,13 @@ fn narrow(
             .map_err(|e| e.to_string())?
             .retain(outcome);
     }
-    let Some(path) = &args.baseline else {
-        return Ok(None);
-    };
+    Ok(note)
+}
+
+fn apply_baseline(
+    outcome: &mut channelguard::check::Outcome,
+    path: &std::path::Path,
+) -> Result<String, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read the baseline `{}`: {e}", path.display()))?;
     let baseline = channelguard::baseline::Baseline::parse(&text)
@@ -157,7 +167,7 @@ fn narrow(
     if applied.fixed > 0 {
         note.push_str(" (run `channelguard baseline create` to drop them)");
     }
-    Ok(Some(note))
+    Ok(note)
 }
 
 /// One requested report: a format and where it goes (`None`: standard output).
