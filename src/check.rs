@@ -544,3 +544,45 @@ pub fn apply_rule_settings(findings: &mut Vec<Finding>, options: &CheckOptions) 
         }
     }
 }
+
+#[cfg(test)]
+mod memory_input_tests {
+    use super::*;
+
+    #[test]
+    fn regions_load_as_documents_located_in_the_whole_text() {
+        let text = "outer: [not, a, document]\nitems:\n  - kind: Customer\n    id: a\n  - kind: Nope\n    id: b\n";
+        let second = text.find("kind: Nope").unwrap();
+        let input = MemoryInput {
+            name: "case.yaml".to_string(),
+            path: PathBuf::from("case.yaml"),
+            text: Arc::from(text),
+            regions: Some(vec![
+                ByteSpan::new(text.find("kind: Customer").unwrap(), second - 4),
+                ByteSpan::new(second, text.len() - 1),
+            ]),
+        };
+        let mut options = CheckOptions::new(Vec::new(), jiff::civil::date(2024, 6, 30));
+        options.policies.builtin = false;
+        let outcome = run_with_inputs(&options, &[input]).unwrap();
+        assert_eq!(outcome.stats.documents, 1);
+        let d003 = outcome
+            .findings
+            .iter()
+            .find(|f| &*f.code == "D003")
+            .expect("unknown kind reported");
+        let location = d003.location.unwrap();
+        assert_eq!(
+            outcome
+                .sources
+                .get(location.file)
+                .line_col(location.span.start)
+                .line,
+            5
+        );
+        assert_eq!(
+            &outcome.sources.get(location.file).text[location.span.range()],
+            "Nope"
+        );
+    }
+}
