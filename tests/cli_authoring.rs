@@ -436,3 +436,26 @@ fn explain_a_policy_that_does_not_load_says_so() {
         "{stderr}"
     );
 }
+
+#[test]
+fn test_and_list_use_the_policy_directories_of_the_configuration() {
+    let configured = [
+        "--root",
+        "fixtures/authoring/configured",
+        "--no-builtin-policies",
+    ];
+    let args: Vec<&str> = ["test"].into_iter().chain(configured).collect();
+    let (code, stdout, _) = run(&args);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.starts_with("running 2 test cases\n"), "{stdout}");
+    assert!(
+        stdout.contains("AUTH001 fires on an active subscription"),
+        "{stdout}"
+    );
+    let args: Vec<&str> = ["list"].into_iter().chain(configured).collect();
+    let (_, stdout, _) = run(&args);
+    assert!(
+        stdout.lines().nth(1).unwrap().starts_with("AUTH001 "),
+        "{stdout}"
+    );
+}

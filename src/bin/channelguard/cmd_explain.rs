@@ -10,11 +10,11 @@ use clap::Args;
 use crate::args::EngineArgs;
 use crate::parse_as_of;
 use channelguard::check::{self, CheckOptions, MemoryInput};
-use channelguard::codes;
 use channelguard::policy::{PolicyMeta, PolicySet};
 use channelguard::report::human::HumanReporter;
 use channelguard::rules_doc;
 use channelguard::source::SourceMap;
+use channelguard::{codes, config};
 
 #[derive(Args, Debug)]
 pub struct ExplainArgs {
@@ -39,7 +39,7 @@ pub fn load_policies(engine: &EngineArgs) -> Result<Vec<(PolicyMeta, String)>, S
 fn load_policies_and_problems(
     engine: &EngineArgs,
 ) -> Result<(Vec<(PolicyMeta, String)>, Vec<(String, String)>), String> {
-    let options = engine_options(engine, jiff::civil::date(2000, 1, 1));
+    let options = engine_options(engine, jiff::civil::date(2000, 1, 1))?;
     let mut sources = SourceMap::new();
     let (set, findings) = PolicySet::load(&options.policies, &mut sources, &options.limits)?;
     let policies = set
@@ -70,13 +70,35 @@ fn declares_id(script: &str, id: &str) -> bool {
         .any(|value| value.trim().eq_ignore_ascii_case(id))
 }
 
-fn engine_options(engine: &EngineArgs, as_of: jiff::civil::Date) -> CheckOptions {
+/// Options from the engine flags plus the policy and schema directories of `channelguard.yaml`
+/// (in `--root`, default `.`), so `test`, `explain` and `list` see the policies `check` runs.
+/// The file's rule settings and severities are left out: test cases and explanations must not
+/// depend on a local configuration.
+pub fn engine_options(
+    engine: &EngineArgs,
+    as_of: jiff::civil::Date,
+) -> Result<CheckOptions, String> {
     let mut options = CheckOptions::new(Vec::new(), as_of);
     options.schema_dir = engine.schemas.clone();
     options.policies.builtin = !engine.no_builtin_policies;
     options.policies.directories = engine.policies.clone();
     options.threads = engine.threads;
-    options
+    let root = engine.root.clone().unwrap_or_else(|| PathBuf::from("."));
+    if let Some(loaded) = config::load(None, &root)? {
+        // As in `check`: the file's directories first, so `--policies` ones replace them.
+        let mut directories: Vec<PathBuf> = loaded
+            .config
+            .policies
+            .iter()
+            .map(|dir| dir.value.clone())
+            .collect();
+        directories.append(&mut options.policies.directories);
+        options.policies.directories = directories;
+        if options.schema_dir.is_none() {
+            options.schema_dir = loaded.config.schemas.map(|dir| dir.value);
+        }
+    }
+    Ok(options)
 }
 
 /// Runs the policy's example through the whole pipeline and renders what the policy reports on
@@ -120,7 +142,7 @@ pub fn run(args: ExplainArgs) -> Result<ExitCode, String> {
             text.push_str(&format!(
                 "\nwhat channelguard reports for the example (as of {as_of})\n"
             ));
-            match example_diagnostics(meta, &engine_options(&args.engine, as_of))? {
+            match example_diagnostics(meta, &engine_options(&args.engine, as_of)?)? {
                 Some(rendered) => text.push_str(&rendered),
                 None => text.push_str(&format!(
                     "  {} does not fire on the example alone: it needs the other documents the example describes\n",

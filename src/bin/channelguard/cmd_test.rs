@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use crate::args::EngineArgs;
+use crate::cmd_explain::engine_options;
 use crate::EXIT_INCOMPLETE;
 use channelguard::check::CheckOptions;
 use channelguard::policy::PolicySet;
@@ -18,7 +19,7 @@ use channelguard::testing::{self, CaseResult};
 #[derive(Args, Debug)]
 pub struct TestArgs {
     /// Directory (or single file) of `*.test.yaml` cases [default: the built-in pack's cases and
-    /// DIR/tests of each --policies DIR]
+    /// DIR/tests of each policy directory (--policies DIR, `policies:` in channelguard.yaml)]
     pub dir: Option<PathBuf>,
 
     /// Run only the cases whose name or path contains TEXT
@@ -69,7 +70,7 @@ impl Case {
     }
 }
 
-fn collect_cases(args: &TestArgs) -> Result<Vec<Case>, String> {
+fn collect_cases(args: &TestArgs, options: &CheckOptions) -> Result<Vec<Case>, String> {
     let from_dir = |dir: &Path| -> Vec<Case> {
         if dir.is_file() {
             vec![Case::Disk(dir.to_path_buf())]
@@ -94,20 +95,10 @@ fn collect_cases(args: &TestArgs) -> Result<Vec<Case>, String> {
                 .map(|(path, text)| Case::Builtin(path, text)),
         );
     }
-    for dir in &args.engine.policies {
+    for dir in &options.policies.directories {
         cases.extend(from_dir(&dir.join("tests")));
     }
     Ok(cases)
-}
-
-fn base_options(args: &TestArgs) -> CheckOptions {
-    // The date and the inputs come from each case.
-    let mut options = CheckOptions::new(Vec::new(), jiff::civil::date(2000, 1, 1));
-    options.schema_dir = args.engine.schemas.clone();
-    options.policies.builtin = !args.engine.no_builtin_policies;
-    options.policies.directories = args.engine.policies.clone();
-    options.threads = args.engine.threads;
-    options
 }
 
 fn indent(text: &str, by: &str) -> String {
@@ -216,7 +207,9 @@ fn write_coverage(
 }
 
 pub fn run(args: TestArgs) -> Result<ExitCode, String> {
-    let mut cases = collect_cases(&args)?;
+    // The date and the inputs come from each case.
+    let options = engine_options(&args.engine, jiff::civil::date(2000, 1, 1))?;
+    let mut cases = collect_cases(&args, &options)?;
     if let Some(filter) = &args.filter {
         cases.retain(|case| {
             case.path().contains(filter.as_str())
@@ -231,7 +224,6 @@ pub fn run(args: TestArgs) -> Result<ExitCode, String> {
             None => "no test cases found (`*.test.yaml`)".to_string(),
         });
     }
-    let options = base_options(&args);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut results = Vec::with_capacity(cases.len());
