@@ -143,19 +143,31 @@ pub fn read_file(
         Ok(m) => m,
         Err(e) => return refuse(format!("cannot read the file: {e}")),
     };
-    if meta.file_type().is_symlink() {
-        let inside = match (path.canonicalize(), root.canonicalize()) {
-            (Ok(target), Ok(root)) => target.starts_with(&root) && target.is_file(),
-            _ => false,
-        };
-        if !inside {
-            return refuse("symbolic link to something that is not a regular file inside the repository; not read".to_string());
-        }
-    } else if !meta.is_file() {
+    if !meta.file_type().is_symlink() && !meta.is_file() {
         return refuse("not a regular file (a FIFO, device or socket); not read".to_string());
     }
+    // Every file, not only a symbolic link: a path named on the command line (pre-commit passes
+    // file names) may lead outside the repository through a linked directory or `..`.
+    let inside = match (path.canonicalize(), root.canonicalize()) {
+        (Ok(target), Ok(root)) => target.starts_with(&root) && target.is_file(),
+        _ => false,
+    };
+    if !inside {
+        let what = if meta.file_type().is_symlink() {
+            "symbolic link to something that is not a regular file inside the repository"
+        } else {
+            "not a regular file inside the repository"
+        };
+        return refuse(format!("{what}; not read"));
+    }
     let mut bytes = Vec::new();
-    let read = File::open(path).and_then(|f| f.take(max_bytes + 1).read_to_end(&mut bytes));
+    let read = File::open(path).and_then(|f| {
+        // Checked again on the open handle: the path may have been swapped since.
+        if !f.metadata()?.is_file() {
+            return Err(std::io::Error::other("not a regular file"));
+        }
+        f.take(max_bytes + 1).read_to_end(&mut bytes)
+    });
     if let Err(e) = read {
         return refuse(format!("cannot read the file: {e}"));
     }
@@ -274,6 +286,25 @@ mod tests {
         let found = discover(&[root.to_path_buf()], root).unwrap();
         let names: Vec<_> = found.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, ["a.yaml", "b/z.yml"]);
+    }
+
+    #[test]
+    fn explicit_paths_outside_the_root_are_not_read() {
+        let outer = tempfile::tempdir().unwrap();
+        let root = outer.path().join("repo");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(outer.path().join("outside.yaml"), "a: 1").unwrap();
+        let through_dots = root.join("../outside.yaml");
+        let outcome = read_file(&through_dots, &root, 1024, FileId(0));
+        assert!(!outcome.parse);
+        assert_eq!(outcome.findings[0].code.as_ref(), "Y013");
+        assert!(outcome.text.is_empty());
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(outer.path(), root.join("linked")).unwrap();
+            let through_link = root.join("linked/outside.yaml");
+            assert!(!read_file(&through_link, &root, 1024, FileId(0)).parse);
+        }
     }
 
     #[test]

@@ -23,7 +23,13 @@ fn policy_error(run: &Run, code: &str, text: &str, line: u64, column: u64) {
 fn r1_endless_loop_hits_the_operation_budget() {
     let run = run_policy("fn check(doc) { loop {} }");
     run.within(LONG);
-    policy_error(&run, "P003", "operation budget exceeded (1000000 operations)", 7, 1);
+    policy_error(
+        &run,
+        "P003",
+        "operation budget exceeded (1000000 operations)",
+        7,
+        1,
+    );
     // The breaker: one document trips it, the 19 after it are not run (and not waited for).
     assert!(run.one("P003")["message"]
         .as_str()
@@ -42,14 +48,9 @@ fn r2_runaway_recursion_is_an_error_in_the_worker_pool() {
 #[test]
 fn r3_deep_expressions_inside_recursion_never_abort() {
     for levels in [12, 28] {
-        let inner = format!(
-            "{}g(n + 1){}",
-            "(1 + ".repeat(levels),
-            ")".repeat(levels)
-        );
-        let body = format!(
-            "fn g(n) {{ if n > 100000 {{ return 0 }} {inner} }}\nfn check(doc) {{ g(0) }}"
-        );
+        let inner = format!("{}g(n + 1){}", "(1 + ".repeat(levels), ")".repeat(levels));
+        let body =
+            format!("fn g(n) {{ if n > 100000 {{ return 0 }} {inner} }}\nfn check(doc) {{ g(0) }}");
         let run = run_policy(&body);
         run.within(LONG);
         assert_eq!(run.code, 2, "{}", run.stdout);
@@ -235,7 +236,13 @@ fn r15_one_broken_policy_does_not_stop_the_others() {
     );
     run.within(LONG);
     assert_eq!(run.code, 2);
-    assert_at(&run.one("P001"), "does not compile", "policies/XP3.rhai", 8, 11);
+    assert_at(
+        &run.one("P001"),
+        "does not compile",
+        "policies/XP3.rhai",
+        8,
+        11,
+    );
     for i in [1, 2, 4, 5] {
         assert_eq!(run.with_code(&format!("XP{i}")).len(), GOOD_FILES);
     }

@@ -169,7 +169,14 @@ pub fn run_policy(body: &str) -> Run {
 pub fn human(repo: &Repo, extra: &[&str]) -> String {
     let mut command = Command::cargo_bin("channelguard").unwrap();
     let output = command
-        .args(["check", "--as-of", "2024-06-30", "--color", "never", "--root"])
+        .args([
+            "check",
+            "--as-of",
+            "2024-06-30",
+            "--color",
+            "never",
+            "--root",
+        ])
         .arg(repo.root())
         .arg(repo.root())
         .args(extra)
