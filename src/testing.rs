@@ -13,7 +13,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::check::{self, CheckOptions, MemoryInput, Outcome};
 use crate::finding::{ByteSpan, Finding, Severity};
@@ -22,7 +22,7 @@ use crate::policy::PolicySet;
 use crate::source::{FileId, SourceMap};
 
 /// One expected finding.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Expected {
     /// Rule or check id (`MC002`, `F03`, `R002`).
@@ -72,7 +72,7 @@ pub struct TestCase {
 }
 
 /// A finding as compared: the same fields as [`Expected`], filled in.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Actual {
     pub rule: String,
     pub document: Option<String>,
@@ -508,7 +508,7 @@ pub fn diff_lines(result: &CaseResult) -> Vec<String> {
 }
 
 /// What a set of cases exercised of one policy.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct PolicyCoverage {
     pub id: String,
     /// Name of the policy file.

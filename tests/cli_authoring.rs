@@ -459,3 +459,14 @@ fn test_and_list_use_the_policy_directories_of_the_configuration() {
         "{stdout}"
     );
 }
+
+#[test]
+fn test_as_json_with_coverage() {
+    insta::assert_snapshot!(transcript(&with_fixture_policies(&[
+        "test",
+        "fixtures/authoring/failing",
+        "--format",
+        "json",
+        "--coverage",
+    ])));
+}

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 
 use crate::args::EngineArgs;
 use crate::cmd_explain::engine_options;
@@ -15,6 +15,14 @@ use channelguard::policy::PolicySet;
 use channelguard::report::human::HumanReporter;
 use channelguard::source::SourceMap;
 use channelguard::testing::{self, CaseResult};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TestFormat {
+    /// One line per case, a diff per failure (default)
+    Human,
+    /// `{"cases": [...], "summary": {...}, "coverage": [...]}`
+    Json,
+}
 
 #[derive(Args, Debug)]
 pub struct TestArgs {
@@ -34,6 +42,10 @@ pub struct TestArgs {
     /// Also print the full diagnostic of every unexpected finding
     #[arg(long, short)]
     pub verbose: bool,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = TestFormat::Human)]
+    pub format: TestFormat,
 
     #[command(flatten)]
     pub engine: EngineArgs,
@@ -155,55 +167,107 @@ fn write_result(
     Ok(())
 }
 
-fn write_coverage(
-    out: &mut dyn Write,
+/// Coverage of the loaded policies by the cases that ran.
+fn coverage_of(
     results: &[CaseResult],
     options: &CheckOptions,
-) -> Result<(), String> {
+) -> Result<Vec<testing::PolicyCoverage>, String> {
     let mut sources = SourceMap::new();
     let (policies, _) = PolicySet::load(&options.policies, &mut sources, &options.limits)?;
-    let report = testing::coverage(results, &policies, &sources);
-    let write = |out: &mut dyn Write| -> std::io::Result<()> {
-        writeln!(out)?;
+    Ok(testing::coverage(results, &policies, &sources))
+}
+
+fn write_coverage(out: &mut dyn Write, report: &[testing::PolicyCoverage]) -> std::io::Result<()> {
+    writeln!(out)?;
+    writeln!(
+        out,
+        "coverage (fires / stays silent / report calls reached):"
+    )?;
+    for policy in report {
+        let yes_no = |cases: &[String]| match cases.len() {
+            0 => "no".to_string(),
+            1 => "yes (1 case)".to_string(),
+            n => format!("yes ({n} cases)"),
+        };
+        let status = if policy.complete() {
+            "ok     "
+        } else {
+            "PARTIAL"
+        };
         writeln!(
             out,
-            "coverage (fires / stays silent / report calls reached):"
+            "{status} {}  fires: {}  silent: {}  report calls: {} of {} reached  ({})",
+            policy.id,
+            yes_no(&policy.fired_in),
+            yes_no(&policy.silent_in),
+            policy.report_lines - policy.unreached.len(),
+            policy.report_lines,
+            policy.file,
         )?;
-        for policy in &report {
-            let yes_no = |cases: &[String]| {
-                if cases.is_empty() {
-                    "no".to_string()
-                } else {
-                    format!(
-                        "yes ({} {})",
-                        cases.len(),
-                        if cases.len() == 1 { "case" } else { "cases" }
-                    )
-                }
-            };
-            let status = if policy.complete() {
-                "ok     "
-            } else {
-                "PARTIAL"
-            };
-            writeln!(
-                out,
-                "{status} {}  fires: {}  silent: {}  report calls: {} of {} reached  ({})",
-                policy.id,
-                yes_no(&policy.fired_in),
-                yes_no(&policy.silent_in),
-                policy.report_lines - policy.unreached.len(),
-                policy.report_lines,
-                policy.file,
-            )?;
-            for (line, text) in &policy.unreached {
-                writeln!(out, "        never reached: line {line}: {text}")?;
-            }
+        for (line, text) in &policy.unreached {
+            writeln!(out, "        never reached: line {line}: {text}")?;
         }
-        let complete = report.iter().filter(|p| p.complete()).count();
-        writeln!(out, "{complete} of {} policies fully covered", report.len())
-    };
-    write(out).map_err(|e| format!("cannot write the report: {e}"))
+    }
+    let complete = report.iter().filter(|p| p.complete()).count();
+    writeln!(out, "{complete} of {} policies fully covered", report.len())
+}
+
+fn status(result: &CaseResult) -> &'static str {
+    if result.error.is_some() {
+        "error"
+    } else if result.passed() {
+        "passed"
+    } else {
+        "failed"
+    }
+}
+
+/// The JSON report: every case with its status and differences, the counts, and coverage.
+fn json_report(
+    cases: &[Case],
+    results: &[CaseResult],
+    coverage: Option<&[testing::PolicyCoverage]>,
+) -> serde_json::Value {
+    let count = |wanted: &str| results.iter().filter(|r| status(r) == wanted).count();
+    let cases: Vec<serde_json::Value> = cases
+        .iter()
+        .zip(results)
+        .map(|(case, result)| {
+            serde_json::json!({
+                "name": result.name,
+                "path": case.path(),
+                "status": status(result),
+                "error": result.error,
+                "missing": result.missing,
+                "unexpected": result.unexpected,
+            })
+        })
+        .collect();
+    let mut report = serde_json::json!({
+        "cases": cases,
+        "summary": {
+            "passed": count("passed"),
+            "failed": count("failed"),
+            "errors": count("error"),
+        },
+    });
+    if let Some(coverage) = coverage {
+        report["coverage"] = serde_json::json!(coverage
+            .iter()
+            .map(|p| serde_json::json!({
+                "id": p.id,
+                "file": p.file,
+                "fires": !p.fired_in.is_empty(),
+                "silent": !p.silent_in.is_empty(),
+                "fired_in": p.fired_in,
+                "silent_in": p.silent_in,
+                "report_lines": p.report_lines,
+                "unreached": p.unreached.iter().map(|(line, text)| serde_json::json!({"line": line, "text": text})).collect::<Vec<_>>(),
+                "complete": p.complete(),
+            }))
+            .collect::<Vec<_>>());
+    }
+    report
 }
 
 pub fn run(args: TestArgs) -> Result<ExitCode, String> {
@@ -226,37 +290,51 @@ pub fn run(args: TestArgs) -> Result<ExitCode, String> {
     }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
+    let human = args.format == TestFormat::Human;
     let mut results = Vec::with_capacity(cases.len());
     let plural = if cases.len() == 1 { "case" } else { "cases" };
-    let mut written = writeln!(out, "running {} test {plural}", cases.len());
+    let mut written = if human {
+        writeln!(out, "running {} test {plural}", cases.len())
+    } else {
+        Ok(())
+    };
     for case in &cases {
         let result = case.run(&options);
-        written =
-            written.and_then(|()| write_result(&mut out, &result, &case.path(), args.verbose));
+        if human {
+            written =
+                written.and_then(|()| write_result(&mut out, &result, &case.path(), args.verbose));
+        }
         results.push(result);
     }
-    let errors = results.iter().filter(|r| r.error.is_some()).count();
-    let failed = results
-        .iter()
-        .filter(|r| r.error.is_none() && !r.passed())
-        .count();
+    let errors = results.iter().filter(|r| status(r) == "error").count();
+    let failed = results.iter().filter(|r| status(r) == "failed").count();
     let passed = results.len() - errors - failed;
+    let coverage = if args.coverage {
+        Some(coverage_of(&results, &options)?)
+    } else {
+        None
+    };
     written = written.and_then(|()| {
-        writeln!(out)?;
-        writeln!(
-            out,
-            "{passed} passed, {failed} failed, {errors} could not run"
-        )
+        if human {
+            writeln!(out)?;
+            writeln!(
+                out,
+                "{passed} passed, {failed} failed, {errors} could not run"
+            )?;
+            if let Some(coverage) = &coverage {
+                write_coverage(&mut out, coverage)?;
+            }
+        } else {
+            let report = json_report(&cases, &results, coverage.as_deref());
+            writeln!(out, "{report:#}")?;
+        }
+        out.flush()
     });
     if let Err(error) = written {
         if error.kind() != std::io::ErrorKind::BrokenPipe {
             return Err(format!("cannot write the report: {error}"));
         }
     }
-    if args.coverage {
-        write_coverage(&mut out, &results, &options)?;
-    }
-    let _ = out.flush();
     Ok(if errors > 0 {
         ExitCode::from(EXIT_INCOMPLETE)
     } else if failed > 0 {
