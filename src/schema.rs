@@ -114,6 +114,7 @@ impl SchemaSet {
         max_bytes: u64,
     ) -> Result<LoadedSchemas, String> {
         let mut files: Vec<(String, std::path::PathBuf, Arc<str>)> = Vec::new();
+        let mut oversized = Vec::new();
         match dir {
             None => {
                 for (name, text) in BUILTIN_SCHEMAS {
@@ -141,27 +142,39 @@ impl SchemaSet {
                     ));
                 }
                 for path in paths {
-                    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
                     let name = path.display().to_string().replace('\\', "/");
-                    if size > max_bytes {
+                    // At most `max_bytes + 1` bytes are read: the size on disk may change.
+                    let mut bytes = Vec::new();
+                    std::fs::File::open(&path)
+                        .and_then(|f| {
+                            use std::io::Read;
+                            f.take(max_bytes + 1).read_to_end(&mut bytes)
+                        })
+                        .map_err(|e| format!("cannot read schema `{}`: {e}", path.display()))?;
+                    if bytes.len() as u64 > max_bytes {
+                        // One oversized schema is a located finding; the others still load.
                         let id = sources.add(SourceFile::new(
                             name,
                             path.clone(),
                             Arc::from(""),
                             FileRole::Schema,
                         ));
-                        return Err(format!(
-                            "schema `{}` ({id:?}) is larger than {max_bytes} bytes",
-                            path.display()
+                        oversized.push(schema_error(
+                            id,
+                            ByteSpan::default(),
+                            format!("schema is larger than the limit of {max_bytes} bytes; not loaded, so documents of its kind are not validated"),
                         ));
+                        continue;
                     }
-                    let text = std::fs::read_to_string(&path)
-                        .map_err(|e| format!("cannot read schema `{}`: {e}", path.display()))?;
+                    let text = String::from_utf8(bytes)
+                        .map_err(|_| format!("schema `{}` is not valid UTF-8", path.display()))?;
                     files.push((name, path, Arc::from(text)));
                 }
             }
         }
-        Ok(Self::compile(files, sources))
+        let mut loaded = Self::compile(files, sources);
+        loaded.findings.extend(oversized);
+        Ok(loaded)
     }
 
     fn compile(
@@ -230,8 +243,16 @@ impl SchemaSet {
                 ));
                 continue;
             };
+            // Pinned pattern limits: `fancy-regex` hands patterns without look-around or
+            // back-references to the linear-time `regex` engine and bounds backtracking for the
+            // rest, so a pattern like `^(a+)+$` cannot hang a run.
+            let patterns = jsonschema::PatternOptions::fancy_regex()
+                .backtrack_limit(1_000_000)
+                .size_limit(4 * 1024 * 1024)
+                .dfa_size_limit(4 * 1024 * 1024);
             let mut options = jsonschema::options()
                 .with_draft(Draft::Draft202012)
+                .with_pattern_options(patterns)
                 .should_validate_formats(true)
                 .with_base_uri(uri.clone());
             if let Some(registry) = registry.as_ref() {
