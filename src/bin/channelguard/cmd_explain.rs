@@ -31,14 +31,19 @@ pub struct ExplainArgs {
 
 /// The policies `explain` and `list` know: the built-in pack and `--policies` directories.
 /// Policies that fail to load are left out (`channelguard check` reports them).
-pub fn load_policies(engine: &EngineArgs) -> Result<Vec<(PolicyMeta, String)>, String> {
+pub fn load_policies(engine: &EngineArgs) -> Result<NamedPolicies, String> {
     load_policies_and_problems(engine).map(|(policies, _)| policies)
 }
 
-/// As [`load_policies`], plus `(file text, message)` of each policy that did not load.
+/// Loaded policies with the name of their file.
+type NamedPolicies = Vec<(PolicyMeta, String)>;
+/// `(file text, message)` of each policy that did not load.
+type LoadProblems = Vec<(String, String)>;
+
+/// As [`load_policies`], plus the problems of the policies that did not load.
 fn load_policies_and_problems(
     engine: &EngineArgs,
-) -> Result<(Vec<(PolicyMeta, String)>, Vec<(String, String)>), String> {
+) -> Result<(NamedPolicies, LoadProblems), String> {
     let options = engine_options(engine, jiff::civil::date(2000, 1, 1))?;
     let mut sources = SourceMap::new();
     let (set, findings) = PolicySet::load(&options.policies, &mut sources, &options.limits)?;
