@@ -470,3 +470,21 @@ fn test_as_json_with_coverage() {
         "--coverage",
     ])));
 }
+
+#[test]
+fn test_escapes_control_characters_of_case_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("escape.test.yaml");
+    std::fs::write(
+        &path,
+        "name: \"clear \\e[2J screen\"\nas_of: \"2024-06-30\"\ndocuments: []\nexpect: []\n",
+    )
+    .unwrap();
+    let (code, stdout, _) = run(&["test", path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(!stdout.contains('\x1b'), "{stdout:?}");
+    assert!(
+        stdout.contains("passed  clear \\u{1b}[2J screen"),
+        "{stdout}"
+    );
+}

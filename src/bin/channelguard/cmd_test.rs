@@ -12,6 +12,7 @@ use crate::cmd_explain::engine_options;
 use crate::EXIT_INCOMPLETE;
 use channelguard::check::CheckOptions;
 use channelguard::policy::PolicySet;
+use channelguard::report::escape_untrusted;
 use channelguard::report::human::HumanReporter;
 use channelguard::source::SourceMap;
 use channelguard::testing::{self, CaseResult};
@@ -125,23 +126,29 @@ fn write_result(
     shown_path: &str,
     verbose: bool,
 ) -> std::io::Result<()> {
+    // Names and errors come from case files: never let them drive the terminal.
+    let name = escape_untrusted(&result.name);
+    let shown_path = escape_untrusted(shown_path);
     if let Some(error) = &result.error {
         if result.name == result.path.display().to_string() {
             // The case file could not be read, so it has no name of its own.
             writeln!(out, "ERROR   {shown_path}")?;
         } else {
-            writeln!(out, "ERROR   {}  ({shown_path})", result.name)?;
+            writeln!(out, "ERROR   {name}  ({shown_path})")?;
         }
         return write!(
             out,
             "{}",
-            indent(&format!("could not run: {error}"), "        ")
+            indent(
+                &escape_untrusted(&format!("could not run: {error}")),
+                "        "
+            )
         );
     }
     if result.passed() {
-        return writeln!(out, "passed  {}  ({shown_path})", result.name);
+        return writeln!(out, "passed  {name}  ({shown_path})");
     }
-    writeln!(out, "FAILED  {}  ({shown_path})", result.name)?;
+    writeln!(out, "FAILED  {name}  ({shown_path})")?;
     writeln!(
         out,
         "        expected but missing (-), found but not expected (+): rule severity file:line document pointer message"
