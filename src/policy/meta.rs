@@ -170,6 +170,8 @@ pub fn parse(script: &str) -> Result<PolicyMeta, MetaError> {
 /// Keeps the indentation of an example line beyond the two continuation spaces.
 fn rest_preserving(line: &str) -> &str {
     let rest = line.trim_start().strip_prefix("//!").unwrap_or("");
+    // `//!` + one space + the two-space continuation indent.
+    let rest = rest.strip_prefix(' ').unwrap_or(rest);
     rest.strip_prefix("  ").unwrap_or(rest).trim_end()
 }
 
@@ -233,6 +235,16 @@ mod tests {
         assert!(error.message.starts_with("unknown kind `Subscriptions`"));
         let error = parse(&HEADER.replace("severity:", "severty:")).unwrap_err();
         assert_eq!(error.message, "unknown header key `severty`");
+    }
+
+    #[test]
+    fn example_lines_keep_their_own_indentation_only() {
+        let script = HEADER.replace(
+            "//! setting:",
+            "//! example: kind: Subscription\n//!   id: s1\n//!   roles:\n//!     - Directory Readers\n//! setting:",
+        );
+        let meta = parse(&script).unwrap();
+        assert_eq!(meta.example, "kind: Subscription\nid: s1\nroles:\n  - Directory Readers");
     }
 
     #[test]
