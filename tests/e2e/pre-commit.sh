@@ -41,6 +41,10 @@ step "using $("$pre_commit" --version)"
 export PRE_COMMIT_HOME="$work/pre-commit-home"
 
 # --- a repository of clean account data ---------------------------------------------------------
+# The user's git configuration stays out: a global core.hooksPath makes `pre-commit install`
+# refuse, and signing or templates would change what a commit does.
+: > "$work/gitconfig"
+export GIT_CONFIG_GLOBAL="$work/gitconfig" GIT_CONFIG_NOSYSTEM=1
 repo="$work/accounts"
 mkdir -p "$repo/partners" "$repo/customers"
 cd "$repo"
