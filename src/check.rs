@@ -44,6 +44,10 @@ pub struct CheckOptions {
     pub limits: Limits,
     /// Worker threads (`None`: one per core).
     pub threads: Option<usize>,
+    /// Skip policies on documents whose references do not resolve (the default): the dangling
+    /// reference is reported once (R002/R003) instead of again by every rule that follows it.
+    /// `explain` turns it off to run a policy's example on its own.
+    pub skip_dangling: bool,
 }
 
 impl CheckOptions {
@@ -62,6 +66,7 @@ impl CheckOptions {
             severity_overrides: HashMap::new(),
             limits: Limits::default(),
             threads: None,
+            skip_dangling: true,
         }
     }
 }
@@ -236,8 +241,15 @@ fn run_in_pool(options: &CheckOptions, memory: &[MemoryInput]) -> Result<Outcome
     }
 
     let document_count = documents.len();
-    let repository = Arc::new(Repository::new(documents));
-    findings.extend(crate::refs::check(&repository));
+    let mut repository = Repository::new(documents);
+    let references = crate::refs::check(&repository);
+    findings.extend(references.findings);
+    if options.skip_dangling {
+        for index in references.dangling {
+            repository.documents[index as usize].checkable = false;
+        }
+    }
+    let repository = Arc::new(repository);
 
     let (mut policy_set, policy_findings) =
         PolicySet::load(&options.policies, &mut sources, &options.limits)

@@ -14,15 +14,28 @@ fn finding(check: &BuiltinCheck, message: String) -> Finding {
     Finding::new(check.id, check.severity, message).with_help(check.help)
 }
 
+/// What the repository checks found.
+pub struct RefsOutcome {
+    pub findings: Vec<Finding>,
+    /// Documents with a reference that does not resolve: policies skip them, so a dangling
+    /// reference is reported once (R002/R003) rather than again by every rule that follows it.
+    pub dangling: Vec<DocIndex>,
+}
+
 /// Runs both checks over the whole repository.
-pub fn check(repo: &Repository) -> Vec<Finding> {
+pub fn check(repo: &Repository) -> RefsOutcome {
     let mut findings = duplicate_ids(repo);
-    let references: Vec<Finding> = (0..repo.documents.len() as DocIndex)
+    let per_document: Vec<(DocIndex, Vec<Finding>)> = (0..repo.documents.len() as DocIndex)
         .into_par_iter()
-        .flat_map_iter(|index| check_references(repo, repo.get(index)))
+        .map(|index| (index, check_references(repo, repo.get(index))))
+        .filter(|(_, found)| !found.is_empty())
         .collect();
-    findings.extend(references);
-    findings
+    let mut dangling = Vec::with_capacity(per_document.len());
+    for (index, found) in per_document {
+        dangling.push(index);
+        findings.extend(found);
+    }
+    RefsOutcome { findings, dangling }
 }
 
 fn duplicate_ids(repo: &Repository) -> Vec<Finding> {

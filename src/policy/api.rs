@@ -144,8 +144,14 @@ fn doc_at(shared: &Shared, index: DocIndex) -> Dynamic {
     shared.documents[index as usize].clone()
 }
 
+/// The documents at `indexes`, leaving out those that failed to load or validate (stored as
+/// `()`): a policy never sees half-read data, whose errors are already reported.
 fn docs_at(shared: &Shared, indexes: &[DocIndex]) -> Array {
-    indexes.iter().map(|&i| doc_at(shared, i)).collect()
+    indexes
+        .iter()
+        .map(|&i| doc_at(shared, i))
+        .filter(|doc| !doc.is_unit())
+        .collect()
 }
 
 fn parse_kind(kind: &str) -> Result<Kind, Box<EvalAltResult>> {

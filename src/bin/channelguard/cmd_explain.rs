@@ -118,7 +118,11 @@ fn example_diagnostics(
         text: Arc::from(rules_doc::example_yaml(meta)),
         regions: None,
     };
-    let outcome = check::run_with_inputs(options, &[example]).map_err(|e| e.to_string())?;
+    // An example names only the documents that matter to the rule; the others it references
+    // are assumed to exist.
+    let mut options = options.clone();
+    options.skip_dangling = false;
+    let outcome = check::run_with_inputs(&options, &[example]).map_err(|e| e.to_string())?;
     let reporter = HumanReporter {
         timing: false,
         ..HumanReporter::default()
