@@ -114,7 +114,7 @@ impl SchemaSet {
         max_bytes: u64,
     ) -> Result<LoadedSchemas, String> {
         let mut files: Vec<(String, std::path::PathBuf, Arc<str>)> = Vec::new();
-        let mut oversized = Vec::new();
+        let mut refused = Vec::new();
         match dir {
             None => {
                 for (name, text) in BUILTIN_SCHEMAS {
@@ -145,39 +145,54 @@ impl SchemaSet {
                     let name = path.display().to_string().replace('\\', "/");
                     // At most `max_bytes + 1` bytes are read: the size on disk may change.
                     let mut bytes = Vec::new();
-                    std::fs::File::open(&path)
-                        .and_then(|f| {
-                            use std::io::Read;
-                            f.take(max_bytes + 1).read_to_end(&mut bytes)
-                        })
-                        .map_err(|e| format!("cannot read schema `{}`: {e}", path.display()))?;
-                    if bytes.len() as u64 > max_bytes {
-                        // One oversized schema is a located finding; the others still load.
-                        let id = sources.add(SourceFile::new(
-                            name,
-                            path.clone(),
-                            Arc::from(""),
-                            FileRole::Schema,
-                        ));
-                        oversized.push(schema_error(
-                            id,
-                            ByteSpan::default(),
-                            format!("schema is larger than the limit of {max_bytes} bytes; not loaded, so documents of its kind are not validated"),
-                        ));
-                        continue;
+                    let read = std::fs::File::open(&path).and_then(|f| {
+                        use std::io::Read;
+                        f.take(max_bytes + 1).read_to_end(&mut bytes)
+                    });
+                    // A schema that cannot be used is a located finding; the others still load.
+                    let problem = match read {
+                        Err(e) => Some(format!("cannot read the schema: {e}")),
+                        Ok(_) if bytes.len() as u64 > max_bytes => Some(format!(
+                            "schema is larger than the limit of {max_bytes} bytes"
+                        )),
+                        Ok(_) => None,
+                    };
+                    let text = match problem {
+                        Some(problem) => Err(problem),
+                        None => String::from_utf8(bytes).map_err(|e| {
+                            format!(
+                                "schema is not valid UTF-8 (byte {})",
+                                e.utf8_error().valid_up_to()
+                            )
+                        }),
+                    };
+                    match text {
+                        Ok(text) => files.push((name, path, Arc::from(text))),
+                        Err(problem) => {
+                            let id = sources.add(SourceFile::new(
+                                name,
+                                path.clone(),
+                                Arc::from(""),
+                                FileRole::Schema,
+                            ));
+                            refused.push(schema_error(
+                                id,
+                                ByteSpan::default(),
+                                format!("{problem}; not loaded, so documents of its kind are not validated"),
+                            ));
+                        }
                     }
-                    let text = String::from_utf8(bytes)
-                        .map_err(|_| format!("schema `{}` is not valid UTF-8", path.display()))?;
-                    files.push((name, path, Arc::from(text)));
                 }
             }
         }
         let mut loaded = Self::compile(files, sources);
-        loaded.findings.extend(oversized);
+        loaded.findings.extend(refused);
         Ok(loaded)
     }
 
-    fn compile(
+    /// Compiles schema texts (name, path, text) already in memory: what [`SchemaSet::load`]
+    /// does after reading, and the entry point of the `schema_build` fuzz target.
+    pub fn compile(
         files: Vec<(String, std::path::PathBuf, Arc<str>)>,
         sources: &mut SourceMap,
     ) -> LoadedSchemas {

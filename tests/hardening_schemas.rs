@@ -56,6 +56,9 @@ fn customer_still_validated(run: &Run) {
     );
 }
 
+/// A change to the Partner schema.
+type Edit = Box<dyn FnOnce(&mut Value)>;
+
 fn add_property(schema: &mut Value, name: &str, property: Value) {
     schema["properties"][name] = property;
 }
@@ -114,7 +117,7 @@ fn s2_references_stay_inside_the_schema_directory() {
 
 #[test]
 fn s3_broken_schemas_are_located_and_only_their_kind_is_skipped() {
-    let cases: Vec<(&str, Box<dyn FnOnce(&mut Value)>)> = vec![
+    let cases: Vec<(&str, Edit)> = vec![
         (
             "strng",
             Box::new(|s| add_property(s, "x", json!({ "type": "strng" }))),
@@ -175,7 +178,7 @@ fn s3_invalid_json_is_located() {
 
 #[test]
 fn s4_empty_and_cyclic_references_terminate() {
-    let cases: Vec<Box<dyn FnOnce(&mut Value)>> = vec![
+    let cases: Vec<Edit> = vec![
         Box::new(|s| add_property(s, "x", json!({ "$ref": "" }))),
         Box::new(|s| {
             s["$defs"] = json!({
@@ -312,4 +315,27 @@ fn s7_errors_deep_inside_a_document_point_at_the_right_node() {
         .as_str()
         .unwrap()
         .starts_with("/deep/a~1b~0c/"));
+}
+
+#[test]
+fn s3_a_schema_that_is_not_utf8_is_located_and_the_others_still_load() {
+    // Found by the validate_render fuzz target: this used to stop the whole run.
+    let repo = Repo::new();
+    let dir = schemas(&repo, |_| {});
+    repo.write("schemas/partner.json", b"{\"type\": \"\xff\xfe\"}");
+    let run = run_with(&repo, &dir);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    let finding = run
+        .with_code("S002")
+        .into_iter()
+        .find(|f| f["message"].as_str().unwrap().contains("not valid UTF-8"))
+        .unwrap_or_else(|| panic!("{}", run.stdout));
+    assert_at(
+        &finding,
+        "schema is not valid UTF-8 (byte 10)",
+        "partner.json",
+        1,
+        1,
+    );
+    customer_still_validated(&run);
 }
