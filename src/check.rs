@@ -78,6 +78,8 @@ pub struct Stats {
     pub documents: usize,
     pub policies: usize,
     pub elapsed: Duration,
+    /// Wall time of each pipeline stage, in order (shown by `check --timings`).
+    pub stages: Vec<(&'static str, Duration)>,
 }
 
 /// The result of a run: findings sorted by (file, position, code), and the sources they point into.
@@ -155,12 +157,20 @@ struct LoadedInput {
 
 fn run_in_pool(options: &CheckOptions, memory: &[MemoryInput]) -> Result<Outcome, CheckError> {
     let started = Instant::now();
+    let mut stages = Vec::new();
+    let mut stage_start = started;
+    let mut lap = |name: &'static str| {
+        let now = Instant::now();
+        stages.push((name, now - stage_start));
+        stage_start = now;
+    };
     let mut candidates = discover::discover(&options.paths, &options.root)?;
     let on_disk = candidates.len();
     candidates.extend(memory.iter().map(|m| Candidate {
         name: m.name.clone(),
         path: m.path.clone(),
     }));
+    lap("discover");
     let mut sources = SourceMap::new();
     // Data files first, in sorted order: their FileIds order the report.
     let first_data = sources.len() as u32;
@@ -199,6 +209,7 @@ fn run_in_pool(options: &CheckOptions, memory: &[MemoryInput]) -> Result<Outcome
         })
         .collect();
 
+    lap("read, parse and validate");
     // The workers read the text: put it into the files registered above.
     let mut documents = Vec::new();
     for (i, (candidate, input)) in candidates.iter().zip(inputs).enumerate() {
@@ -250,6 +261,7 @@ fn run_in_pool(options: &CheckOptions, memory: &[MemoryInput]) -> Result<Outcome
         }
     }
     let repository = Arc::new(repository);
+    lap("index and references");
 
     let (mut policy_set, policy_findings) =
         PolicySet::load(&options.policies, &mut sources, &options.limits)
@@ -266,15 +278,18 @@ fn run_in_pool(options: &CheckOptions, memory: &[MemoryInput]) -> Result<Outcome
     };
     let evaluated = policy_set.evaluate(Arc::clone(&repository), &context, &sources);
     findings.extend(evaluated.findings);
+    lap("policies");
 
     apply_rule_settings(&mut findings, options);
     findings.par_sort_by(Finding::report_order);
     findings.dedup();
+    lap("sort");
     let stats = Stats {
         files: candidates.len(),
         documents: document_count,
         policies: policy_set.policies.len(),
         elapsed: started.elapsed(),
+        stages,
     };
     Ok(Outcome {
         sources,
@@ -440,16 +455,14 @@ fn identify(
 ) -> Option<(Kind, Arc<str>, bool)> {
     let serde_json::Value::Object(map) = &doc.value else {
         let what = crate::finding::describe_value(&doc.value);
-        let span = doc
-            .spans
-            .lookup(&doc.value, "")
-            .map_or(doc.head, |n| n.span);
         findings.push(
             builtin(
                 codes::NOT_A_MAPPING,
                 format!("document is {what}, not a mapping"),
             )
-            .at_span(file, shrink(span))
+            // The head of a document that is not a mapping is the first character of its root
+            // node (a byte cut could split a multi-byte character; found by fuzzing).
+            .at_span(file, doc.head)
             .with_label("document starts here"),
         );
         return None;
@@ -535,14 +548,6 @@ fn identify(
             None
         }
     }
-}
-
-/// At most the first character of a span (so a label does not underline a whole document).
-fn shrink(span: ByteSpan) -> ByteSpan {
-    ByteSpan::new(
-        span.start as usize,
-        (span.start as usize + 1).min(span.end as usize),
-    )
 }
 
 /// Applies severity overrides and removes disabled rules.

@@ -220,7 +220,11 @@ impl SchemaSet {
                     let at = offset_of(&text, e.line(), e.column());
                     findings.push(schema_error(
                         file,
-                        ByteSpan::new(at, (at + 1).min(text.len())),
+                        // One character (found by fuzzing: one byte may split a character).
+                        ByteSpan::new(
+                            at,
+                            at + text[at..].chars().next().map_or(0, char::len_utf8),
+                        ),
                         format!("schema is not valid JSON: {e}"),
                     ));
                 }
@@ -865,10 +869,19 @@ fn kind_article(kind: Kind, pointer: &str) -> String {
 
 /// The closest candidate by edit distance, if close enough to be a likely typo.
 pub fn suggest<'a>(text: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let wanted = text.to_ascii_lowercase();
     let mut best: Option<(f64, &str)> = None;
     for candidate in candidates {
-        let score =
-            strsim::jaro_winkler(&text.to_ascii_lowercase(), &candidate.to_ascii_lowercase());
+        // A cheap length filter first: a dangling reference in a repository of 100,000
+        // customers must not cost 100,000 string similarity computations.
+        if candidate.len().abs_diff(wanted.len()) > 3 {
+            continue;
+        }
+        let score = if candidate.bytes().any(|b| b.is_ascii_uppercase()) {
+            strsim::jaro_winkler(&wanted, &candidate.to_ascii_lowercase())
+        } else {
+            strsim::jaro_winkler(&wanted, candidate)
+        };
         if score >= 0.85 && best.is_none_or(|(s, c)| score > s || (score == s && candidate < c)) {
             best = Some((score, candidate));
         }

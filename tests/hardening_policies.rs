@@ -190,7 +190,13 @@ fn r11_deeply_nested_input_is_a_parse_error_quickly() {
 #[test]
 fn r12_a_misspelt_field_is_an_error_not_a_pass() {
     let run = run_policy("fn check(doc) { if doc.tierr == \"x\" { report(\"\", \"m\", \"h\") } }");
-    policy_error(&run, "P002", "property not found: tierr", 7, 24);
+    policy_error(
+        &run,
+        "P002",
+        "unknown field `tierr` of a Partner document",
+        7,
+        23,
+    );
 }
 
 #[test]
@@ -205,7 +211,17 @@ fn r13_a_policy_cannot_change_what_the_next_policy_sees() {
         &repo,
         &["--no-builtin-policies", "--policies", dir.to_str().unwrap()],
     );
-    assert_eq!(run.code, 0, "{}", run.stdout);
+    // The input is read-only: the assignment is a policy error (exit 2), and the next policy
+    // still sees the original value.
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert!(
+        run.with_code("P002").iter().any(|f| f["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot assign to `name`: documents are read-only")),
+        "{}",
+        run.stdout
+    );
     assert!(run.with_code("XB").is_empty());
 }
 

@@ -128,16 +128,40 @@ pub fn to_dynamic(value: &Value) -> Dynamic {
     }
 }
 
-/// Converts a document, adding every field its schema knows but the document leaves out as
-/// `()`: policies can test `doc.accepted_on == ()` while a misspelt field is still an error.
-pub fn document_to_dynamic(value: &Value, known_fields: &[String]) -> Dynamic {
-    let mut converted = to_dynamic(value);
-    if let Some(map) = converted.write_lock::<Map>().as_deref_mut() {
-        for field in known_fields {
-            map.entry(field.as_str().into()).or_insert(Dynamic::UNIT);
-        }
+/// A document as policies see it: its fields are read through an indexer (`doc.status` falls
+/// back to `doc["status"]`), nothing can be assigned, and passing it to a policy or returning
+/// it from a lookup shares it by reference instead of copying the whole map.
+#[derive(Clone)]
+pub struct DocumentValue(Arc<Map>);
+
+impl DocumentValue {
+    fn field(&self, key: &str) -> Result<Dynamic, Box<EvalAltResult>> {
+        self.0.get(key).cloned().ok_or_else(|| {
+            let kind = self
+                .0
+                .get("kind")
+                .map(|k| k.to_string())
+                .unwrap_or_default();
+            format!("unknown field `{key}` of a {kind} document").into()
+        })
     }
-    converted.into_read_only()
+
+    fn text(&self, key: &str) -> Dynamic {
+        self.0.get(key).cloned().unwrap_or(Dynamic::UNIT)
+    }
+}
+
+/// Converts a document once, adding every field its schema knows but the document leaves out
+/// as `()`: policies can test `doc.accepted_on == ()` while a misspelt field is still an error.
+pub fn document_to_dynamic(value: &Value, known_fields: &[String]) -> Dynamic {
+    let mut map = match to_dynamic(value).try_cast::<Map>() {
+        Some(map) => map,
+        None => return Dynamic::UNIT,
+    };
+    for field in known_fields {
+        map.entry(field.as_str().into()).or_insert(Dynamic::UNIT);
+    }
+    Dynamic::from(DocumentValue(Arc::new(map)))
 }
 
 fn doc_at(shared: &Shared, index: DocIndex) -> Dynamic {
@@ -305,22 +329,48 @@ pub fn register(engine: &mut Engine) {
             )
         },
     );
-    engine.register_fn("at", |doc: Map, pointer: &str, message: &str| -> Map {
-        let mut related = Map::new();
-        related.insert(
-            "kind".into(),
-            doc.get("kind").cloned().unwrap_or(Dynamic::UNIT),
-        );
-        related.insert("id".into(), doc.get("id").cloned().unwrap_or(Dynamic::UNIT));
-        related.insert(
-            "pointer".into(),
-            Dynamic::from(ImmutableString::from(pointer)),
-        );
-        related.insert(
-            "message".into(),
-            Dynamic::from(ImmutableString::from(message)),
-        );
-        related
+    engine.register_fn(
+        "at",
+        |doc: DocumentValue, pointer: &str, message: &str| -> Map {
+            let mut related = Map::new();
+            related.insert("kind".into(), doc.text("kind"));
+            related.insert("id".into(), doc.text("id"));
+            related.insert(
+                "pointer".into(),
+                Dynamic::from(ImmutableString::from(pointer)),
+            );
+            related.insert(
+                "message".into(),
+                Dynamic::from(ImmutableString::from(message)),
+            );
+            related
+        },
+    );
+
+    // Documents: read-only values with field access by name.
+    engine.register_type_with_name::<DocumentValue>("Document");
+    engine.register_indexer_get(|doc: &mut DocumentValue, key: &str| doc.field(key));
+    engine.register_fn("contains", |doc: &mut DocumentValue, key: &str| {
+        doc.0.get(key).is_some_and(|v| !v.is_unit())
+    });
+    engine.register_fn("keys", |doc: &mut DocumentValue| -> Array {
+        doc.0.keys().map(|k| Dynamic::from(k.clone())).collect()
+    });
+    engine.register_fn("to_string", |doc: &mut DocumentValue| {
+        format!("{} {}", doc.text("kind"), doc.text("id"))
+    });
+    engine.register_fn("to_debug", |doc: &mut DocumentValue| {
+        format!("{} {}", doc.text("kind"), doc.text("id"))
+    });
+    engine.register_fn("==", |a: DocumentValue, b: DocumentValue| {
+        Arc::ptr_eq(&a.0, &b.0)
+            || (a.text("kind").to_string() == b.text("kind").to_string()
+                && a.text("id").to_string() == b.text("id").to_string())
+    });
+    engine.register_fn("!=", |a: DocumentValue, b: DocumentValue| {
+        !(Arc::ptr_eq(&a.0, &b.0)
+            || (a.text("kind").to_string() == b.text("kind").to_string()
+                && a.text("id").to_string() == b.text("id").to_string()))
     });
 
     // Lookups, all through indexes.
@@ -512,6 +562,9 @@ pub fn register(engine: &mut Engine) {
     engine.register_fn("same_guid", |a: &str, b: &str| a.eq_ignore_ascii_case(b));
     engine.register_fn("has", |map: Map, key: &str| {
         map.get(key).is_some_and(|v| !v.is_unit())
+    });
+    engine.register_fn("has", |doc: DocumentValue, key: &str| {
+        doc.0.get(key).is_some_and(|v| !v.is_unit())
     });
 }
 

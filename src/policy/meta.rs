@@ -244,7 +244,10 @@ mod tests {
             "//! example: kind: Subscription\n//!   id: s1\n//!   roles:\n//!     - Directory Readers\n//! setting:",
         );
         let meta = parse(&script).unwrap();
-        assert_eq!(meta.example, "kind: Subscription\nid: s1\nroles:\n  - Directory Readers");
+        assert_eq!(
+            meta.example,
+            "kind: Subscription\nid: s1\nroles:\n  - Directory Readers"
+        );
     }
 
     #[test]

@@ -796,6 +796,10 @@ fn describe_error(error: &EvalAltResult, limits: &Limits) -> (&'static BuiltinCh
         EvalAltResult::ErrorTooManyVariables(_) | EvalAltResult::ErrorTooManyModules(_) => {
             (codes::POLICY_LIMIT, inner.to_string())
         }
+        EvalAltResult::ErrorDotExpr(text, _) if text.starts_with("No writable property") => {
+            let field = text.split('\'').nth(1).unwrap_or("?");
+            (codes::POLICY_RUNTIME, format!("cannot assign to `{field}`: documents are read-only (copy a value into a variable first)"))
+        }
         EvalAltResult::Exit(..) => (codes::POLICY_RUNTIME, "policy called `exit()`".to_string()),
         other => {
             let text = other.to_string();

@@ -10,9 +10,9 @@ use crate::args::{ColorChoice, EngineArgs, FailOn, Format};
 use crate::{exit_code, fail_on, parse_as_of, use_color};
 use channelguard::check::CheckOptions;
 use channelguard::config;
+use channelguard::report::github::GithubReporter;
 use channelguard::report::human::HumanReporter;
 use channelguard::report::json::JsonReporter;
-use channelguard::report::github::GithubReporter;
 use channelguard::report::junit::JunitReporter;
 use channelguard::report::sarif::SarifReporter;
 use channelguard::report::{exit_status, write_file_atomically, Report, Reporter};
@@ -22,6 +22,10 @@ pub struct CheckArgs {
     /// Files or directories to check
     #[arg(default_value = ".")]
     pub paths: Vec<PathBuf>,
+
+    /// Print the wall time of each pipeline stage to standard error (for profiling)
+    #[arg(long, hide = true)]
+    pub timings: bool,
 
     /// Output format; repeatable, each optionally followed by its --output FILE (default: human)
     #[arg(long, value_enum, action = clap::ArgAction::Append)]
@@ -104,6 +108,11 @@ pub fn run(args: CheckArgs) -> Result<ExitCode, String> {
     }
     let outcome = config::run_check(&options, loaded_config.as_ref()).map_err(|e| e.to_string())?;
     let mut outcome = outcome;
+    if args.timings {
+        for (stage, took) in &outcome.stats.stages {
+            eprintln!("{stage:>28}: {:8.3}s", took.as_secs_f64());
+        }
+    }
     let baseline_note = narrow(&mut outcome, &args, &options)?;
     let fail_on = fail_on(args.fail_on);
     let report = Report {
@@ -160,9 +169,17 @@ fn apply_baseline(
         "baseline `{}`: {} known {} not reported, {} {} fixed",
         path.display(),
         applied.suppressed,
-        if applied.suppressed == 1 { "finding" } else { "findings" },
+        if applied.suppressed == 1 {
+            "finding"
+        } else {
+            "findings"
+        },
         applied.fixed,
-        if applied.fixed == 1 { "entry" } else { "entries" },
+        if applied.fixed == 1 {
+            "entry"
+        } else {
+            "entries"
+        },
     );
     if applied.fixed > 0 {
         note.push_str(" (run `channelguard baseline create` to drop them)");
@@ -266,8 +283,10 @@ fn write_reports(
     };
     for target in &targets {
         if let Some(path) = &target.output {
-            write_file_atomically(path, |out| reporter(target.format, &plain).write(report, out))
-                .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
+            write_file_atomically(path, |out| {
+                reporter(target.format, &plain).write(report, out)
+            })
+            .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
         }
     }
     if let Some(&format) = on_stdout.first() {

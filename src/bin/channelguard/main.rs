@@ -6,11 +6,11 @@
 mod args;
 mod cmd_baseline;
 mod cmd_check;
-mod cmd_init;
-mod cmd_schemas;
 mod cmd_docs;
 mod cmd_explain;
+mod cmd_init;
 mod cmd_list;
+mod cmd_schemas;
 mod cmd_test;
 
 use std::io::IsTerminal;
