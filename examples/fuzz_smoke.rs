@@ -170,15 +170,17 @@ fn main() -> ExitCode {
     let mut seconds = 60u64;
     let mut targets: Vec<String> = Vec::new();
     let mut seed = 0x5eed_u64;
+    let mut replay: Vec<PathBuf> = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--seconds" => seconds = args.next().and_then(|v| v.parse().ok()).unwrap_or(60),
             "--target" => targets.extend(args.next()),
             "--seed" => seed = args.next().and_then(|v| v.parse().ok()).unwrap_or(seed),
+            "--replay" => replay.extend(args.next().map(PathBuf::from)),
             "-h" | "--help" => {
                 println!(
-                    "usage: fuzz_smoke [--seconds N] [--target T]... [--seed N]\ntargets: {}",
+                    "usage: fuzz_smoke [--seconds N] [--target T]... [--seed N] [--replay FILE]...\ntargets: {}",
                     bodies::TARGETS.join(", ")
                 );
                 return ExitCode::SUCCESS;
@@ -191,6 +193,27 @@ fn main() -> ExitCode {
     }
     if targets.is_empty() {
         targets = bodies::TARGETS.iter().map(|t| t.to_string()).collect();
+    }
+    if !replay.is_empty() {
+        // Run saved inputs once each, with the default panic hook (message and location).
+        let mut failed = false;
+        for path in &replay {
+            let data = std::fs::read(path).unwrap_or_default();
+            for target in &targets {
+                let ok = std::panic::catch_unwind(|| bodies::run(target, &data)).is_ok();
+                println!(
+                    "{target} {}: {}",
+                    path.display(),
+                    if ok { "ok" } else { "FAILED" }
+                );
+                failed |= !ok;
+            }
+        }
+        return if failed {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        };
     }
     // Failures are reported by this runner, not by the default hook's backtrace per panic.
     std::panic::set_hook(Box::new(|_| {}));

@@ -514,6 +514,16 @@ impl Loader<'_> {
         ByteSpan::new(offset, end)
     }
 
+    /// `span`, or the character at its start when it is empty: never past the end of the
+    /// text and never inside a multi-byte character (found by the yaml_load fuzz target).
+    fn at_least_one_char(&self, span: ByteSpan) -> ByteSpan {
+        if span.is_empty() {
+            self.point_span(span.start as usize)
+        } else {
+            span
+        }
+    }
+
     fn limit(&mut self, message: String, span: ByteSpan) -> Abort {
         self.report(codes::LIMIT_EXCEEDED, message, span, "limit reached here");
         Abort
@@ -544,7 +554,7 @@ impl Loader<'_> {
                             text.len(),
                             self.limits.max_scalar_bytes
                         ),
-                        ByteSpan::new(span.start as usize, span.start as usize + 1),
+                        self.point_span(span.start as usize),
                     ));
                 }
                 if self.is_key_position() {
@@ -588,14 +598,14 @@ impl Loader<'_> {
                 if self.stack.len() >= self.limits.max_depth {
                     return Err(self.limit(
                         format!("nesting deeper than {} levels", self.limits.max_depth),
-                        ByteSpan::new(span.start as usize, span.start as usize + 1),
+                        self.point_span(span.start as usize),
                     ));
                 }
                 if self.is_key_position() {
                     self.report(
                         codes::COMPLEX_KEY,
                         "a mapping key must be a scalar, not a collection".to_string(),
-                        ByteSpan::new(span.start as usize, span.start as usize + 1),
+                        self.point_span(span.start as usize),
                         "collection used as a key",
                     );
                     return Err(Abort);
@@ -607,10 +617,7 @@ impl Loader<'_> {
                         self.report(
                             codes::UNSUPPORTED_TAG,
                             format!("unsupported tag {}", code(&tag.to_string())),
-                            ByteSpan::new(
-                                span.start as usize,
-                                span.end.max(span.start + 1) as usize,
-                            ),
+                            self.at_least_one_char(span),
                             "tagged node",
                         );
                     }
@@ -673,7 +680,7 @@ impl Loader<'_> {
         if self.file_nodes > self.limits.max_nodes {
             return Err(self.limit(
                 format!("more than {} nodes in one file", self.limits.max_nodes),
-                ByteSpan::new(span.start as usize, span.start as usize + 1),
+                self.point_span(span.start as usize),
             ));
         }
         Ok(())
@@ -693,7 +700,7 @@ impl Loader<'_> {
                 self.report(
                     codes::COMPLEX_KEY,
                     "a mapping key must not be empty or null".to_string(),
-                    ByteSpan::new(span.start as usize, span.end.max(span.start + 1) as usize),
+                    self.at_least_one_char(span),
                     "null key",
                 );
                 return Err(Abort);
@@ -881,10 +888,7 @@ impl Loader<'_> {
                     }
                     _ => {
                         let root_span = nodes.first().map(|n| n.span).unwrap_or(span);
-                        ByteSpan::new(
-                            root_span.start as usize,
-                            (root_span.start as usize + 1).min(self.full_text.len()),
-                        )
+                        self.point_span(root_span.start as usize)
                     }
                 };
                 self.documents.push(LoadedDocument {
@@ -1143,6 +1147,38 @@ mod tests {
             let file = load_str(&flow);
             assert_eq!(codes_of(&file), ["Y008"]);
             assert!(file.findings[0].message.contains("nesting deeper than 64"));
+        }
+    }
+
+    #[test]
+    fn finding_spans_stay_inside_the_text_and_on_char_boundaries() {
+        // Found by fuzzing: a one-byte span at a multi-byte character, or one past the end.
+        let cases = [
+            "\u{fcff}kind:ind:ind:".to_string(),
+            "é".to_string(),
+            format!("{}é", "- ".repeat(70)),
+            format!("a: [{}", "[".repeat(300)),
+            "é: 1\n? ".to_string(),
+            "a: 1\n? ".to_string(),
+        ];
+        for text in &cases {
+            let file = load_str(text);
+            let spans = file
+                .findings
+                .iter()
+                .filter_map(|f| f.location.map(|l| l.span))
+                .chain(file.documents.iter().map(|d| d.head));
+            for span in spans {
+                assert!(span.end as usize <= text.len(), "{text:?}: {span:?}");
+                assert!(
+                    text.is_char_boundary(span.start as usize),
+                    "{text:?}: {span:?}"
+                );
+                assert!(
+                    text.is_char_boundary(span.end as usize),
+                    "{text:?}: {span:?}"
+                );
+            }
         }
     }
 
