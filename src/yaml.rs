@@ -451,8 +451,12 @@ impl Loader<'_> {
             &line[..end]
         };
         if info.contains("tab") || indentation.contains('\t') {
-            let tab = line_start + indentation.find('\t').unwrap_or(0);
-            let span = ByteSpan::new(tab, tab + 1);
+            // The tab itself, or where the parser stopped when the tab is not in this line's
+            // indentation (a one-byte cut there could split a character; found by fuzzing).
+            let span = match indentation.find('\t') {
+                Some(at) => ByteSpan::new(line_start + at, line_start + at + 1),
+                None => span,
+            };
             self.report(
                 codes::TAB_INDENTATION,
                 "tab character in indentation".to_string(),
@@ -1160,6 +1164,8 @@ mod tests {
             format!("a: [{}", "[".repeat(300)),
             "é: 1\n? ".to_string(),
             "a: 1\n? ".to_string(),
+            format!("\u{fcff}{}", "kind:ind:".repeat(8)),
+            "é:\n\t- x\n".to_string(),
         ];
         for text in &cases {
             let file = load_str(text);
