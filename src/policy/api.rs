@@ -18,11 +18,12 @@ use crate::dates;
 use crate::finding::Severity;
 use crate::repository::{DocIndex, Kind, Repository};
 
-/// What every evaluation of a run shares: the repository, its documents already converted to
-/// Rhai values (once per document), the evaluation date and the settings.
+/// What every evaluation of a run shares: the repository, the fields each kind's schema knows,
+/// the evaluation date and the settings.
 pub struct Shared {
     pub repo: Arc<Repository>,
-    pub documents: Vec<Dynamic>,
+    /// Per kind (`Kind as usize`), the sorted field names its schema declares.
+    pub known_fields: Vec<Vec<String>>,
     pub as_of: jiff::civil::Date,
     pub as_of_text: ImmutableString,
     pub settings: HashMap<String, Dynamic>,
@@ -128,53 +129,98 @@ pub fn to_dynamic(value: &Value) -> Dynamic {
     }
 }
 
-/// A document as policies see it: its fields are read through an indexer (`doc.status` falls
-/// back to `doc["status"]`), nothing can be assigned, and passing it to a policy or returning
-/// it from a lookup shares it by reference instead of copying the whole map.
-#[derive(Clone)]
-pub struct DocumentValue(Arc<Map>);
+/// A document as policies see it: a view on the repository's document (no copy is ever made).
+/// Fields are read by name through an indexer (`doc.status` falls back to `doc["status"]`) and
+/// converted on access; a field the kind's schema declares but the document leaves out reads as
+/// `()`, any other name is an error; nothing can be assigned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DocumentValue(DocIndex);
 
 impl DocumentValue {
     fn field(&self, key: &str) -> Result<Dynamic, Box<EvalAltResult>> {
-        self.0.get(key).cloned().ok_or_else(|| {
-            let kind = self
-                .0
-                .get("kind")
-                .map(|k| k.to_string())
-                .unwrap_or_default();
-            format!("unknown field `{key}` of a {kind} document").into()
-        })
+        frame(|f| {
+            let doc = f.shared.repo.get(self.0);
+            match doc.value.get(key) {
+                Some(value) => Ok(to_dynamic(value)),
+                None if f.shared.is_known(doc.kind, key) => Ok(Dynamic::UNIT),
+                None => Err(format!("unknown field `{key}` of a {} document", doc.kind).into()),
+            }
+        })?
     }
 
+    /// A field for messages and related locations (`()` when absent).
     fn text(&self, key: &str) -> Dynamic {
-        self.0.get(key).cloned().unwrap_or(Dynamic::UNIT)
+        self.field(key).unwrap_or(Dynamic::UNIT)
+    }
+
+    fn has(&self, key: &str) -> bool {
+        frame(|f| f.shared.repo.get(self.0).value.get(key).is_some()).unwrap_or(false)
+    }
+
+    fn keys(&self) -> Array {
+        frame(|f| {
+            let doc = f.shared.repo.get(self.0);
+            let mut names: Vec<&str> = doc
+                .value
+                .as_object()
+                .map(|m| m.keys().map(String::as_str).collect())
+                .unwrap_or_default();
+            names.extend(
+                f.shared.known_fields[doc.kind as usize]
+                    .iter()
+                    .map(String::as_str),
+            );
+            names.sort_unstable();
+            names.dedup();
+            names
+                .into_iter()
+                .map(|n| Dynamic::from(ImmutableString::from(n)))
+                .collect()
+        })
+        .unwrap_or_default()
+    }
+
+    fn label(&self) -> String {
+        frame(|f| {
+            let doc = f.shared.repo.get(self.0);
+            format!("{} {}", doc.kind, doc.id)
+        })
+        .unwrap_or_default()
     }
 }
 
-/// Converts a document once, adding every field its schema knows but the document leaves out
-/// as `()`: policies can test `doc.accepted_on == ()` while a misspelt field is still an error.
-pub fn document_to_dynamic(value: &Value, known_fields: &[String]) -> Dynamic {
-    let mut map = match to_dynamic(value).try_cast::<Map>() {
-        Some(map) => map,
-        None => return Dynamic::UNIT,
-    };
-    for field in known_fields {
-        map.entry(field.as_str().into()).or_insert(Dynamic::UNIT);
+impl Shared {
+    fn is_known(&self, kind: Kind, field: &str) -> bool {
+        self.known_fields[kind as usize]
+            .binary_search_by(|f| f.as_str().cmp(field))
+            .is_ok()
     }
-    Dynamic::from(DocumentValue(Arc::new(map)))
+
+    /// The document a script may see, or `()` for one that failed to load, validate or resolve
+    /// its references: a policy never sees half-read data, whose problems are already reported.
+    fn visible(&self, index: DocIndex) -> Option<DocumentValue> {
+        self.repo
+            .get(index)
+            .checkable
+            .then_some(DocumentValue(index))
+    }
+}
+
+/// The document at `index` as a policy argument.
+pub fn document_value(index: DocIndex) -> Dynamic {
+    Dynamic::from(DocumentValue(index))
 }
 
 fn doc_at(shared: &Shared, index: DocIndex) -> Dynamic {
-    shared.documents[index as usize].clone()
+    shared.visible(index).map_or(Dynamic::UNIT, Dynamic::from)
 }
 
-/// The documents at `indexes`, leaving out those that failed to load or validate (stored as
-/// `()`): a policy never sees half-read data, whose errors are already reported.
+/// The visible documents at `indexes` (see [`Shared::visible`]).
 fn docs_at(shared: &Shared, indexes: &[DocIndex]) -> Array {
     indexes
         .iter()
-        .map(|&i| doc_at(shared, i))
-        .filter(|doc| !doc.is_unit())
+        .filter_map(|&i| shared.visible(i))
+        .map(Dynamic::from)
         .collect()
 }
 
@@ -351,27 +397,13 @@ pub fn register(engine: &mut Engine) {
     engine.register_type_with_name::<DocumentValue>("Document");
     engine.register_indexer_get(|doc: &mut DocumentValue, key: &str| doc.field(key));
     engine.register_fn("contains", |doc: &mut DocumentValue, key: &str| {
-        doc.0.get(key).is_some_and(|v| !v.is_unit())
+        doc.has(key)
     });
-    engine.register_fn("keys", |doc: &mut DocumentValue| -> Array {
-        doc.0.keys().map(|k| Dynamic::from(k.clone())).collect()
-    });
-    engine.register_fn("to_string", |doc: &mut DocumentValue| {
-        format!("{} {}", doc.text("kind"), doc.text("id"))
-    });
-    engine.register_fn("to_debug", |doc: &mut DocumentValue| {
-        format!("{} {}", doc.text("kind"), doc.text("id"))
-    });
-    engine.register_fn("==", |a: DocumentValue, b: DocumentValue| {
-        Arc::ptr_eq(&a.0, &b.0)
-            || (a.text("kind").to_string() == b.text("kind").to_string()
-                && a.text("id").to_string() == b.text("id").to_string())
-    });
-    engine.register_fn("!=", |a: DocumentValue, b: DocumentValue| {
-        !(Arc::ptr_eq(&a.0, &b.0)
-            || (a.text("kind").to_string() == b.text("kind").to_string()
-                && a.text("id").to_string() == b.text("id").to_string()))
-    });
+    engine.register_fn("keys", |doc: &mut DocumentValue| doc.keys());
+    engine.register_fn("to_string", |doc: &mut DocumentValue| doc.label());
+    engine.register_fn("to_debug", |doc: &mut DocumentValue| doc.label());
+    engine.register_fn("==", |a: DocumentValue, b: DocumentValue| a == b);
+    engine.register_fn("!=", |a: DocumentValue, b: DocumentValue| a != b);
 
     // Lookups, all through indexes.
     engine.register_fn(
@@ -563,9 +595,7 @@ pub fn register(engine: &mut Engine) {
     engine.register_fn("has", |map: Map, key: &str| {
         map.get(key).is_some_and(|v| !v.is_unit())
     });
-    engine.register_fn("has", |doc: DocumentValue, key: &str| {
-        doc.0.get(key).is_some_and(|v| !v.is_unit())
-    });
+    engine.register_fn("has", |doc: DocumentValue, key: &str| doc.has(key));
 }
 
 /// Position of a runtime error inside the script, if known.

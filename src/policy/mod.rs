@@ -372,21 +372,6 @@ impl PolicySet {
         if self.policies.is_empty() {
             return EvalOutcome::default();
         }
-        let empty = Vec::new();
-        let documents: Vec<Dynamic> = repo
-            .documents
-            .par_iter()
-            .map(|doc| {
-                if doc.checkable {
-                    api::document_to_dynamic(
-                        &doc.value,
-                        context.known_fields.get(&doc.kind).unwrap_or(&empty),
-                    )
-                } else {
-                    Dynamic::UNIT
-                }
-            })
-            .collect();
         let mut settings: HashMap<String, Dynamic> = HashMap::new();
         for (name, (decl, _)) in self.declared_settings() {
             let value = context.settings.get(&name).unwrap_or(&decl.default);
@@ -394,7 +379,14 @@ impl PolicySet {
         }
         let shared = Arc::new(api::Shared {
             repo: Arc::clone(&repo),
-            documents,
+            known_fields: Kind::ALL
+                .iter()
+                .map(|kind| {
+                    let mut fields = context.known_fields.get(kind).cloned().unwrap_or_default();
+                    fields.sort();
+                    fields
+                })
+                .collect(),
             as_of: context.as_of,
             as_of_text: ImmutableString::from(context.as_of.to_string()),
             settings,
@@ -604,7 +596,7 @@ impl PolicySet {
         };
         engine::set_deadline(Some(Instant::now() + self.limits.policy_deadline));
         engine::set_cancel(Some((Arc::clone(tripped), doc_index)));
-        let argument = shared.documents[doc_index as usize].clone();
+        let argument = api::document_value(doc_index);
         let (result, frame) = api::with_frame(frame, || {
             let mut scope = rhai::Scope::new();
             let options = rhai::CallFnOptions::new()
