@@ -221,10 +221,7 @@ impl SchemaSet {
                     findings.push(schema_error(
                         file,
                         // One character (found by fuzzing: one byte may split a character).
-                        ByteSpan::new(
-                            at,
-                            at + text[at..].chars().next().map_or(0, char::len_utf8),
-                        ),
+                        ByteSpan::new(at, at + text[at..].chars().next().map_or(0, char::len_utf8)),
                         format!("schema is not valid JSON: {e}"),
                     ));
                 }
