@@ -391,6 +391,27 @@ pub fn load(text: &str, base: usize, file: FileId, limits: &Limits) -> LoadedFil
         file_nodes: 0,
         doc_start: ByteSpan::default(),
     };
+    // saphyr-parser 0.3.4 advances its character index by the *bytes* of a directive's name
+    // and parameters, so a `%` line with non-ASCII text shifts every later span (found by the
+    // yaml_spans fuzz target). Account data has no use for directives: refuse those lines.
+    let mut line_start = 0;
+    for line in body.split_inclusive('\n') {
+        if line.starts_with('%') && !line.is_ascii() {
+            let at = base + line_start;
+            let span = loader.point_span(at);
+            loader.report(
+                codes::YAML_SYNTAX,
+                "a `%` directive line with non-ASCII characters is not supported".to_string(),
+                span,
+                "directive",
+            );
+            return LoadedFile {
+                documents: Vec::new(),
+                findings: loader.findings,
+            };
+        }
+        line_start += line.len();
+    }
     let mut parser = Parser::new_from_str(body);
     let mut saw_document = false;
     loop {
@@ -1186,6 +1207,21 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn non_ascii_directives_are_refused_before_they_shift_spans() {
+        // Found by fuzzing: saphyr-parser counted the directive's bytes as characters, so the
+        // span of `ie` pointed at `e`.
+        let file = load_str("%é\n---\nie");
+        assert_eq!(codes_of(&file), ["Y001"]);
+        assert_eq!(file.findings[0].location.unwrap().span, ByteSpan::new(0, 1));
+        assert!(file.documents.is_empty());
+        let ascii = load_str("%YAML 1.2\n---\nid: é\nx: abc\n");
+        assert!(ascii.findings.is_empty());
+        let doc = &ascii.documents[0];
+        let span = doc.spans.lookup(&doc.value, "/x").unwrap().span;
+        assert_eq!(&"%YAML 1.2\n---\nid: é\nx: abc\n"[span.range()], "abc");
     }
 
     #[test]
