@@ -616,7 +616,7 @@ impl Loader<'_> {
                 if anchor != 0 {
                     self.open_anchors.push((anchor, record));
                 }
-                self.complete(value, record, span);
+                self.complete(value, record);
             }
             Event::SequenceStart(anchor, tag) | Event::MappingStart(anchor, tag) => {
                 self.check_node_budget(span)?;
@@ -684,7 +684,7 @@ impl Loader<'_> {
                     span.end
                 };
                 self.nodes[record].span.end = end.max(self.nodes[record].span.start);
-                self.complete(value, record, span);
+                self.complete(value, record);
             }
         }
         Ok(())
@@ -805,7 +805,7 @@ impl Loader<'_> {
     }
 
     /// Attaches a finished node to its parent (or makes it the document root).
-    fn complete(&mut self, value: Value, record: usize, _span: ByteSpan) {
+    fn complete(&mut self, value: Value, record: usize) {
         self.nodes[record].next = self.nodes.len() as u32;
         if let Some(position) = self.open_anchors.iter().rposition(|(_, r)| *r == record) {
             let (anchor, _) = self.open_anchors.remove(position);
@@ -883,7 +883,7 @@ impl Loader<'_> {
                 flags: node.flags & !FLAG_PLAIN,
             });
         }
-        self.complete(value, record, span);
+        self.complete(value, record);
         Ok(())
     }
 

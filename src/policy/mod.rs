@@ -21,7 +21,7 @@ use rayon::prelude::*;
 use rhai::{Dynamic, Engine, EvalAltResult, ImmutableString, Position, AST};
 
 use crate::codes::{self, BuiltinCheck};
-use crate::finding::{code, ByteSpan, Finding, Location, Origin, RelatedLabel, Severity};
+use crate::finding::{code, ByteSpan, Finding, Origin, RelatedLabel, Severity};
 use crate::limits::Limits;
 use crate::repository::{DocIndex, Kind, Repository};
 use crate::source::{FileId, FileRole, SourceFile, SourceMap};
@@ -807,13 +807,5 @@ fn lowercase_first(text: &str) -> String {
     match chars.next() {
         Some(first) => first.to_lowercase().chain(chars).collect(),
         None => String::new(),
-    }
-}
-
-/// The location of a policy file's first line (for findings about a whole policy).
-pub fn policy_location(policy: &Policy) -> Location {
-    Location {
-        file: policy.file,
-        span: ByteSpan::new(0, 0),
     }
 }
