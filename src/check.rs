@@ -169,6 +169,7 @@ fn run_in_pool(options: &CheckOptions, memory: &[MemoryInput]) -> Result<Outcome
     candidates.extend(memory.iter().map(|m| Candidate {
         name: m.name.clone(),
         path: m.path.clone(),
+        inside_root: false,
     }));
     lap("discover");
     let mut sources = SourceMap::new();
@@ -353,6 +354,7 @@ fn load_input(
     let read = discover::read_file(
         &candidate.path,
         &options.root,
+        candidate.inside_root,
         options.limits.max_file_bytes,
         file,
     );

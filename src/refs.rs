@@ -2,12 +2,15 @@
 //! reference field naming an existing document of the right kind (R002, R003), with a
 //! "did you mean" suggestion for near misses.
 
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
 use rayon::prelude::*;
 use serde_json::Value;
 
 use crate::codes::{self, BuiltinCheck};
 use crate::finding::{code, Finding, RelatedLabel};
-use crate::repository::{DocIndex, Document, Repository};
+use crate::repository::{DocIndex, Document, Kind, Repository};
 use crate::schema::suggest;
 
 fn finding(check: &BuiltinCheck, message: String) -> Finding {
@@ -25,9 +28,10 @@ pub struct RefsOutcome {
 /// Runs both checks over the whole repository.
 pub fn check(repo: &Repository) -> RefsOutcome {
     let mut findings = duplicate_ids(repo);
+    let suggester = Suggester::default();
     let per_document: Vec<(DocIndex, Vec<Finding>)> = (0..repo.documents.len() as DocIndex)
         .into_par_iter()
-        .map(|index| (index, check_references(repo, repo.get(index))))
+        .map(|index| (index, check_references(repo, repo.get(index), &suggester)))
         .filter(|(_, found)| !found.is_empty())
         .collect();
     let mut dangling = Vec::with_capacity(per_document.len());
@@ -68,7 +72,7 @@ fn duplicate_ids(repo: &Repository) -> Vec<Finding> {
     findings
 }
 
-fn check_references(repo: &Repository, doc: &Document) -> Vec<Finding> {
+fn check_references(repo: &Repository, doc: &Document, suggester: &Suggester) -> Vec<Finding> {
     let mut findings = Vec::new();
     if !doc.checkable {
         return findings;
@@ -127,7 +131,7 @@ fn check_references(repo: &Repository, doc: &Document) -> Vec<Finding> {
                     ),
                 )
                 .with_label(format!("no {} with this id", field.target));
-                if let Some(best) = suggest(target, repo.ids_of_kind(field.target)) {
+                if let Some(best) = suggester.suggest(repo, field.target, target) {
                     f.help = Some(format!("did you mean `{best}`?"));
                 } else {
                     f.help = Some(format!(
@@ -145,4 +149,108 @@ fn check_references(repo: &Repository, doc: &Document) -> Vec<Finding> {
         }
     }
     findings
+}
+
+/// Kinds with more ids than this get a deletion index instead of a full similarity scan.
+const SCAN_LIMIT: usize = 2_000;
+
+/// "Did you mean" for ids, cheap on large repositories: a kind with many ids gets, on first use,
+/// an index of every id and its one-character deletions (the SymSpell idea), so a dangling
+/// reference is compared only with ids within one edit instead of with all 100,000 customers.
+#[derive(Default)]
+struct Suggester {
+    indexes: [OnceLock<HashMap<String, Vec<DocIndex>>>; 7],
+}
+
+/// `text` and every string made by deleting one character of it.
+fn with_deletions(text: &str) -> Vec<String> {
+    let mut variants = vec![text.to_string()];
+    for (at, c) in text.char_indices() {
+        let mut variant = String::with_capacity(text.len());
+        variant.push_str(&text[..at]);
+        variant.push_str(&text[at + c.len_utf8()..]);
+        variants.push(variant);
+    }
+    variants
+}
+
+impl Suggester {
+    fn suggest<'r>(&self, repo: &'r Repository, kind: Kind, target: &str) -> Option<&'r str> {
+        let ids = repo.of_kind(kind);
+        if ids.len() <= SCAN_LIMIT {
+            return suggest(target, repo.ids_of_kind(kind));
+        }
+        let index = self.indexes[kind as usize].get_or_init(|| {
+            let mut index: HashMap<String, Vec<DocIndex>> = HashMap::new();
+            for &i in ids {
+                for variant in with_deletions(&repo.get(i).id.to_ascii_lowercase()) {
+                    index.entry(variant).or_default().push(i);
+                }
+            }
+            index
+        });
+        let mut candidates: Vec<DocIndex> = with_deletions(&target.to_ascii_lowercase())
+            .iter()
+            .filter_map(|variant| index.get(variant))
+            .flatten()
+            .copied()
+            .collect();
+        candidates.sort_unstable();
+        candidates.dedup();
+        suggest(target, candidates.iter().map(|&i| &*repo.get(i).id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deletions_cover_one_edit() {
+        assert_eq!(with_deletions("abc"), ["abc", "bc", "ac", "ab"]);
+        assert_eq!(with_deletions("é1"), ["é1", "1", "é"]);
+    }
+
+    #[test]
+    fn large_kinds_still_get_suggestions() {
+        let docs = (0..SCAN_LIMIT + 10)
+            .map(|n| {
+                let id = if n == 7 {
+                    "fabrikam".to_string()
+                } else {
+                    format!("c{n:06}")
+                };
+                let text = format!("kind: Customer\nid: {id}\n");
+                let mut loaded = crate::yaml::load(
+                    &text,
+                    0,
+                    crate::source::FileId(0),
+                    &crate::limits::Limits::default(),
+                );
+                let doc = loaded.documents.remove(0);
+                Document {
+                    file: crate::source::FileId(0),
+                    kind: Kind::Customer,
+                    id: std::sync::Arc::from(id.as_str()),
+                    value: doc.value,
+                    spans: doc.spans,
+                    head: doc.head,
+                    checkable: true,
+                }
+            })
+            .collect();
+        let repo = Repository::new(docs);
+        let suggester = Suggester::default();
+        // One character missing, one extra, one replaced.
+        for typo in ["fabrikm", "fabrikaam", "fabrikem"] {
+            assert_eq!(
+                suggester.suggest(&repo, Kind::Customer, typo),
+                Some("fabrikam"),
+                "{typo}"
+            );
+        }
+        assert!(suggester
+            .suggest(&repo, Kind::Customer, "zzzzzzzzzz")
+            .is_none());
+    }
 }

@@ -290,8 +290,8 @@ fn write_reports(
         }
     }
     if let Some(&format) = on_stdout.first() {
-        let stdout = std::io::stdout();
-        let mut out = stdout.lock();
+        // Buffered: the JSON and SARIF of a large repository are many small writes.
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
         check_written(
             reporter(format, &human(args.quiet))
                 .write(report, &mut out)
