@@ -133,7 +133,8 @@ fn read_all(candidates: &[Candidate], root: &std::path::Path, limits: &Limits) -
         .enumerate()
         .map(|(i, c)| {
             let file = FileId(i as u32);
-            let read = discover::read_file(&c.path, root, c.inside_root, limits.max_file_bytes, file);
+            let read =
+                discover::read_file(&c.path, root, c.inside_root, limits.max_file_bytes, file);
             ReadFile {
                 file,
                 text: read.text,
