@@ -7,9 +7,7 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 
 use crate::args::EngineArgs;
-use crate::parse_as_of;
 use channelguard::baseline::Baseline;
-use channelguard::check::CheckOptions;
 use channelguard::config;
 use channelguard::report::{write_file_atomically, Counts};
 
@@ -54,27 +52,12 @@ pub fn run(args: BaselineArgs) -> Result<ExitCode, String> {
 }
 
 fn run_create(args: CreateArgs) -> Result<ExitCode, String> {
-    let root = args
-        .engine
-        .root
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("."));
-    let loaded_config = config::load(args.config.as_deref(), &root)?;
-    let command_line_date = args
-        .as_of
-        .as_deref()
-        .map(|t| parse_as_of(Some(t)))
-        .transpose()?;
-    let as_of = config::evaluation_date(command_line_date, loaded_config.as_ref());
-    let mut options = CheckOptions::new(args.paths.clone(), as_of);
-    options.root = root;
-    options.schema_dir = args.engine.schemas.clone();
-    options.policies.builtin = !args.engine.no_builtin_policies;
-    options.policies.directories = args.engine.policies.clone();
-    options.threads = args.engine.threads;
-    if let Some(loaded) = &loaded_config {
-        loaded.config.apply_to(&mut options);
-    }
+    let (options, loaded_config) = crate::check_options(
+        &args.paths,
+        args.as_of.as_deref(),
+        args.config.as_deref(),
+        &args.engine,
+    )?;
     let outcome = config::run_check(&options, loaded_config.as_ref()).map_err(|e| e.to_string())?;
     // A baseline of an incomplete check would silently accept whatever the broken policy or
     // schema failed to report: refuse it.

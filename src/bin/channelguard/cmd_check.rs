@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use crate::args::{ColorChoice, EngineArgs, FailOn, Format};
-use crate::{exit_code, fail_on, parse_as_of, use_color};
+use crate::{exit_code, fail_on, use_color};
 use channelguard::check::CheckOptions;
 use channelguard::config;
 use channelguard::report::github::GithubReporter;
@@ -78,34 +78,22 @@ pub struct CheckArgs {
 }
 
 pub fn run(args: CheckArgs) -> Result<ExitCode, String> {
-    let config_root = args
-        .engine
-        .root
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("."));
-    let loaded_config = config::load(args.config.as_deref(), &config_root)?;
-    let command_line_date = args
-        .as_of
-        .as_deref()
-        .map(|t| parse_as_of(Some(t)))
-        .transpose()?;
-    let as_of = config::evaluation_date(command_line_date, loaded_config.as_ref());
-    let mut options = CheckOptions::new(args.paths.clone(), as_of);
-    options.root = args
-        .engine
-        .root
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("."));
-    options.schema_dir = args.engine.schemas.clone();
-    options.policies.builtin = !args.engine.no_builtin_policies;
-    options.policies.directories = args.engine.policies.clone();
-    options.threads = args.engine.threads;
+    let mut paths = args.paths.clone();
     if only_takes_the_paths(&args) {
-        options.paths = vec![options.root.clone()];
+        // The file names pre-commit passed are the --only selection; check the whole repository.
+        paths = vec![args
+            .engine
+            .root
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("."))];
     }
-    if let Some(loaded) = &loaded_config {
-        loaded.config.apply_to(&mut options);
-    }
+    let (options, loaded_config) = crate::check_options(
+        &paths,
+        args.as_of.as_deref(),
+        args.config.as_deref(),
+        &args.engine,
+    )?;
+    let as_of = options.as_of;
     let outcome = config::run_check(&options, loaded_config.as_ref()).map_err(|e| e.to_string())?;
     let mut outcome = outcome;
     if args.timings {

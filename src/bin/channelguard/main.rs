@@ -92,3 +92,36 @@ pub fn exit_code(status: ExitStatus) -> ExitCode {
         ExitStatus::Incomplete => EXIT_INCOMPLETE,
     })
 }
+
+/// The check options of `check` and `baseline create`: the command line, then
+/// `channelguard.yaml` (at the root, or `--config`) for what the command line leaves open.
+pub fn check_options(
+    paths: &[std::path::PathBuf],
+    as_of: Option<&str>,
+    config_file: Option<&std::path::Path>,
+    engine: &args::EngineArgs,
+) -> Result<
+    (
+        channelguard::check::CheckOptions,
+        Option<channelguard::config::LoadedConfig>,
+    ),
+    String,
+> {
+    let root = engine
+        .root
+        .clone()
+        .unwrap_or_else(|| std::path::PathBuf::from("."));
+    let loaded_config = channelguard::config::load(config_file, &root)?;
+    let command_line_date = as_of.map(|t| parse_as_of(Some(t))).transpose()?;
+    let as_of = channelguard::config::evaluation_date(command_line_date, loaded_config.as_ref());
+    let mut options = channelguard::check::CheckOptions::new(paths.to_vec(), as_of);
+    options.root = root;
+    options.schema_dir = engine.schemas.clone();
+    options.policies.builtin = !engine.no_builtin_policies;
+    options.policies.directories = engine.policies.clone();
+    options.threads = engine.threads;
+    if let Some(loaded) = &loaded_config {
+        loaded.config.apply_to(&mut options);
+    }
+    Ok((options, loaded_config))
+}
