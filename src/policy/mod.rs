@@ -637,12 +637,7 @@ impl PolicySet {
             )
             .at_span(policy.file, span)
             .with_label("while evaluating this")
-            .with_related(RelatedLabel {
-                location: doc.location(""),
-                message: format!("on {} {}", doc.kind, code(&doc.id)),
-                pointer: Some(String::new()),
-                document: Some(doc.reference()),
-            });
+            .with_related(evaluated_on(doc));
             errors.push((
                 policy_index,
                 format!("{check:?}{message}{position:?}", check = check.id),
@@ -701,12 +696,7 @@ impl PolicySet {
         )
         .at_span(policy.file, entry_span(&sources.get(policy.file).text))
         .with_label("while evaluating this")
-        .with_related(RelatedLabel {
-            location: doc.location(""),
-            message: format!("on {} {}", doc.kind, code(&doc.id)),
-            pointer: Some(String::new()),
-            document: Some(doc.reference()),
-        })
+        .with_related(evaluated_on(doc))
     }
 
     fn locate(
@@ -807,5 +797,15 @@ fn lowercase_first(text: &str) -> String {
     match chars.next() {
         Some(first) => first.to_lowercase().chain(chars).collect(),
         None => String::new(),
+    }
+}
+
+/// The related label of a policy error: the document it was evaluating (its `id` line).
+fn evaluated_on(doc: &crate::repository::Document) -> RelatedLabel {
+    RelatedLabel {
+        location: doc.location("/id"),
+        message: format!("on {} {}", doc.kind, code(&doc.id)),
+        pointer: Some("/id".to_string()),
+        document: Some(doc.reference()),
     }
 }
