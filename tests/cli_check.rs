@@ -225,3 +225,32 @@ fn never_modifies_the_files_it_checks() {
         "no file was created in the repository"
     );
 }
+
+/// The diagnostic on the README's first screen is real output of the README's first command.
+#[test]
+fn readme_shows_a_real_diagnostic() {
+    let readme = std::fs::read_to_string("README.md").unwrap();
+    let block = readme
+        .split("```text\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("README has a ```text block");
+    let output = Command::cargo_bin("channelguard")
+        .unwrap()
+        .args([
+            "check",
+            "examples/northwind-csp",
+            "--as-of",
+            "2024-06-30",
+            "--color",
+            "never",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        stdout.contains(block.trim()),
+        "README's diagnostic is not in the output of its first command:\n{stdout}"
+    );
+}
