@@ -82,14 +82,58 @@ thread_local! {
     static FRAME: RefCell<Option<Frame>> = const { RefCell::new(None) };
 }
 
-/// Runs `body` with `frame` installed for this thread and returns the frame afterwards.
-pub fn with_frame<T>(frame: Frame, body: impl FnOnce() -> T) -> (T, Frame) {
-    FRAME.with(|f| *f.borrow_mut() = Some(frame));
+/// What one evaluation collected.
+#[derive(Default)]
+pub struct Collected {
+    pub reported: Vec<Reported>,
+    pub output: Vec<String>,
+    pub reached: Vec<u16>,
+    pub settings_read: Vec<String>,
+    pub dropped: usize,
+}
+
+/// Runs `body` in this thread's frame for `shared` and returns what it collected. The frame
+/// stays installed between calls on the same worker thread (it is replaced when another run's
+/// `shared` comes along): cloning one `Arc` for each of a million evaluations made the two
+/// workers contend for its reference count.
+pub fn with_frame<T>(
+    shared: &Arc<Shared>,
+    report_cap: usize,
+    body: impl FnOnce() -> T,
+) -> (T, Collected) {
+    FRAME.with(|f| {
+        let mut slot = f.borrow_mut();
+        let reuse = slot
+            .as_ref()
+            .is_some_and(|frame| Arc::ptr_eq(&frame.shared, shared));
+        if reuse {
+            if let Some(frame) = slot.as_mut() {
+                frame.report_cap = report_cap;
+            }
+        } else {
+            *slot = Some(Frame {
+                shared: Arc::clone(shared),
+                reported: Vec::new(),
+                output: Vec::new(),
+                reached: Vec::new(),
+                settings_read: Vec::new(),
+                report_cap,
+                dropped: 0,
+            });
+        }
+    });
     let result = body();
-    let frame = FRAME
-        .with(|f| f.borrow_mut().take())
-        .expect("frame installed above");
-    (result, frame)
+    let collected = FRAME.with(|f| match f.borrow_mut().as_mut() {
+        Some(frame) => Collected {
+            reported: std::mem::take(&mut frame.reported),
+            output: std::mem::take(&mut frame.output),
+            reached: std::mem::take(&mut frame.reached),
+            settings_read: std::mem::take(&mut frame.settings_read),
+            dropped: std::mem::take(&mut frame.dropped),
+        },
+        None => Collected::default(),
+    });
+    (result, collected)
 }
 
 fn frame<T>(body: impl FnOnce(&mut Frame) -> T) -> Result<T, Box<EvalAltResult>> {

@@ -21,7 +21,7 @@ thread_local! {
 thread_local! {
     /// The policy's circuit breaker and the document being evaluated on this thread: once a
     /// document earlier in repository order has hit a limit, this evaluation is pointless.
-    static CANCEL: RefCell<Option<(Arc<AtomicU32>, u32)>> = const { RefCell::new(None) };
+    static CANCEL: RefCell<Option<Breaker>> = const { RefCell::new(None) };
 }
 
 /// Token passed to `ErrorTerminated` when the deadline passes.
@@ -35,17 +35,42 @@ pub fn set_deadline(deadline: Option<Instant>) {
     DEADLINE.with(|d| d.set(deadline));
 }
 
-/// Sets (or clears) the breaker of the evaluation on this thread: it is cancelled as soon as
-/// `tripped` holds a document index below `document`.
-pub fn set_cancel(cancel: Option<(Arc<AtomicU32>, u32)>) {
-    CANCEL.with(|c| *c.borrow_mut() = cancel);
+/// The breakers of one run (one per policy) and the evaluation running on this thread.
+struct Breaker {
+    tripped: Arc<Vec<AtomicU32>>,
+    policy: usize,
+    document: u32,
+}
+
+/// Sets the breaker of the evaluation on this thread: it is cancelled as soon as
+/// `tripped[policy]` holds a document index below `document`. The breakers stay installed
+/// between calls (replaced only for another run), so no reference count is touched per call.
+pub fn set_cancel(tripped: &Arc<Vec<AtomicU32>>, policy: usize, document: u32) {
+    CANCEL.with(|c| {
+        let mut slot = c.borrow_mut();
+        match slot.as_mut() {
+            Some(breaker) if Arc::ptr_eq(&breaker.tripped, tripped) => {
+                breaker.policy = policy;
+                breaker.document = document;
+            }
+            _ => {
+                *slot = Some(Breaker {
+                    tripped: Arc::clone(tripped),
+                    policy,
+                    document,
+                })
+            }
+        }
+    });
 }
 
 fn cancelled() -> bool {
     CANCEL.with(|c| {
-        c.borrow()
-            .as_ref()
-            .is_some_and(|(tripped, document)| tripped.load(Ordering::Relaxed) < *document)
+        c.borrow().as_ref().is_some_and(|b| {
+            b.tripped
+                .get(b.policy)
+                .is_some_and(|t| t.load(Ordering::Relaxed) < b.document)
+        })
     })
 }
 
@@ -162,10 +187,9 @@ mod tests {
             ..Limits::default()
         };
         let engine = build(&limits);
-        let tripped = Arc::new(AtomicU32::new(3));
-        set_cancel(Some((Arc::clone(&tripped), 5)));
+        let tripped = Arc::new(vec![AtomicU32::new(u32::MAX), AtomicU32::new(3)]);
+        set_cancel(&tripped, 1, 5);
         let error = engine.eval::<Dynamic>("loop {}").unwrap_err();
-        set_cancel(None);
         assert!(
             matches!(&*error, rhai::EvalAltResult::ErrorTerminated(token, _)
                 if token.clone().into_string().ok().as_deref() == Some(CANCEL_TOKEN)),

@@ -403,9 +403,11 @@ impl PolicySet {
         // One breaker per policy: the lowest document index on which it hit a limit. Documents
         // after it are skipped (and in-flight ones cancelled), documents before it always run,
         // so what is reported does not depend on the thread count or on timing.
-        let tripped: Vec<Arc<AtomicU32>> = (0..self.policies.len())
-            .map(|_| Arc::new(AtomicU32::new(DocIndex::MAX)))
-            .collect();
+        let tripped: Arc<Vec<AtomicU32>> = Arc::new(
+            (0..self.policies.len())
+                .map(|_| AtomicU32::new(DocIndex::MAX))
+                .collect(),
+        );
         // Results are tagged with (policy, document) so that those after a breaker's document
         // can be dropped.
         struct Partial {
@@ -445,7 +447,7 @@ impl PolicySet {
                                 index,
                                 &shared,
                                 sources,
-                                &tripped[p],
+                                &tripped,
                                 &mut findings,
                                 &mut partial.errors,
                                 &mut reached,
@@ -454,7 +456,6 @@ impl PolicySet {
                         }));
                         if let Err(payload) = caught {
                             engine::set_deadline(None);
-                            engine::set_cancel(None);
                             findings.clear();
                             findings.push(self.internal_error(p, index, &repo, sources, &*payload));
                         }
@@ -576,7 +577,7 @@ impl PolicySet {
         doc_index: DocIndex,
         shared: &Arc<api::Shared>,
         sources: &SourceMap,
-        tripped: &Arc<AtomicU32>,
+        tripped: &Arc<Vec<AtomicU32>>,
         findings: &mut Vec<Finding>,
         errors: &mut Vec<(usize, String, ScriptError)>,
         reached: &mut Vec<(usize, u16)>,
@@ -585,33 +586,26 @@ impl PolicySet {
         let policy = &self.policies[policy_index];
         let repo = &shared.repo;
         let doc = repo.get(doc_index);
-        let frame = api::Frame {
-            shared: Arc::clone(shared),
-            reported: Vec::new(),
-            output: Vec::new(),
-            reached: Vec::new(),
-            settings_read: Vec::new(),
-            report_cap: self.limits.max_findings_per_policy_file,
-            dropped: 0,
-        };
         engine::set_deadline(Some(Instant::now() + self.limits.policy_deadline));
-        engine::set_cancel(Some((Arc::clone(tripped), doc_index)));
+        engine::set_cancel(tripped, policy_index, doc_index);
         let argument = api::document_value(doc_index);
-        let (result, frame) = api::with_frame(frame, || {
+        let cap = self.limits.max_findings_per_policy_file;
+        let (result, frame) = api::with_frame(shared, cap, || {
             let mut scope = rhai::Scope::new();
             let options = rhai::CallFnOptions::new()
                 .eval_ast(false)
                 .rewind_scope(true);
-            self.engine.call_fn_with_options::<Dynamic>(
-                options,
-                &mut scope,
-                &policy.ast,
-                "check",
-                (argument,),
-            )
+            with_thread_ast(self, shared, policy_index, sources, |ast| {
+                self.engine.call_fn_with_options::<Dynamic>(
+                    options,
+                    &mut scope,
+                    ast,
+                    "check",
+                    (argument,),
+                )
+            })
         });
         engine::set_deadline(None);
-        engine::set_cancel(None);
         reached.extend(frame.reached.iter().map(|&line| (policy_index, line)));
         output.extend(frame.output.into_iter().map(|text| (policy_index, text)));
         if let Err(error) = result {
@@ -624,7 +618,7 @@ impl PolicySet {
             let (check, message) = describe_error(&error, &self.limits);
             let limit = check.id == codes::POLICY_LIMIT.id;
             if limit {
-                tripped.fetch_min(doc_index, Ordering::Relaxed);
+                tripped[policy_index].fetch_min(doc_index, Ordering::Relaxed);
             }
             let span = if position.is_none() {
                 entry_span(text)
@@ -808,4 +802,42 @@ fn evaluated_on(doc: &crate::repository::Document) -> RelatedLabel {
         pointer: Some("/id".to_string()),
         document: Some(doc.reference()),
     }
+}
+
+thread_local! {
+    /// This worker's own compiled copies of the policies, for the run whose `Shared` is named.
+    static THREAD_ASTS: std::cell::RefCell<Option<(usize, Vec<Option<AST>>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `body` with this worker thread's own AST of a policy. The string constants of an AST
+/// are reference-counted: with one AST shared by both workers, every use of a literal such as
+/// `"csp"` bumped a count on a cache line the other core was bumping too. Compiling the pack
+/// again per worker costs a few milliseconds per run.
+fn with_thread_ast<T>(
+    set: &PolicySet,
+    shared: &Arc<api::Shared>,
+    policy: usize,
+    sources: &SourceMap,
+    body: impl FnOnce(&AST) -> T,
+) -> T {
+    let run = Arc::as_ptr(shared) as usize;
+    THREAD_ASTS.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.as_ref().is_none_or(|(owner, _)| *owner != run) {
+            *slot = Some((run, vec![None; set.policies.len()]));
+        }
+        let asts = &mut slot.as_mut().expect("installed above").1;
+        if asts[policy].is_none() {
+            let text = &sources.get(set.policies[policy].file).text;
+            // It compiled once already; should it not now, the shared AST is the fallback.
+            asts[policy] = Some(
+                set.engine
+                    .compile(&**text)
+                    .unwrap_or_else(|_| set.policies[policy].ast.clone()),
+            );
+        }
+        let ast = asts[policy].as_ref().expect("compiled above");
+        body(ast)
+    })
 }
