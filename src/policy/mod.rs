@@ -251,7 +251,7 @@ impl PolicySet {
                         format!(
                             "policy {} does not compile: {}",
                             code(&meta.id),
-                            error.err_type()
+                            lowercase_first(&error.err_type().to_string())
                         ),
                     )
                     .at_span(file, span_at(text, position))
