@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
-use crate::codes::{self, BuiltinCheck};
+use crate::codes;
 use crate::discover::{self, Candidate};
 use crate::finding::{code, ByteSpan, Finding, Origin, Severity};
 use crate::limits::Limits;
@@ -106,10 +106,6 @@ pub enum CheckError {
     Policies(String),
     #[error("cannot start worker threads: {0}")]
     Threads(String),
-}
-
-fn builtin(check: &BuiltinCheck, message: String) -> Finding {
-    Finding::new(check.id, check.severity, message).with_help(check.help)
 }
 
 /// Runs a whole check.
@@ -244,7 +240,7 @@ fn run_in_pool(options: &CheckOptions, memory: &[MemoryInput]) -> Result<Outcome
             let count = documents.iter().filter(|d| d.kind == kind).count();
             if count > 0 {
                 findings.push(
-                    builtin(codes::SCHEMA_ERROR, format!("{count} {kind} documents were not validated because their schema is broken"))
+                    codes::SCHEMA_ERROR.finding(format!("{count} {kind} documents were not validated because their schema is broken"))
                         .at_span(schema_file, ByteSpan::default())
                         .tool(),
                 );
@@ -336,12 +332,13 @@ fn internal_error(file: FileId, payload: &(dyn std::any::Any + Send)) -> LoadedI
     LoadedInput {
         text: Arc::from(""),
         documents: Vec::new(),
-        findings: vec![builtin(
-            codes::INTERNAL_ERROR,
-            format!("internal error while loading this file: {}", code(&text)),
-        )
-        .at_span(file, ByteSpan::default())
-        .tool()],
+        findings: vec![codes::INTERNAL_ERROR
+            .finding(format!(
+                "internal error while loading this file: {}",
+                code(&text)
+            ))
+            .at_span(file, ByteSpan::default())
+            .tool()],
     }
 }
 
@@ -458,21 +455,20 @@ fn identify(
     let serde_json::Value::Object(map) = &doc.value else {
         let what = crate::finding::describe_value(&doc.value);
         findings.push(
-            builtin(
-                codes::NOT_A_MAPPING,
-                format!("document is {what}, not a mapping"),
-            )
-            // The head of a document that is not a mapping is the first character of its root
-            // node (a byte cut could split a multi-byte character; found by fuzzing).
-            .at_span(file, doc.head)
-            .with_label("document starts here"),
+            codes::NOT_A_MAPPING
+                .finding(format!("document is {what}, not a mapping"))
+                // The head of a document that is not a mapping is the first character of its root
+                // node (a byte cut could split a multi-byte character; found by fuzzing).
+                .at_span(file, doc.head)
+                .with_label("document starts here"),
         );
         return None;
     };
     let kind = match map.get("kind") {
         None => {
             findings.push(
-                builtin(codes::MISSING_KIND, "document has no `kind`".to_string())
+                codes::MISSING_KIND
+                    .finding("document has no `kind`".to_string())
                     .at_span(file, doc.head)
                     .with_label("document starts here"),
             );
@@ -485,7 +481,8 @@ fn identify(
                     .spans
                     .lookup(&doc.value, "/kind")
                     .map_or(doc.head, |n| n.span);
-                let mut f = builtin(codes::UNKNOWN_KIND, format!("unknown kind {}", code(name)))
+                let mut f = codes::UNKNOWN_KIND
+                    .finding(format!("unknown kind {}", code(name)))
                     .at_span(file, span)
                     .with_pointer("/kind")
                     .with_label("not a kind of the data model");
@@ -504,15 +501,13 @@ fn identify(
                 .lookup(&doc.value, "/kind")
                 .map_or(doc.head, |n| n.span);
             findings.push(
-                builtin(
-                    codes::UNKNOWN_KIND,
-                    format!(
+                codes::UNKNOWN_KIND
+                    .finding(format!(
                         "`kind` must be a string; found {}",
                         crate::finding::describe_value(other)
-                    ),
-                )
-                .at_span(file, span)
-                .with_pointer("/kind"),
+                    ))
+                    .at_span(file, span)
+                    .with_pointer("/kind"),
             );
             return None;
         }
@@ -526,15 +521,13 @@ fn identify(
                 .spans
                 .lookup(&doc.value, "/id")
                 .map_or(doc.head, |n| n.span);
-            let mut f = builtin(
-                codes::MISSING_ID,
-                format!(
+            let mut f = codes::MISSING_ID
+                .finding(format!(
                     "`id` must be a non-empty string; found {}",
                     crate::finding::describe_value(other)
-                ),
-            )
-            .at_span(file, span)
-            .with_pointer("/id");
+                ))
+                .at_span(file, span)
+                .with_pointer("/id");
             if other.is_number() {
                 f.help = Some(format!("quote it: `id: \"{other}\"`"));
             }
@@ -543,7 +536,8 @@ fn identify(
         }
         None => {
             findings.push(
-                builtin(codes::MISSING_ID, format!("{kind} document has no `id`"))
+                codes::MISSING_ID
+                    .finding(format!("{kind} document has no `id`"))
                     .at_span(file, doc.head)
                     .with_label("document starts here"),
             );

@@ -2,7 +2,7 @@
 //! shape, schema, references, policy runtime, configuration), with its default severity and a
 //! one-line description. Policies (MC…) carry their own metadata in their script headers.
 
-use crate::finding::Severity;
+use crate::finding::{Finding, Severity};
 
 /// Metadata of a built-in check. `id` is the stable code printed with each finding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -140,6 +140,13 @@ checks! {
     INTERNAL_ERROR = "X001", "internal-error", Error,
         "channelguard hit an internal error on this input",
         "please report this with the input that caused it";
+}
+
+impl BuiltinCheck {
+    /// A finding of this check, with its default severity and help.
+    pub fn finding(&self, message: impl Into<String>) -> Finding {
+        Finding::new(self.id, self.severity, message).with_help(self.help)
+    }
 }
 
 /// Looks a built-in check up by id or name.

@@ -169,15 +169,11 @@ pub struct LoadedConfig {
 const PLACEHOLDER_FILE: FileId = FileId(0);
 
 fn config_error(span: ByteSpan, pointer: &str, message: String) -> Finding {
-    Finding::new(
-        codes::CONFIG_ERROR.id,
-        codes::CONFIG_ERROR.severity,
-        message,
-    )
-    .with_help(codes::CONFIG_ERROR.help)
-    .at_span(PLACEHOLDER_FILE, span)
-    .with_pointer(pointer)
-    .tool()
+    codes::CONFIG_ERROR
+        .finding(message)
+        .at_span(PLACEHOLDER_FILE, span)
+        .with_pointer(pointer)
+        .tool()
 }
 
 /// Reads the configuration: `explicit` (`--config FILE`, which must exist), else

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use walkdir::WalkDir;
 
-use crate::codes::{self, BuiltinCheck};
+use crate::codes;
 use crate::finding::{ByteSpan, Finding};
 
 /// A file to check, as found by the walk.
@@ -132,10 +132,6 @@ pub struct ReadOutcome {
     pub parse: bool,
 }
 
-fn problem(check: &BuiltinCheck, message: String) -> Finding {
-    Finding::new(check.id, check.severity, message).with_help(check.help)
-}
-
 /// Reads one data file safely: only regular files inside `root` (symlinks are resolved and must
 /// stay inside), at most `max_bytes + 1` bytes. Findings carry `file` as their location.
 pub fn read_file(
@@ -148,7 +144,9 @@ pub fn read_file(
     let refuse = |message: String| ReadOutcome {
         text: Arc::from(""),
         bom: 0,
-        findings: vec![problem(codes::UNREADABLE_FILE, message).at_span(file, ByteSpan::default())],
+        findings: vec![codes::UNREADABLE_FILE
+            .finding(message)
+            .at_span(file, ByteSpan::default())],
         parse: false,
     };
     let meta = match std::fs::symlink_metadata(path) {
@@ -187,12 +185,12 @@ pub fn read_file(
     }
     if bytes.len() as u64 > max_bytes {
         let mut outcome = decode(bytes[..1024.min(bytes.len())].to_vec(), file);
-        outcome.findings = vec![problem(
-            codes::LIMIT_EXCEEDED,
-            format!("file is larger than the limit of {max_bytes} bytes; not checked"),
-        )
-        .at_span(file, ByteSpan::default())
-        .with_label("file too large")];
+        outcome.findings = vec![codes::LIMIT_EXCEEDED
+            .finding(format!(
+                "file is larger than the limit of {max_bytes} bytes; not checked"
+            ))
+            .at_span(file, ByteSpan::default())
+            .with_label("file too large")];
         outcome.parse = false;
         return outcome;
     }
@@ -205,12 +203,10 @@ pub fn decode(bytes: Vec<u8>, file: crate::source::FileId) -> ReadOutcome {
         return ReadOutcome {
             text: Arc::from(""),
             bom: 0,
-            findings: vec![problem(
-                codes::INVALID_ENCODING,
-                "file is UTF-16; it must be UTF-8".to_string(),
-            )
-            .at_span(file, ByteSpan::default())
-            .with_label("UTF-16 byte order mark")],
+            findings: vec![codes::INVALID_ENCODING
+                .finding("file is UTF-16; it must be UTF-8".to_string())
+                .at_span(file, ByteSpan::default())
+                .with_label("UTF-16 byte order mark")],
             parse: false,
         };
     }
@@ -220,12 +216,10 @@ pub fn decode(bytes: Vec<u8>, file: crate::source::FileId) -> ReadOutcome {
             let bom = if text.starts_with('\u{feff}') { 3 } else { 0 };
             if bom > 0 {
                 findings.push(
-                    problem(
-                        codes::BYTE_ORDER_MARK,
-                        "file starts with a byte order mark".to_string(),
-                    )
-                    .at_span(file, ByteSpan::new(0, 3))
-                    .with_label("byte order mark"),
+                    codes::BYTE_ORDER_MARK
+                        .finding("file starts with a byte order mark".to_string())
+                        .at_span(file, ByteSpan::new(0, 3))
+                        .with_label("byte order mark"),
                 );
             }
             ReadOutcome {
@@ -241,12 +235,10 @@ pub fn decode(bytes: Vec<u8>, file: crate::source::FileId) -> ReadOutcome {
             let bad = bytes[valid];
             let prefix = String::from_utf8(bytes[..valid].to_vec()).unwrap_or_default();
             ReadOutcome {
-                findings: vec![problem(
-                    codes::INVALID_ENCODING,
-                    format!("invalid UTF-8 byte `0x{bad:02x}` at byte {valid}"),
-                )
-                .at_span(file, ByteSpan::empty_at(valid))
-                .with_label("invalid byte here")],
+                findings: vec![codes::INVALID_ENCODING
+                    .finding(format!("invalid UTF-8 byte `0x{bad:02x}` at byte {valid}"))
+                    .at_span(file, ByteSpan::empty_at(valid))
+                    .with_label("invalid byte here")],
                 text: Arc::from(prefix),
                 bom: 0,
                 parse: false,

@@ -8,14 +8,10 @@ use std::sync::OnceLock;
 use rayon::prelude::*;
 use serde_json::Value;
 
-use crate::codes::{self, BuiltinCheck};
+use crate::codes;
 use crate::finding::{code, Finding, RelatedLabel};
 use crate::repository::{DocIndex, Document, Kind, Repository};
 use crate::schema::suggest;
-
-fn finding(check: &BuiltinCheck, message: String) -> Finding {
-    Finding::new(check.id, check.severity, message).with_help(check.help)
-}
 
 /// What the repository checks found.
 pub struct RefsOutcome {
@@ -53,20 +49,18 @@ fn duplicate_ids(repo: &Repository) -> Vec<Finding> {
         }
         let original = repo.get(first);
         findings.push(
-            finding(
-                codes::DUPLICATE_ID,
-                format!("duplicate {} id {}", doc.kind, code(&doc.id)),
-            )
-            .at(doc.location("/id"))
-            .with_label("second document with this id")
-            .with_pointer("/id")
-            .with_document(Some(doc.reference()))
-            .with_related(RelatedLabel {
-                location: original.location("/id"),
-                message: "first defined here".to_string(),
-                pointer: Some("/id".to_string()),
-                document: Some(original.reference()),
-            }),
+            codes::DUPLICATE_ID
+                .finding(format!("duplicate {} id {}", doc.kind, code(&doc.id)))
+                .at(doc.location("/id"))
+                .with_label("second document with this id")
+                .with_pointer("/id")
+                .with_document(Some(doc.reference()))
+                .with_related(RelatedLabel {
+                    location: original.location("/id"),
+                    message: "first defined here".to_string(),
+                    pointer: Some("/id".to_string()),
+                    document: Some(original.reference()),
+                }),
         );
     }
     findings
@@ -103,34 +97,30 @@ fn check_references(repo: &Repository, doc: &Document, suggester: &Suggester) ->
             let elsewhere = repo.kinds_with_id(target);
             let f = if let Some(other) = elsewhere.first() {
                 let found = repo.get(repo.find(*other, target).expect("kinds_with_id found it"));
-                finding(
-                    codes::WRONG_KIND_REFERENCE,
-                    format!(
+                codes::WRONG_KIND_REFERENCE
+                    .finding(format!(
                         "`{}` refers to {}, which is a {}, not a {}",
                         field.field,
                         code(target),
                         other,
                         field.target
-                    ),
-                )
-                .with_label(format!("expected a {} id", field.target))
-                .with_related(RelatedLabel {
-                    location: found.location("/id"),
-                    message: format!("{} {} is defined here", other, code(target)),
-                    pointer: Some("/id".to_string()),
-                    document: Some(found.reference()),
-                })
+                    ))
+                    .with_label(format!("expected a {} id", field.target))
+                    .with_related(RelatedLabel {
+                        location: found.location("/id"),
+                        message: format!("{} {} is defined here", other, code(target)),
+                        pointer: Some("/id".to_string()),
+                        document: Some(found.reference()),
+                    })
             } else {
-                let mut f = finding(
-                    codes::UNKNOWN_REFERENCE,
-                    format!(
+                let mut f = codes::UNKNOWN_REFERENCE
+                    .finding(format!(
                         "`{}` refers to unknown {} {}",
                         field.field,
                         field.target,
                         code(target)
-                    ),
-                )
-                .with_label(format!("no {} with this id", field.target));
+                    ))
+                    .with_label(format!("no {} with this id", field.target));
                 if let Some(best) = suggester.suggest(repo, field.target, target) {
                     f.help = Some(format!("did you mean `{best}`?"));
                 } else {

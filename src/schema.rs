@@ -14,7 +14,7 @@ use jsonschema::error::{TypeKind, ValidationErrorKind};
 use jsonschema::{Draft, Validator};
 use serde_json::Value;
 
-use crate::codes::{self, BuiltinCheck};
+use crate::codes;
 use crate::finding::{code, describe_value, ByteSpan, Finding, Severity};
 use crate::repository::Kind;
 use crate::source::{FileId, FileRole, SourceFile, SourceMap};
@@ -83,9 +83,8 @@ pub struct LoadedSchemas {
 }
 
 fn schema_error(file: FileId, span: ByteSpan, message: String) -> Finding {
-    let check: &BuiltinCheck = codes::SCHEMA_ERROR;
-    Finding::new(check.id, check.severity, message)
-        .with_help(check.help)
+    codes::SCHEMA_ERROR
+        .finding(message)
         .at_span(file, span)
         .tool()
 }

@@ -84,17 +84,13 @@ pub fn apply(
         if waiver.is_expired(as_of) {
             let expires = waiver.expires.map(|d| d.to_string()).unwrap_or_default();
             reports.push(
-                Finding::new(
-                    codes::WAIVER_EXPIRED.id,
-                    codes::WAIVER_EXPIRED.severity,
-                    format!(
+                codes::WAIVER_EXPIRED
+                    .finding(format!(
                         "{} expired on {expires}; the finding it accepted counts again",
                         waiver.describe()
-                    ),
-                )
-                .with_help(codes::WAIVER_EXPIRED.help)
-                .with_label(format!("expired before the evaluation date {as_of}"))
-                .at_span(config_file, waiver.expires_span.unwrap_or(waiver.span)),
+                    ))
+                    .with_label(format!("expired before the evaluation date {as_of}"))
+                    .at_span(config_file, waiver.expires_span.unwrap_or(waiver.span)),
             );
             continue;
         }
@@ -107,14 +103,10 @@ pub fn apply(
         }
         if !used {
             reports.push(
-                Finding::new(
-                    codes::WAIVER_UNUSED.id,
-                    codes::WAIVER_UNUSED.severity,
-                    format!("{} matches no finding", waiver.describe()),
-                )
-                .with_help(codes::WAIVER_UNUSED.help)
-                .with_label("this waiver matches no finding")
-                .at_span(config_file, waiver.span),
+                codes::WAIVER_UNUSED
+                    .finding(format!("{} matches no finding", waiver.describe()))
+                    .with_label("this waiver matches no finding")
+                    .at_span(config_file, waiver.span),
             );
         }
     }

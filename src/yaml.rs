@@ -435,7 +435,8 @@ pub fn load(text: &str, base: usize, file: FileId, limits: &Limits) -> LoadedFil
     if !saw_document && loader.findings.is_empty() {
         let end = text.len();
         loader.findings.push(
-            finding(codes::EMPTY_FILE, "the file holds no document")
+            codes::EMPTY_FILE
+                .finding("the file holds no document")
                 .at_span(file, ByteSpan::new(base, end.max(base)))
                 .with_label("nothing to check here"),
         );
@@ -446,14 +447,11 @@ pub fn load(text: &str, base: usize, file: FileId, limits: &Limits) -> LoadedFil
     }
 }
 
-fn finding(check: &BuiltinCheck, message: impl Into<String>) -> Finding {
-    Finding::new(check.id, check.severity, message).with_help(check.help)
-}
-
 impl Loader<'_> {
     fn report(&mut self, check: &BuiltinCheck, message: String, span: ByteSpan, label: &str) {
         self.findings.push(
-            finding(check, message)
+            check
+                .finding(message)
                 .at_span(self.file, span)
                 .with_label(label),
         );
@@ -760,7 +758,8 @@ impl Loader<'_> {
             skip = true;
             let message = format!("duplicate key {}", code(&key_text));
             self.findings.push(
-                finding(codes::DUPLICATE_KEY, message)
+                codes::DUPLICATE_KEY
+                    .finding(message)
                     .at_span(file, span)
                     .with_label("second occurrence")
                     .with_related(RelatedLabel {
@@ -901,7 +900,8 @@ impl Loader<'_> {
                     self.doc_start
                 };
                 self.findings.push(
-                    finding(codes::EMPTY_DOCUMENT, "empty document")
+                    codes::EMPTY_DOCUMENT
+                        .finding("empty document")
                         .at_span(self.file, at)
                         .with_label("this document is empty"),
                 );

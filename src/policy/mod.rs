@@ -62,9 +62,7 @@ pub struct PolicySources {
 }
 
 fn check_finding(check: &BuiltinCheck, message: String) -> Finding {
-    Finding::new(check.id, check.severity, message)
-        .with_help(check.help)
-        .tool()
+    check.finding(message).tool()
 }
 
 /// Byte offset of a Rhai position (1-based line, 1-based character column) in `text`.
