@@ -10,21 +10,9 @@
 # temporary directory. Exit 0 and a PASS line on success.
 set -euo pipefail
 
-checkout=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-work=$(mktemp -d "${TMPDIR:-/tmp}/channelguard-e2e-ci.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-
-fail() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
-step() { printf '==> %s\n' "$*"; }
-
-if [ -n "${CHANNELGUARD_BIN:-}" ]; then
-  bin=$CHANNELGUARD_BIN
-else
-  step "building channelguard (cargo build --release)"
-  (cd "$checkout" && cargo build --release --quiet --bin channelguard)
-  bin="$checkout/target/release/channelguard"
-fi
-[ -x "$bin" ] || fail "no channelguard binary at $bin"
+E2E_NAME=ci
+# shellcheck source=tests/e2e/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 step "installing jsonschema and junitparser from PyPI into a venv"
 python3 -m venv "$work/venv"

@@ -11,22 +11,9 @@
 # .pre-commit-hooks.yaml (pre-commit builds it with cargo: slow, needs crates.io or a warm cache).
 set -euo pipefail
 
-checkout=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-work=$(mktemp -d "${TMPDIR:-/tmp}/channelguard-e2e-pre-commit.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-
-fail() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
-step() { printf '==> %s\n' "$*"; }
-
-# --- tools --------------------------------------------------------------------------------------
-if [ -n "${CHANNELGUARD_BIN:-}" ]; then
-  bin=$CHANNELGUARD_BIN
-else
-  step "building channelguard (cargo build --release)"
-  (cd "$checkout" && cargo build --release --quiet --bin channelguard)
-  bin="$checkout/target/release/channelguard"
-fi
-[ -x "$bin" ] || fail "no channelguard binary at $bin"
+E2E_NAME=pre-commit
+# shellcheck source=tests/e2e/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 if command -v pre-commit >/dev/null 2>&1; then
   pre_commit=$(command -v pre-commit)
