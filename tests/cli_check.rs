@@ -6,6 +6,19 @@ use std::process::Command;
 
 use assert_cmd::cargo::CommandCargoExt;
 
+/// Runs the binary with `args` and returns what it did.
+fn channelguard<I, S>(args: I) -> std::process::Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    Command::cargo_bin("channelguard")
+        .unwrap()
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 /// Runs `channelguard check` on a fixture folder (as the repository root) and returns
 /// "exit: N" followed by stdout.
 fn check(case: &str, format: &str, extra: &[&str]) -> String {
@@ -86,21 +99,17 @@ fn broken_file_points_at_line_and_column_in_json() {
 #[test]
 fn output_is_identical_with_one_and_many_threads() {
     let run = |threads: &str| {
-        let output = Command::cargo_bin("channelguard")
-            .unwrap()
-            .args([
-                "check",
-                "examples/northwind-csp",
-                "--as-of",
-                "2024-06-30",
-                "--format",
-                "json",
-                "-j",
-                threads,
-            ])
-            .output()
-            .unwrap();
-        output.stdout
+        channelguard([
+            "check",
+            "examples/northwind-csp",
+            "--as-of",
+            "2024-06-30",
+            "--format",
+            "json",
+            "-j",
+            threads,
+        ])
+        .stdout
     };
     let one = run("1");
     assert!(!one.is_empty());
@@ -112,13 +121,9 @@ fn output_is_identical_with_one_and_many_threads() {
 #[test]
 fn file_order_on_the_command_line_does_not_change_the_output() {
     let run = |paths: &[&str]| {
-        Command::cargo_bin("channelguard")
-            .unwrap()
-            .args(["check", "--as-of", "2024-06-30", "--format", "json"])
-            .args(paths)
-            .output()
-            .unwrap()
-            .stdout
+        let mut args = vec!["check", "--as-of", "2024-06-30", "--format", "json"];
+        args.extend_from_slice(paths);
+        channelguard(args).stdout
     };
     let forward = run(&[
         "examples/northwind-csp/partners",
@@ -133,15 +138,7 @@ fn file_order_on_the_command_line_does_not_change_the_output() {
 
 #[test]
 fn exit_codes() {
-    let status = |args: &[&str]| {
-        Command::cargo_bin("channelguard")
-            .unwrap()
-            .args(args)
-            .output()
-            .unwrap()
-            .status
-            .code()
-    };
+    let status = |args: &[&str]| channelguard(args).status.code();
     let clean = "fixtures/cli/norway-unquoted";
     assert_eq!(
         status(&[
@@ -201,12 +198,12 @@ fn never_modifies_the_files_it_checks() {
         .unwrap()
         .modified()
         .unwrap();
-    Command::cargo_bin("channelguard")
-        .unwrap()
-        .args(["check", "--as-of", "2024-06-30"])
-        .arg(&copy)
-        .output()
-        .unwrap();
+    channelguard([
+        std::ffi::OsStr::new("check"),
+        "--as-of".as_ref(),
+        "2024-06-30".as_ref(),
+        copy.as_os_str(),
+    ]);
     let after: Vec<_> = std::fs::read_dir(copy.join("customers"))
         .unwrap()
         .map(|e| std::fs::read(e.unwrap().path()).unwrap())
@@ -235,18 +232,14 @@ fn readme_shows_a_real_diagnostic() {
         .nth(1)
         .and_then(|rest| rest.split("```").next())
         .expect("README has a ```text block");
-    let output = Command::cargo_bin("channelguard")
-        .unwrap()
-        .args([
-            "check",
-            "examples/northwind-csp",
-            "--as-of",
-            "2024-06-30",
-            "--color",
-            "never",
-        ])
-        .output()
-        .unwrap();
+    let output = channelguard([
+        "check",
+        "examples/northwind-csp",
+        "--as-of",
+        "2024-06-30",
+        "--color",
+        "never",
+    ]);
     assert_eq!(output.status.code(), Some(1));
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(
