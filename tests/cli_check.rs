@@ -247,3 +247,56 @@ fn readme_shows_a_real_diagnostic() {
         "README's diagnostic is not in the output of its first command:\n{stdout}"
     );
 }
+
+/// A dangling reference is reported once (R002/R003); policies skip the document that holds it
+/// instead of reporting again whatever follows from the missing document.
+#[test]
+fn policies_skip_documents_with_dangling_references() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("X1-every-document.rhai"),
+        "//! id: X1\n//! title: every document\n//! severity: info\n\
+         //! kinds: Customer, ResellerRelationship, DelegatedAdmin\n\
+         //! rationale: test\n//! remediation: none\nfn check(doc) { report(\"/id\", \"seen\", \"none\") }\n",
+    )
+    .unwrap();
+    let output = channelguard([
+        std::ffi::OsStr::new("check"),
+        "fixtures/cli/references".as_ref(),
+        "--root".as_ref(),
+        "fixtures/cli/references".as_ref(),
+        "--as-of".as_ref(),
+        "2024-06-30".as_ref(),
+        "--format".as_ref(),
+        "json".as_ref(),
+        "--no-builtin-policies".as_ref(),
+        "--policies".as_ref(),
+        dir.path().as_os_str(),
+    ]);
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let seen: Vec<(String, String)> = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let doc = &f["document"];
+            (
+                f["code"].as_str().unwrap().to_string(),
+                format!(
+                    "{}/{}",
+                    doc["kind"].as_str().unwrap(),
+                    doc["id"].as_str().unwrap()
+                ),
+            )
+        })
+        .collect();
+    let pair = |code: &str, doc: &str| (code.to_string(), doc.to_string());
+    assert_eq!(
+        seen,
+        [
+            pair("X1", "Customer/contoso"),
+            pair("R002", "ResellerRelationship/fabrikam-contoso"),
+            pair("R003", "DelegatedAdmin/fabrikam-contoso-gdap"),
+        ]
+    );
+}
