@@ -128,13 +128,14 @@ fn documents(validated: &[(Identified, bool)]) -> Vec<Document> {
 }
 
 fn read_all(candidates: &[Candidate], root: &std::path::Path, limits: &Limits) -> Vec<ReadFile> {
+    let scope = channelguard::input::ReadScope::new(root);
     candidates
         .par_iter()
         .enumerate()
         .map(|(i, c)| {
             let file = FileId(i as u32);
             let read =
-                discover::read_file(&c.path, root, c.inside_root, limits.max_file_bytes, file);
+                discover::read_file(&c.path, &scope, c.inside_root, limits.max_file_bytes, file);
             ReadFile {
                 file,
                 text: read.text,
@@ -181,7 +182,7 @@ fn fixture() -> &'static Fixture {
             ));
         }
         let loaded_schemas =
-            SchemaSet::load(None, &mut sources, limits.max_schema_bytes).expect("schemas");
+            SchemaSet::load(None, &mut sources, limits.max_schema_bytes, &channelguard::input::ReadScope::default()).expect("schemas");
         let schemas = loaded_schemas.set;
         let mut findings: Vec<Finding> = loaded_schemas.findings;
 
@@ -219,6 +220,7 @@ fn fixture() -> &'static Fixture {
             },
             &mut sources,
             &limits,
+            &channelguard::input::ReadScope::default(),
         )
         .expect("built-in policies");
         findings.extend(policy_findings);

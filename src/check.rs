@@ -14,6 +14,7 @@ use rayon::prelude::*;
 use crate::codes;
 use crate::discover::{self, Candidate};
 use crate::finding::{code, ByteSpan, Finding, Origin, Severity};
+use crate::input::ReadScope;
 use crate::limits::Limits;
 use crate::policy::{EvalContext, PolicySet, PolicySources};
 use crate::repository::{Document, Kind, Repository};
@@ -51,6 +52,18 @@ pub struct CheckOptions {
 }
 
 impl CheckOptions {
+    /// Where schemas, policies and other named inputs may be read from: the root and the
+    /// schema and policy directories of these options (the command line's, or those of a
+    /// configuration that [`crate::config`] has checked). Data files are read from the root
+    /// only. A file in these directories is still refused when it links out of them.
+    pub fn read_scope(&self) -> ReadScope {
+        let mut scope = ReadScope::new(&self.root);
+        for dir in self.schema_dir.iter().chain(&self.policies.directories) {
+            scope.allow(dir);
+        }
+        scope
+    }
+
     pub fn new(paths: Vec<PathBuf>, as_of: jiff::civil::Date) -> CheckOptions {
         CheckOptions {
             paths,
@@ -168,6 +181,7 @@ fn run_in_pool(options: &CheckOptions, memory: &[MemoryInput]) -> Result<Outcome
         inside_root: false,
     }));
     lap("discover");
+    let data_scope = ReadScope::new(&options.root);
     let mut sources = SourceMap::new();
     // Data files first, in sorted order: their FileIds order the report.
     let first_data = sources.len() as u32;
@@ -183,6 +197,7 @@ fn run_in_pool(options: &CheckOptions, memory: &[MemoryInput]) -> Result<Outcome
         options.schema_dir.as_deref(),
         &mut sources,
         options.limits.max_schema_bytes,
+        &options.read_scope(),
     )
     .map_err(CheckError::Schemas)?;
     let schemas = loaded_schemas.set;
@@ -198,7 +213,7 @@ fn run_in_pool(options: &CheckOptions, memory: &[MemoryInput]) -> Result<Outcome
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 test_panic_hook("load", &candidate.name);
                 match i.checked_sub(on_disk) {
-                    None => load_input(candidate, file, &schemas, options),
+                    None => load_input(candidate, file, &schemas, options, &data_scope),
                     Some(m) => load_memory_input(&memory[m], file, &schemas, options),
                 }
             }))
@@ -260,9 +275,13 @@ fn run_in_pool(options: &CheckOptions, memory: &[MemoryInput]) -> Result<Outcome
     let repository = Arc::new(repository);
     lap("index and references");
 
-    let (mut policy_set, policy_findings) =
-        PolicySet::load(&options.policies, &mut sources, &options.limits)
-            .map_err(CheckError::Policies)?;
+    let (mut policy_set, policy_findings) = PolicySet::load(
+        &options.policies,
+        &mut sources,
+        &options.limits,
+        &options.read_scope(),
+    )
+    .map_err(CheckError::Policies)?;
     findings.extend(policy_findings);
     policy_set.retain(|meta| !options.disabled_rules.contains(&meta.id));
     let context = EvalContext {
@@ -347,10 +366,11 @@ fn load_input(
     file: FileId,
     schemas: &SchemaSet,
     options: &CheckOptions,
+    data_scope: &ReadScope,
 ) -> LoadedInput {
     let read = discover::read_file(
         &candidate.path,
-        &options.root,
+        data_scope,
         candidate.inside_root,
         options.limits.max_file_bytes,
         file,

@@ -18,6 +18,7 @@ use serde_json::{Map, Value};
 use crate::check::{self, CheckError, CheckOptions, Outcome, Stats};
 use crate::codes;
 use crate::finding::{code, describe_value, ByteSpan, DocumentRef, Finding, Severity};
+use crate::input::{read_text, Origin as ReadOrigin, ReadScope};
 use crate::limits::Limits;
 use crate::policy::{PolicySet, PolicySources, SettingDecl};
 use crate::repository::{Kind, Repository};
@@ -181,35 +182,58 @@ fn config_error(span: ByteSpan, pointer: &str, message: String) -> Finding {
 /// against the file's directory. An unreadable file is an error; its content problems are
 /// findings of the returned [`LoadedConfig`].
 pub fn load(explicit: Option<&Path>, root: &Path) -> Result<Option<LoadedConfig>, String> {
+    let mut scope = ReadScope::new(root);
     let path = match explicit {
-        Some(path) => path.to_path_buf(),
+        Some(path) => {
+            if std::fs::symlink_metadata(path).is_err() {
+                return Err(format!(
+                    "cannot read configuration `{}`: it does not exist",
+                    path.display()
+                ));
+            }
+            scope.allow_file(path);
+            path.to_path_buf()
+        }
         None => {
             let path = root.join(FILE_NAME);
-            if !path.is_file() {
+            // Not `is_file()`: a link to a device or a FIFO must be reported, not ignored.
+            if std::fs::symlink_metadata(&path).is_err() {
                 return Ok(None);
             }
             path
         }
     };
-    // Bounded like a data file, so `--config /dev/zero` fails instead of exhausting memory.
+    // Bounded like a data file, through the one safe reader: a link to `/proc/self/environ`
+    // or `/dev/zero` is refused before it is read, so no snippet can show it.
     let max = Limits::default().max_file_bytes;
-    let mut bytes = Vec::new();
-    std::fs::File::open(&path)
-        .and_then(|file| {
-            std::io::Read::read_to_end(&mut std::io::Read::take(file, max + 1), &mut bytes)
-        })
-        .map_err(|e| format!("cannot read configuration `{}`: {e}", path.display()))?;
-    if bytes.len() as u64 > max {
-        return Err(format!(
-            "configuration `{}` is larger than {max} bytes",
-            path.display()
-        ));
-    }
-    let text = String::from_utf8(bytes)
-        .map_err(|_| format!("configuration `{}` is not valid UTF-8", path.display()))?;
+    let unreadable = |message: String, at: usize| LoadedConfig {
+        name: display_path(&path, root),
+        path: path.clone(),
+        text: Arc::from(""),
+        config: Config::default(),
+        findings: vec![codes::UNREADABLE_FILE
+            .finding(message)
+            .at_span(PLACEHOLDER_FILE, ByteSpan::empty_at(at))
+            .tool()],
+    };
+    let text = match read_text(&path, &scope, ReadOrigin::Named, max) {
+        Ok(text) => text,
+        Err(Ok(valid)) => {
+            return Ok(Some(unreadable(
+                format!("configuration is not valid UTF-8 (byte {valid}); not read"),
+                0,
+            )))
+        }
+        Err(Err(refused)) => {
+            return Ok(Some(unreadable(format!("configuration: {refused}"), 0)));
+        }
+    };
     let base_dir = path.parent().unwrap_or(Path::new("")).to_path_buf();
-    let (config, mut findings) = parse(&text, &base_dir);
-    findings.extend(check_paths(&config));
+    let (mut config, mut findings) = parse(&text, &base_dir);
+    let trusted = explicit.is_some()
+        && matches!((path.canonicalize(), root.canonicalize()),
+            (Ok(file), Ok(root)) if !file.starts_with(&root));
+    findings.extend(check_paths(&mut config, (!trusted).then_some(root)));
     Ok(Some(LoadedConfig {
         name: display_path(&path, root),
         path,
@@ -308,11 +332,39 @@ pub fn parse(text: &str, base_dir: &Path) -> (Config, Vec<Finding>) {
 
 /// The directories the configuration names must exist (checked here, not at run time, so the
 /// error points at the line that names them).
-fn check_paths(config: &Config) -> Vec<Finding> {
+/// Checks the directories the configuration names. `confined_to`: the repository root when the
+/// configuration lies inside it (then it is as untrusted as the data, and may not point a
+/// policy or schema directory outside the repository); `None` for a configuration the user
+/// named from outside the repository (CI's own), which is trusted like the command line.
+///
+/// A directory outside the repository is also dropped from `config`, so that no command (`test`,
+/// `explain` and `list` read the configuration too) can read from it.
+fn check_paths(config: &mut Config, confined_to: Option<&Path>) -> Vec<Finding> {
     let mut findings = Vec::new();
+    let confined_to = confined_to.and_then(|root| root.canonicalize().ok());
+    let outside = |dir: &Located<PathBuf>| {
+        confined_to.as_ref().is_some_and(|root| {
+            dir.value
+                .canonicalize()
+                .is_ok_and(|resolved| !resolved.starts_with(root))
+        })
+    };
     let dirs = config.policies.iter().chain(config.schemas.as_ref());
     for dir in dirs {
-        if !dir.value.is_dir() {
+        if outside(dir) {
+            findings.push(
+                config_error(
+                    dir.span,
+                    &dir.pointer,
+                    format!(
+                        "directory {} is outside the repository; not read",
+                        code(&dir.value.to_string_lossy())
+                    ),
+                )
+                .with_label("outside the repository")
+                .with_help("a configuration inside the repository may only name directories inside it; name outside ones on the command line (`--policies`, `--schemas`)"),
+            );
+        } else if !dir.value.is_dir() {
             findings.push(
                 config_error(
                     dir.span,
@@ -326,6 +378,10 @@ fn check_paths(config: &Config) -> Vec<Finding> {
                 .with_help("paths in the configuration are relative to the configuration file"),
             );
         }
+    }
+    config.policies.retain(|dir| !outside(dir));
+    if config.schemas.as_ref().is_some_and(outside) {
+        config.schemas = None;
     }
     findings
 }
@@ -835,9 +891,13 @@ pub fn run_check(
             builtin: true,
             directories: options.policies.directories.clone(),
         };
-        let (policies, _) =
-            PolicySet::load(&catalog_sources, &mut SourceMap::new(), &options.limits)
-                .map_err(CheckError::Policies)?;
+        let (policies, _) = PolicySet::load(
+            &catalog_sources,
+            &mut SourceMap::new(),
+            &options.limits,
+            &options.read_scope(),
+        )
+        .map_err(CheckError::Policies)?;
         problems.extend(loaded.config.validate(&RuleCatalog::new(&policies)));
     }
     if !problems.is_empty() {

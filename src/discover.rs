@@ -3,8 +3,6 @@
 //! at most `limit + 1` bytes and decodes UTF-8 (reporting invalid bytes, UTF-16 and byte order
 //! marks as located findings).
 
-use std::fs::File;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -12,6 +10,7 @@ use walkdir::WalkDir;
 
 use crate::codes;
 use crate::finding::{ByteSpan, Finding};
+use crate::input::{read_bounded, Origin, ReadScope, Refused};
 
 /// A file to check, as found by the walk.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -132,69 +131,49 @@ pub struct ReadOutcome {
     pub parse: bool,
 }
 
-/// Reads one data file safely: only regular files inside `root` (symlinks are resolved and must
-/// stay inside), at most `max_bytes + 1` bytes. Findings carry `file` as their location.
+/// Reads one data file through [`crate::input::read_bounded`]: only regular files inside the
+/// scope, at most `max_bytes + 1` bytes. Findings carry `file` as their location; a refused
+/// file's text stays empty, so no snippet can show what it points at.
 pub fn read_file(
     path: &Path,
-    root: &Path,
+    scope: &ReadScope,
     inside_root: bool,
     max_bytes: u64,
     file: crate::source::FileId,
 ) -> ReadOutcome {
-    let refuse = |message: String| ReadOutcome {
-        text: Arc::from(""),
-        bom: 0,
-        findings: vec![codes::UNREADABLE_FILE
-            .finding(message)
-            .at_span(file, ByteSpan::default())],
-        parse: false,
+    let origin = if inside_root {
+        Origin::Walked
+    } else {
+        Origin::Named
     };
-    let meta = match std::fs::symlink_metadata(path) {
-        Ok(m) => m,
-        Err(e) => return refuse(format!("cannot read the file: {e}")),
-    };
-    if !meta.file_type().is_symlink() && !meta.is_file() {
-        return refuse("not a regular file (a FIFO, device or socket); not read".to_string());
-    }
-    // Every file, not only a symbolic link: a path named on the command line (pre-commit passes
-    // file names) may lead outside the repository through a linked directory or `..`.
-    let walked_inside = inside_root && !meta.file_type().is_symlink();
-    let inside = walked_inside
-        || match (path.canonicalize(), root.canonicalize()) {
-            (Ok(target), Ok(root)) => target.starts_with(&root) && target.is_file(),
-            _ => false,
-        };
-    if !inside {
-        let what = if meta.file_type().is_symlink() {
-            "symbolic link to something that is not a regular file inside the repository"
-        } else {
-            "not a regular file inside the repository"
-        };
-        return refuse(format!("{what}; not read"));
-    }
-    let mut bytes = Vec::new();
-    let read = File::open(path).and_then(|f| {
-        // Checked again on the open handle: the path may have been swapped since.
-        if !f.metadata()?.is_file() {
-            return Err(std::io::Error::other("not a regular file"));
+    match read_bounded(path, scope, origin, max_bytes) {
+        Ok(bytes) => decode(bytes, file),
+        Err(Refused::TooLarge { limit, head }) => {
+            // A regular file inside the repository: its first line may be shown.
+            let mut outcome = decode(head, file);
+            outcome.findings = vec![codes::LIMIT_EXCEEDED
+                .finding(format!(
+                    "file is larger than the limit of {limit} bytes; not checked"
+                ))
+                .at_span(file, ByteSpan::default())
+                .with_label("file too large")];
+            outcome.parse = false;
+            outcome
         }
-        f.take(max_bytes + 1).read_to_end(&mut bytes)
-    });
-    if let Err(e) = read {
-        return refuse(format!("cannot read the file: {e}"));
+        Err(refused) => ReadOutcome {
+            text: Arc::from(""),
+            bom: 0,
+            findings: vec![refused_finding(&refused, file)],
+            parse: false,
+        },
     }
-    if bytes.len() as u64 > max_bytes {
-        let mut outcome = decode(bytes[..1024.min(bytes.len())].to_vec(), file);
-        outcome.findings = vec![codes::LIMIT_EXCEEDED
-            .finding(format!(
-                "file is larger than the limit of {max_bytes} bytes; not checked"
-            ))
-            .at_span(file, ByteSpan::default())
-            .with_label("file too large")];
-        outcome.parse = false;
-        return outcome;
-    }
-    decode(bytes, file)
+}
+
+/// The Y013 finding for a file [`read_bounded`] refused, at the start of the (empty) file.
+pub fn refused_finding(refused: &Refused, file: crate::source::FileId) -> Finding {
+    codes::UNREADABLE_FILE
+        .finding(refused.to_string())
+        .at_span(file, ByteSpan::default())
 }
 
 /// Decodes file bytes as UTF-8, reporting a BOM (warning), UTF-16 and invalid bytes (errors).
@@ -301,7 +280,13 @@ mod tests {
         std::fs::create_dir_all(&root).unwrap();
         std::fs::write(outer.path().join("outside.yaml"), "a: 1").unwrap();
         let through_dots = root.join("../outside.yaml");
-        let outcome = read_file(&through_dots, &root, false, 1024, FileId(0));
+        let outcome = read_file(
+            &through_dots,
+            &ReadScope::new(&root),
+            false,
+            1024,
+            FileId(0),
+        );
         assert!(!outcome.parse);
         assert_eq!(outcome.findings[0].code.as_ref(), "Y013");
         assert!(outcome.text.is_empty());
@@ -309,7 +294,16 @@ mod tests {
         {
             std::os::unix::fs::symlink(outer.path(), root.join("linked")).unwrap();
             let through_link = root.join("linked/outside.yaml");
-            assert!(!read_file(&through_link, &root, false, 1024, FileId(0)).parse);
+            assert!(
+                !read_file(
+                    &through_link,
+                    &ReadScope::new(&root),
+                    false,
+                    1024,
+                    FileId(0)
+                )
+                .parse
+            );
         }
     }
 
@@ -318,7 +312,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("big.yaml");
         std::fs::write(&path, "a: 1\n".repeat(100)).unwrap();
-        let outcome = read_file(&path, dir.path(), true, 50, FileId(0));
+        let outcome = read_file(&path, &ReadScope::new(dir.path()), true, 50, FileId(0));
         assert!(!outcome.parse);
         assert_eq!(outcome.findings[0].code.as_ref(), "Y008");
     }

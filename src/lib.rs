@@ -16,6 +16,7 @@ pub mod config;
 pub mod dates;
 pub mod discover;
 pub mod finding;
+pub mod input;
 pub mod limits;
 pub mod markets;
 pub mod policy;

@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use crate::codes;
 use crate::finding::{code, describe_value, ByteSpan, Finding, Severity};
+use crate::input::{read_text, Origin, ReadScope, Refused};
 use crate::repository::Kind;
 use crate::source::{FileId, FileRole, SourceFile, SourceMap};
 use crate::yaml::LoadedDocument;
@@ -111,6 +112,7 @@ impl SchemaSet {
         dir: Option<&Path>,
         sources: &mut SourceMap,
         max_bytes: u64,
+        scope: &ReadScope,
     ) -> Result<LoadedSchemas, String> {
         let mut files: Vec<(String, std::path::PathBuf, Arc<str>)> = Vec::new();
         let mut refused = Vec::new();
@@ -131,7 +133,9 @@ impl SchemaSet {
                 let mut paths: Vec<_> = entries
                     .filter_map(Result::ok)
                     .map(|e| e.path())
-                    .filter(|p| p.extension().is_some_and(|x| x == "json") && p.is_file())
+                    // Not `is_file()`: a FIFO or a link to a device must be reported by the
+                    // reader, not skipped in silence.
+                    .filter(|p| p.extension().is_some_and(|x| x == "json") && !p.is_dir())
                     .collect();
                 paths.sort();
                 if paths.is_empty() {
@@ -142,29 +146,18 @@ impl SchemaSet {
                 }
                 for path in paths {
                     let name = path.display().to_string().replace('\\', "/");
-                    // At most `max_bytes + 1` bytes are read: the size on disk may change.
-                    let mut bytes = Vec::new();
-                    let read = std::fs::File::open(&path).and_then(|f| {
-                        use std::io::Read;
-                        f.take(max_bytes + 1).read_to_end(&mut bytes)
-                    });
-                    // A schema that cannot be used is a located finding; the others still load.
-                    let problem = match read {
-                        Err(e) => Some(format!("cannot read the schema: {e}")),
-                        Ok(_) if bytes.len() as u64 > max_bytes => Some(format!(
-                            "schema is larger than the limit of {max_bytes} bytes"
-                        )),
-                        Ok(_) => None,
-                    };
-                    let text = match problem {
-                        Some(problem) => Err(problem),
-                        None => String::from_utf8(bytes).map_err(|e| {
-                            format!(
-                                "schema is not valid UTF-8 (byte {})",
-                                e.utf8_error().valid_up_to()
-                            )
-                        }),
-                    };
+                    // Through the one safe reader: a link to `/proc/self/environ` or `/dev/zero`
+                    // is refused before anything is read, so no snippet can show it.
+                    let text =
+                        read_text(&path, scope, Origin::Named, max_bytes).map_err(|problem| {
+                            match problem {
+                                Ok(valid) => format!("schema is not valid UTF-8 (byte {valid})"),
+                                Err(Refused::TooLarge { limit, .. }) => {
+                                    format!("schema is larger than the limit of {limit} bytes")
+                                }
+                                Err(refused) => refused.to_string(),
+                            }
+                        });
                     match text {
                         Ok(text) => files.push((name, path, Arc::from(text))),
                         Err(problem) => {
@@ -892,7 +885,13 @@ mod tests {
 
     fn builtin() -> (SchemaSet, SourceMap) {
         let mut sources = SourceMap::new();
-        let loaded = SchemaSet::load(None, &mut sources, 1 << 20).unwrap();
+        let loaded = SchemaSet::load(
+            None,
+            &mut sources,
+            1 << 20,
+            &crate::input::ReadScope::default(),
+        )
+        .unwrap();
         assert!(loaded.findings.is_empty(), "{:?}", loaded.findings);
         (loaded.set, sources)
     }
@@ -1023,7 +1022,13 @@ mod tests {
             r#"{"$schema":"https://json-schema.org/draft/2020-12/schema","properties":{"kind":{"const":"Customer"},"x":{"$ref":"file:///etc/passwd"}}}"#,
         )
         .unwrap();
-        let loaded = SchemaSet::load(Some(dir.path()), &mut sources, 1 << 20).unwrap();
+        let loaded = SchemaSet::load(
+            Some(dir.path()),
+            &mut sources,
+            1 << 20,
+            &crate::input::ReadScope::new(dir.path()),
+        )
+        .unwrap();
         assert_eq!(loaded.findings.len(), 2, "{:?}", loaded.findings);
         assert!(loaded.findings.iter().all(|f| &*f.code == "S002"));
         assert!(loaded.set.broken_schema(Kind::Partner).is_some());

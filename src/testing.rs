@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::check::{self, CheckOptions, MemoryInput, Outcome};
 use crate::finding::{ByteSpan, Finding, Severity};
+use crate::input::{read_text, Origin as ReadOrigin, ReadScope};
 use crate::limits::Limits;
 use crate::policy::PolicySet;
 use crate::source::{FileId, SourceMap};
@@ -174,10 +175,26 @@ impl CaseResult {
     }
 }
 
+/// Reads a case file through the one safe reader. Besides `scope`, files in the case's own
+/// directory may be read (it was named on the command line or found by walking one); a link
+/// out of it, to `/proc` or to a device is refused.
+fn read_case_text(path: &Path, scope: &ReadScope) -> Result<String, String> {
+    let mut scope = scope.clone();
+    scope.allow(
+        path.parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new(".")),
+    );
+    let limit = crate::limits::Limits::default().max_file_bytes;
+    read_text(path, &scope, ReadOrigin::Named, limit).map_err(|problem| match problem {
+        Ok(valid) => format!("`{}` is not valid UTF-8 (byte {valid})", path.display()),
+        Err(refused) => format!("cannot read `{}`: {refused}", path.display()),
+    })
+}
+
 /// Reads a case file with the project's own YAML loader.
 pub fn read_case(path: &Path) -> Result<TestCase, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    let text = read_case_text(path, &ReadScope::default())?;
     parse_case(&text).map_err(|e| format!("`{}`: {e}", path.display()))
 }
 
@@ -286,7 +303,7 @@ pub enum CaseFiles<'a> {
 /// Runs one case file from disk. `base` supplies schemas, policies and limits; the case sets
 /// the date, settings and inputs.
 pub fn run_case(path: &Path, base: &CheckOptions) -> CaseResult {
-    match std::fs::read_to_string(path) {
+    match read_case_text(path, &base.read_scope()) {
         Ok(text) => run_case_text(path, &text, CaseFiles::Disk, base),
         Err(e) => CaseResult {
             path: path.to_path_buf(),
@@ -294,7 +311,7 @@ pub fn run_case(path: &Path, base: &CheckOptions) -> CaseResult {
             missing: Vec::new(),
             unexpected: Vec::new(),
             outcome: None,
-            error: Some(format!("cannot read `{}`: {e}", path.display())),
+            error: Some(e),
             rules: None,
         },
     }
@@ -451,7 +468,9 @@ pub fn discover_cases(dir: &Path) -> Vec<PathBuf> {
         .sort_by_file_name()
         .into_iter()
         .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file() && e.file_name().to_str().is_some_and(is_case_file))
+        // Links and special files are kept: the reader refuses them with an error, so a case
+        // never silently stops running.
+        .filter(|e| !e.file_type().is_dir() && e.file_name().to_str().is_some_and(is_case_file))
         .map(|e| e.into_path())
         .collect();
     cases.sort();
@@ -720,7 +739,13 @@ mod tests {
             run(case("worse", "rules: [D002]\n")),
         ];
         let mut sources = SourceMap::new();
-        let (set, _) = PolicySet::load(&options.policies, &mut sources, &options.limits).unwrap();
+        let (set, _) = PolicySet::load(
+            &options.policies,
+            &mut sources,
+            &options.limits,
+            &options.read_scope(),
+        )
+        .unwrap();
         let report = coverage(&results, &set, &sources);
         assert_eq!(report.len(), 1);
         assert_eq!(report[0].fired_in, ["bad"]);

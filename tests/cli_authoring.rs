@@ -390,6 +390,7 @@ fn policy_api_doc_examples_compile() {
         &spec,
         &mut sources,
         &channelguard::limits::Limits::default(),
+        &channelguard::input::ReadScope::new(dir.path()),
     )
     .unwrap();
     let problems: Vec<String> = findings
@@ -439,11 +440,7 @@ fn explain_a_policy_that_does_not_load_says_so() {
 
 #[test]
 fn test_and_list_use_the_policy_directories_of_the_configuration() {
-    let configured = [
-        "--root",
-        "fixtures/authoring/configured",
-        "--no-builtin-policies",
-    ];
+    let configured = ["--root", "fixtures/authoring", "--no-builtin-policies"];
     let args: Vec<&str> = ["test"].into_iter().chain(configured).collect();
     let (code, stdout, _) = run(&args);
     assert_eq!(code, 0, "{stdout}");

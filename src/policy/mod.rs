@@ -12,7 +12,7 @@ pub mod engine;
 pub mod meta;
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -21,7 +21,8 @@ use rayon::prelude::*;
 use rhai::{Dynamic, Engine, EvalAltResult, ImmutableString, Position, AST};
 
 use crate::codes::{self, BuiltinCheck};
-use crate::finding::{code, ByteSpan, Finding, Origin, RelatedLabel, Severity};
+use crate::finding::{code, ByteSpan, Finding, Location, Origin, RelatedLabel, Severity};
+use crate::input::{read_text, Origin as ReadOrigin, ReadScope, Refused};
 use crate::limits::Limits;
 use crate::repository::{DocIndex, Kind, Repository};
 use crate::source::{FileId, FileRole, SourceFile, SourceMap};
@@ -63,6 +64,68 @@ pub struct PolicySources {
 
 fn check_finding(check: &BuiltinCheck, message: String) -> Finding {
     check.finding(message).tool()
+}
+
+/// The check and message for a policy file the reader refused or that is not UTF-8.
+fn unreadable_policy(
+    problem: Result<usize, Refused>,
+    limits: &Limits,
+) -> (&'static BuiltinCheck, String) {
+    match problem {
+        Ok(valid) => (
+            codes::INVALID_ENCODING,
+            format!("policy file is not valid UTF-8 (byte {valid}); not loaded"),
+        ),
+        Err(Refused::TooLarge { .. }) => (
+            codes::POLICY_LIMIT,
+            format!(
+                "policy file is larger than {} bytes; not loaded",
+                limits.max_policy_bytes
+            ),
+        ),
+        Err(refused) => (codes::UNREADABLE_FILE, format!("policy file: {refused}")),
+    }
+}
+
+/// P004 on the second of two policy files that declare the same id.
+fn duplicate_policy(second: &Policy, first: &Policy, text: &str) -> Finding {
+    let header = id_line(text);
+    check_finding(
+        codes::POLICY_METADATA,
+        format!(
+            "policy id {} is declared again; this file is not loaded",
+            code(&second.meta.id)
+        ),
+    )
+    .at_span(second.file, header)
+    .with_label("second declaration")
+    .with_related(RelatedLabel {
+        location: Location {
+            file: first.file,
+            span: ByteSpan::default(),
+        },
+        message: "the policy with this id that is loaded".to_string(),
+        pointer: None,
+        document: None,
+    })
+    .with_help("give one of the two policies another id, or delete one of the files")
+}
+
+/// The span of the header's `//! id:` line (the start of the file if there is none).
+fn id_line(text: &str) -> ByteSpan {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let body = line.trim_end_matches(['\n', '\r']);
+        if body
+            .trim_start()
+            .strip_prefix("//!")
+            .is_some_and(|rest| rest.trim_start().starts_with("id:"))
+        {
+            return ByteSpan::new(offset, offset + body.len());
+        }
+        offset += line.len();
+    }
+    ByteSpan::default()
 }
 
 /// Byte offset of a Rhai position (1-based line, 1-based character column) in `text`.
@@ -120,16 +183,24 @@ impl PolicySet {
         sources_spec: &PolicySources,
         sources: &mut SourceMap,
         limits: &Limits,
+        scope: &ReadScope,
     ) -> Result<(PolicySet, Vec<Finding>), String> {
         let mut engine = engine::build(limits);
         api::register(&mut engine);
-        let mut scripts: Vec<(String, PathBuf, Arc<str>, PolicyOrigin)> = Vec::new();
+        // The text, or why a file cannot be used (reported on the file; the others still load).
+        type Script = (
+            String,
+            PathBuf,
+            Result<Arc<str>, (&'static BuiltinCheck, String)>,
+            PolicyOrigin,
+        );
+        let mut scripts: Vec<Script> = Vec::new();
         if sources_spec.builtin {
             for (name, text) in BUILTIN_POLICIES {
                 scripts.push((
                     format!("<builtin>/{name}"),
                     PathBuf::from(name),
-                    Arc::from(*text),
+                    Ok(Arc::from(*text)),
                     PolicyOrigin::Builtin,
                 ));
             }
@@ -140,40 +211,50 @@ impl PolicySet {
             let mut paths: Vec<PathBuf> = entries
                 .filter_map(Result::ok)
                 .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == "rhai"))
+                .filter(|p| p.extension().is_some_and(|x| x == "rhai") && !p.is_dir())
                 .collect();
             paths.sort();
             for path in paths {
                 let name = path.display().to_string().replace('\\', "/");
-                // Oversized or non-regular files are registered with no text and reported by
-                // `load_one`; they are never read.
-                let readable = std::fs::symlink_metadata(&path)
-                    .is_ok_and(|m| m.is_file() && m.len() <= limits.max_policy_bytes);
-                let file_text: Arc<str> = if readable {
-                    std::fs::read_to_string(&path)
-                        .map(Arc::from)
-                        .map_err(|e| format!("cannot read policy `{}`: {e}", path.display()))?
-                } else {
-                    Arc::from("")
-                };
-                scripts.push((name, path, file_text, PolicyOrigin::Directory(dir.clone())));
+                // Through the one safe reader; a file that cannot be used is a located finding
+                // and the other policies still load.
+                let text = read_text(&path, scope, ReadOrigin::Named, limits.max_policy_bytes)
+                    .map(Arc::from)
+                    .map_err(|problem| unreadable_policy(problem, limits));
+                scripts.push((name, path, text, PolicyOrigin::Directory(dir.clone())));
             }
         }
 
         let mut findings = Vec::new();
         let mut by_id: BTreeMap<String, Policy> = BTreeMap::new();
         for (name, path, text, origin) in scripts {
+            let (text, problem) = match text {
+                Ok(text) => (text, None),
+                Err(problem) => (Arc::from(""), Some(problem)),
+            };
             let file = sources.add(SourceFile::new(
                 name.clone(),
                 path.clone(),
                 Arc::clone(&text),
                 FileRole::Policy,
             ));
-            if let Some(policy) =
-                Self::load_one(&engine, file, &path, &text, origin, limits, &mut findings)
-            {
-                // Later sources (user directories) replace earlier ones with the same id.
-                by_id.insert(policy.meta.id.clone(), policy);
+            if let Some((check, message)) = problem {
+                findings.push(check_finding(check, message).at_span(file, ByteSpan::default()));
+                continue;
+            }
+            let Some(policy) = Self::load_one(&engine, file, &text, origin, &mut findings) else {
+                continue;
+            };
+            match by_id.get(&policy.meta.id) {
+                // Two files on disk with one id: the first (in path order) stays, the second is
+                // reported instead of silently replacing it. A user policy replacing a built-in
+                // one is the documented way to change a built-in rule.
+                Some(first) if matches!(first.origin, PolicyOrigin::Directory(_)) => {
+                    findings.push(duplicate_policy(&policy, first, &text));
+                }
+                _ => {
+                    by_id.insert(policy.meta.id.clone(), policy);
+                }
             }
         }
         Ok((
@@ -189,29 +270,10 @@ impl PolicySet {
     fn load_one(
         engine: &Engine,
         file: FileId,
-        path: &Path,
         text: &str,
         origin: PolicyOrigin,
-        limits: &Limits,
         findings: &mut Vec<Finding>,
     ) -> Option<Policy> {
-        let size = text.len() as u64;
-        if size == 0
-            && std::fs::symlink_metadata(path)
-                .is_ok_and(|m| !m.is_file() || m.len() > limits.max_policy_bytes)
-        {
-            findings.push(
-                check_finding(
-                    codes::POLICY_LIMIT,
-                    format!(
-                        "policy file is not a regular file or is larger than {} bytes; not loaded",
-                        limits.max_policy_bytes
-                    ),
-                )
-                .at_span(file, ByteSpan::default()),
-            );
-            return None;
-        }
         if text.lines().count() > 20_000 {
             findings.push(
                 check_finding(

@@ -133,7 +133,7 @@ fn narrow(
     // The baseline goes first: against every finding, so that entries outside the files or
     // documents selected below are not miscounted as fixed.
     let note = match &args.baseline {
-        Some(path) => Some(apply_baseline(outcome, path)?),
+        Some(path) => Some(apply_baseline(outcome, path, options)?),
         None => None,
     };
     if let Some(files) = &args.only {
@@ -151,9 +151,21 @@ fn narrow(
 fn apply_baseline(
     outcome: &mut channelguard::check::Outcome,
     path: &std::path::Path,
+    options: &CheckOptions,
 ) -> Result<String, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read the baseline `{}`: {e}", path.display()))?;
+    // Named on the command line, but possibly committed by anyone: through the one safe reader.
+    let mut scope = options.read_scope();
+    scope.allow_file(path);
+    let limit = options.limits.max_file_bytes;
+    let text =
+        channelguard::input::read_text(path, &scope, channelguard::input::Origin::Named, limit)
+            .map_err(|problem| match problem {
+                Ok(valid) => format!(
+                    "the baseline `{}` is not valid UTF-8 (byte {valid})",
+                    path.display()
+                ),
+                Err(refused) => format!("cannot read the baseline `{}`: {refused}", path.display()),
+            })?;
     let baseline = channelguard::baseline::Baseline::parse(&text)
         .map_err(|e| format!("baseline `{}`: {e}", path.display()))?;
     let applied = baseline.apply(&mut outcome.findings, &outcome.sources);

@@ -46,7 +46,12 @@ fn load_policies_and_problems(
 ) -> Result<(NamedPolicies, LoadProblems), String> {
     let options = engine_options(engine, jiff::civil::date(2000, 1, 1))?;
     let mut sources = SourceMap::new();
-    let (set, findings) = PolicySet::load(&options.policies, &mut sources, &options.limits)?;
+    let (set, findings) = PolicySet::load(
+        &options.policies,
+        &mut sources,
+        &options.limits,
+        &options.read_scope(),
+    )?;
     let policies = set
         .policies
         .iter()
@@ -89,6 +94,7 @@ pub fn engine_options(
     options.policies.directories = engine.policies.clone();
     options.threads = engine.threads;
     let root = engine.root.clone().unwrap_or_else(|| PathBuf::from("."));
+    options.root = root.clone();
     if let Some(loaded) = config::load(None, &root)? {
         // As in `check`: the file's directories first, so `--policies` ones replace them.
         let mut directories: Vec<PathBuf> = loaded

@@ -29,7 +29,12 @@ pub fn run(args: InitArgs) -> Result<ExitCode, String> {
         builtin: true,
         directories: Vec::new(),
     };
-    let (policies, _) = PolicySet::load(&builtin, &mut SourceMap::new(), &Limits::default())?;
+    let (policies, _) = PolicySet::load(
+        &builtin,
+        &mut SourceMap::new(),
+        &Limits::default(),
+        &channelguard::input::ReadScope::default(),
+    )?;
     let files = [
         (
             args.dir.join(config::FILE_NAME),

@@ -180,7 +180,12 @@ fn coverage_of(
     options: &CheckOptions,
 ) -> Result<Vec<testing::PolicyCoverage>, String> {
     let mut sources = SourceMap::new();
-    let (policies, _) = PolicySet::load(&options.policies, &mut sources, &options.limits)?;
+    let (policies, _) = PolicySet::load(
+        &options.policies,
+        &mut sources,
+        &options.limits,
+        &options.read_scope(),
+    )?;
     Ok(testing::coverage(results, &policies, &sources))
 }
 
