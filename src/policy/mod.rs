@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod engine;
+pub mod guard;
 pub mod meta;
 
 use std::collections::{BTreeMap, HashMap};
