@@ -252,3 +252,26 @@ fn n9_the_binary_starts_under_the_memory_ceiling() {
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
     assert_eq!(run.with_code("XOK").len(), GOOD_FILES);
 }
+
+#[test]
+fn n10_host_code_never_renders_a_whole_script_value() {
+    // `throw`, `q()` and related labels show a value through its `Display`, which writes out a
+    // closure's captured string for every entry: 99,990 × 1 MB.
+    let map = "let s = \"x\"; s.pad(1000000, \"y\"); let f = || s; let m = #{}; \
+               for i in 0..99990 { m[`k${i}`] = f; }";
+    let run = run_limited(&format!("fn check(doc) {{ {map} throw m; }}"));
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    let finding = run.one("P002");
+    assert!(finding["message"].as_str().unwrap().len() < 10_000);
+    assert_eq!(run.with_code("XOK").len(), GOOD_FILES);
+    for call in [
+        "report(\"/id\", q(m), \"\")",
+        "report(\"/id\", \"x\", \"\", [#{kind: \"Partner\", id: \"partner-10\", pointer: \"/id\", message: m}])",
+    ] {
+        let run = run_limited(&format!("fn check(doc) {{ {map} {call}; }}"));
+        assert_eq!(run.code, 1, "`{call}`: {}", run.stdout);
+        let found = run.with_code("XR1");
+        assert_eq!(found.len(), GOOD_FILES, "{}", run.stdout);
+        assert!(run.stdout.len() < 20 * 100_000, "`{call}`: {} bytes", run.stdout.len());
+    }
+}
