@@ -9,24 +9,27 @@ use proptest::prelude::*;
 
 /// One step applied to the string `s`, the array `a` or the map `m`.
 fn step() -> impl Strategy<Value = String> {
-    let size = prop_oneof![Just(0_u32), 1..10_u32, 1..100_000_u32, 1_000_000..1_100_000_u32];
-    (0..14_u8, size).prop_map(|(op, n)| {
-        match op {
-            0 => format!("s.pad({n}, \"ab\");"),
-            1 => "s.replace(\"a\", s);".to_string(),
-            2 => "s.replace(\"\", s);".to_string(),
-            3 => "s = s + s;".to_string(),
-            4 => format!("a.pad({n}, s);"),
-            5 => "a = a + a;".to_string(),
-            6 => "s = a.to_string();".to_string(),
-            7 => "s = `${m}${a}`;".to_string(),
-            8 => "s = m.to_json();".to_string(),
-            9 => "a = s.split(\"a\");".to_string(),
-            10 => "a = a.map(|x| a);".to_string(),
-            11 => format!("m[`k{n}`] = f;"),
-            12 => "a = s.to_chars();".to_string(),
-            _ => "a = a.zip(a, |x, y| s);".to_string(),
-        }
+    let size = prop_oneof![
+        Just(0_u32),
+        1..10_u32,
+        1..100_000_u32,
+        1_000_000..1_100_000_u32
+    ];
+    (0..14_u8, size).prop_map(|(op, n)| match op {
+        0 => format!("s.pad({n}, \"ab\");"),
+        1 => "s.replace(\"a\", s);".to_string(),
+        2 => "s.replace(\"\", s);".to_string(),
+        3 => "s = s + s;".to_string(),
+        4 => format!("a.pad({n}, s);"),
+        5 => "a = a + a;".to_string(),
+        6 => "s = a.to_string();".to_string(),
+        7 => "s = `${m}${a}`;".to_string(),
+        8 => "s = m.to_json();".to_string(),
+        9 => "a = s.split(\"a\");".to_string(),
+        10 => "a = a.map(|x| a);".to_string(),
+        11 => format!("m[`k{n}`] = f;"),
+        12 => "a = s.to_chars();".to_string(),
+        _ => "a = a.zip(a, |x, y| s);".to_string(),
     })
 }
 
