@@ -28,6 +28,7 @@ pub const TARGETS: &[&str] = &[
     "schema_build",
     "validate_render",
     "policy",
+    "policy_natives",
 ];
 
 /// Longest policy script the `policy` target runs (the notes' 32 KiB).
@@ -41,6 +42,7 @@ pub fn run(target: &str, data: &[u8]) {
         "schema_build" => schema_build(data),
         "validate_render" => validate_render(data),
         "policy" => policy(data),
+        "policy_natives" => policy_natives(data),
         other => panic!("unknown fuzz target `{other}`"),
     }
 }
@@ -291,4 +293,48 @@ pub fn policy(data: &[u8]) {
     // One evaluation: the 2 s deadline plus generous slack for a loaded machine.
     assert!(elapsed < Duration::from_secs(10), "policy ran {elapsed:?}");
     render(&outcome);
+}
+
+/// The steps `policy_natives` chains: each applied to the string `s`, the array `a`, the map
+/// `m` or the closure `f` (which captures `s`); `{n}` is a size taken from the input.
+const NATIVE_STEPS: &[&str] = &[
+    "s.pad({n}, \"ab\");",
+    "s.replace(\"a\", s);",
+    "s.replace(\"\", s);",
+    "s = s + s;",
+    "a.pad({n}, s);",
+    "a = a + a;",
+    "s = a.to_string();",
+    "s = `${m}${a}`;",
+    "s = m.to_json();",
+    "a = s.split(\"a\");",
+    "a = a.map(|x| a);",
+    "m[`k{n}`] = f;",
+    "a = s.to_chars();",
+    "a = a.zip(a, |x, y| s);",
+    "s = q(m);",
+    "throw m;",
+];
+
+/// F6: a policy chaining size-multiplying natives (issue 11 item 2): 3 input bytes per step
+/// (the step, then a 16-bit size scaled by 256). Same invariants as F5: no X001, under 10 s,
+/// the output renders; an unbounded allocation aborts the fuzzer (`-rss_limit_mb`).
+pub fn policy_natives(data: &[u8]) {
+    let steps: Vec<String> = data
+        .chunks(3)
+        .take(16)
+        .map(|c| {
+            let step = NATIVE_STEPS[usize::from(c[0]) % NATIVE_STEPS.len()];
+            let n = c
+                .get(1..3)
+                .map_or(0, |b| u32::from(u16::from_le_bytes([b[0], b[1]])))
+                << 8;
+            step.replace("{n}", &n.to_string())
+        })
+        .collect();
+    let script = format!(
+        "fn check(doc) {{ let s = \"ab\"; let a = [1]; let m = #{{}}; let f = || s; {} }}",
+        steps.join(" ")
+    );
+    policy(script.as_bytes());
 }

@@ -295,7 +295,11 @@ fn related_refs(related: Array) -> Result<Vec<RelatedRef>, Box<EvalAltResult>> {
                     "related locations must be made with `at(doc, pointer, message)`",
                 )
             })?;
-            let text = |key: &str| map.get(key).map(|v| v.to_string()).unwrap_or_default();
+            let text = |key: &str| {
+                map.get(key)
+                    .map(|v| super::guard::display_capped(v, MAX_REPORT_TEXT))
+                    .unwrap_or_default()
+            };
             Ok(RelatedRef {
                 kind: Kind::parse(&text("kind")),
                 id: text("id"),
@@ -630,7 +634,8 @@ pub fn register(engine: &mut Engine) {
         let text = if value.is_unit() {
             "null".to_string()
         } else {
-            value.to_string()
+            // Capped: `Display` writes out what closures captured (guard.rs).
+            super::guard::display_capped(&value, MAX_REPORT_TEXT)
         };
         crate::finding::code(&text)
     });

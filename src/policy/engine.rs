@@ -83,6 +83,9 @@ pub fn build(limits: &Limits) -> Engine {
     engine.set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new());
     engine.disable_symbol("eval");
     engine.disable_symbol("import");
+    // Explicit currying: curried values are invisible to the data limits and copied with every
+    // copy of the pointer (see guard.rs). Closures capture by sharing and still work.
+    engine.disable_symbol("curry");
     engine.set_max_modules(0);
     engine.set_max_operations(limits.policy_operations);
     // Call depth and expression depth stay well inside the 16 MiB worker stack (see check.rs),
@@ -121,6 +124,8 @@ pub fn build(limits: &Limits) -> Engine {
             Err("policy called `exit()`".into())
         },
     );
+    // Natives that could build a result far larger than the limits before Rhai checks it.
+    super::guard::register(&mut engine);
     engine.on_print(|text| super::api::capture_output("print", text));
     engine.on_debug(|text, _source, _position| super::api::capture_output("debug", text));
     engine

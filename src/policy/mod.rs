@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod engine;
+pub mod guard;
 pub mod meta;
 
 use std::collections::{BTreeMap, HashMap};
@@ -838,7 +839,9 @@ fn describe_error(error: &EvalAltResult, limits: &Limits) -> (&'static BuiltinCh
         }
         EvalAltResult::Exit(..) => (codes::POLICY_RUNTIME, "policy called `exit()`".to_string()),
         other => {
-            let text = other.to_string();
+            // A thrown value is shown through its `Display`, which writes out what closures
+            // captured: never more than a report's text (guard.rs).
+            let text = guard::display_capped(other, api::MAX_REPORT_TEXT);
             // Rhai appends " (line N, position M)"; the location is shown separately.
             let text = text.split(" (line ").next().unwrap_or(&text).to_string();
             (codes::POLICY_RUNTIME, lowercase_first(&text))
