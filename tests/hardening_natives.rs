@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use hardening_support::*;
 
-const LONG: Duration = Duration::from_secs(60);
+/// Generous: n10 takes about 30 s on a loaded 2-core machine in debug.
+const LONG: Duration = Duration::from_secs(150);
 
 /// `channelguard check` over a repository with `XR1` (`body`) and `XOK`, under `ulimit -v`,
 /// killed after `LONG` (a hang fails the test instead of blocking it).
@@ -274,4 +275,26 @@ fn n10_host_code_never_renders_a_whole_script_value() {
         assert_eq!(found.len(), GOOD_FILES, "{}", run.stdout);
         assert!(run.stdout.len() < 20 * 100_000, "`{call}`: {} bytes", run.stdout.len());
     }
+}
+
+#[test]
+fn n11_a_report_names_at_most_32_related_locations() {
+    let related = |n: usize| {
+        format!(
+            "let r = []; for i in 0..{n} {{ r.push(#{{kind: \"Partner\", id: \"partner-10\", pointer: \"/id\", message: `m${{i}}`}}); }} report(\"/id\", \"x\", \"\", r);"
+        )
+    };
+    let run = run_limited(&format!("fn check(doc) {{ {} }}", related(32)));
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert_eq!(run.with_code("XR1").len(), GOOD_FILES);
+    let run = run_limited(&format!("fn check(doc) {{ {} }}", related(1_000)));
+    run.within(LONG);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    let errors = run.with_code("P002");
+    assert!(!errors.is_empty(), "{}", run.stdout);
+    assert!(errors[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("at most 32 are allowed"));
+    assert_eq!(run.with_code("XOK").len(), GOOD_FILES);
 }

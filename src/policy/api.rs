@@ -286,7 +286,19 @@ fn report_line(context: &NativeCallContext) -> u16 {
     context.call_position().line().unwrap_or(0) as u16
 }
 
+/// Most related locations one report may name: each becomes a labelled snippet in every
+/// format, so a script must not be able to attach 100,000 of them (the array limit) to each
+/// finding.
+pub const MAX_RELATED: usize = 32;
+
 fn related_refs(related: Array) -> Result<Vec<RelatedRef>, Box<EvalAltResult>> {
+    if related.len() > MAX_RELATED {
+        return Err(format!(
+            "a report names {} related locations; at most {MAX_RELATED} are allowed",
+            related.len()
+        )
+        .into());
+    }
     related
         .into_iter()
         .map(|item| {
