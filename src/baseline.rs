@@ -87,9 +87,12 @@ pub struct Applied {
 }
 
 /// Whether a finding can be recorded: waived findings are accepted elsewhere, and findings
-/// meaning the check was incomplete must never be silenced by a baseline.
+/// meaning the check was incomplete (tool errors, unread or unparsed files) must never be
+/// silenced by a baseline.
 fn recordable(finding: &Finding) -> bool {
-    finding.waived.is_none() && finding.origin == Origin::Data
+    finding.waived.is_none()
+        && finding.origin == Origin::Data
+        && !crate::codes::means_unchecked(&finding.code)
 }
 
 impl Baseline {

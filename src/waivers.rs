@@ -31,9 +31,11 @@ pub struct Waiver {
 
 impl Waiver {
     /// Whether the waiver covers `finding`. Only data findings can be waived: a tool error
-    /// means the check is incomplete, which no reviewer can accept for the data.
+    /// means the check is incomplete, which no reviewer can accept for the data; nor can a
+    /// finding that says input was not checked (an unreadable or unparsed file, a limit).
     pub fn matches(&self, finding: &Finding) -> bool {
         finding.origin == Origin::Data
+            && !codes::means_unchecked(&finding.code)
             && *finding.code == *self.rule
             && finding.document.as_ref() == Some(&self.document)
             && self.pointer.as_deref().is_none_or(|waived| {
