@@ -250,6 +250,27 @@ mod tests {
     }
 
     #[test]
+    fn findings_meaning_not_checked_are_never_recorded_nor_silenced() {
+        let sources = sources();
+        for code in ["Y001", "Y004", "Y008", "Y013"] {
+            let unread = Finding::new(code, Severity::Error, "not checked")
+                .at_span(crate::source::FileId(0), ByteSpan::new(0, 1));
+            assert!(
+                Baseline::from_findings(std::slice::from_ref(&unread), &sources)
+                    .entries
+                    .is_empty()
+            );
+            let forged = Baseline {
+                version: FORMAT_VERSION,
+                entries: vec![Entry::of(&unread, &sources)],
+            };
+            let mut now = vec![unread];
+            let applied = forged.apply(&mut now, &sources);
+            assert_eq!((now.len(), applied.suppressed), (1, 0), "{code}");
+        }
+    }
+
+    #[test]
     fn round_trips_and_rejects_other_versions() {
         let sources = sources();
         let baseline = Baseline::from_findings(&[finding("F02", "p", "/partner_id", 3)], &sources);

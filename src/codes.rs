@@ -55,7 +55,7 @@ checks! {
         "remove the extra `---` separator";
     LIMIT_EXCEEDED = "Y008", "input-limit", Error,
         "the file breaks a size, depth, node or alias limit",
-        "split the file or simplify it; limits can be raised in channelguard.yaml (`limits:`)";
+        "split the file or simplify it; limits can be raised in channelguard.yaml (`limits:`) up to their hard maxima";
     UNSUPPORTED_TAG = "Y009", "unsupported-tag", Error,
         "a node has a YAML tag other than the core ones",
         "remove the tag; account data uses plain YAML values";

@@ -1185,6 +1185,67 @@ mod tests {
     }
 
     #[test]
+    fn limits_up_to_their_hard_maximum_are_taken_and_above_it_refused() {
+        for key in LIMIT_KEYS {
+            let maximum = (key.get)(&Limits::MAXIMA);
+            assert!(maximum >= (key.get)(&Limits::default()), "{}", key.name);
+            let config = parse_ok(&format!("limits:\n  {}: {maximum}\n", key.name));
+            assert_eq!((key.get)(&config.limits), maximum, "{}", key.name);
+
+            let text = format!("limits:\n  {}: {}\n", key.name, maximum + 1);
+            let (config, found) = parse(&text, Path::new("repo"));
+            assert_eq!(found.len(), 1, "{}: {found:#?}", key.name);
+            assert_eq!(
+                found[0].message,
+                format!(
+                    "limit `{}` is `{}`, above its hard maximum of `{maximum}`",
+                    key.name,
+                    maximum + 1
+                )
+            );
+            assert_eq!(snippet(&text, &found[0]), (maximum + 1).to_string());
+            assert_eq!(found[0].origin, crate::finding::Origin::Tool);
+            // The limit keeps its default (and the run does not happen: C001 is exit 2).
+            assert_eq!(config.limits, Limits::default(), "{}", key.name);
+        }
+        // Far above, and above what fits a `usize` on 32-bit targets.
+        assert_eq!(problems("limits: {max_depth: 100000000}\n").len(), 1);
+        assert_eq!(
+            problems("limits: {max_nodes: 18446744073709551615}\n").len(),
+            1
+        );
+        // Lowering is always fine.
+        assert_eq!(parse_ok("limits: {max_depth: 1}\n").limits.max_depth, 1);
+    }
+
+    #[test]
+    fn checks_meaning_not_checked_cannot_be_silenced() {
+        let text = "rules:\n  Y008: {enabled: false}\n  Y013: {severity: warning}\n  X001: {enabled: true, severity: error}\n  F05: {enabled: false}\nwaivers:\n  - {rule: Y004, document: Customer/x, reason: r, approved_by: a}\n";
+        let found = problems(text);
+        let described: Vec<(&str, &str)> = found
+            .iter()
+            .map(|f| (f.message.as_str(), snippet(text, f)))
+            .collect();
+        assert_eq!(
+            described,
+            vec![
+                (
+                    "rule `Y008` cannot be turned off or downgraded: its findings mean that input was not checked",
+                    "enabled: false"
+                ),
+                (
+                    "rule `Y013` cannot be turned off or downgraded: its findings mean that input was not checked",
+                    "severity: warning"
+                ),
+                (
+                    "findings of `Y004` cannot be waived: they mean that input was not checked",
+                    "rule: Y004"
+                ),
+            ]
+        );
+    }
+
+    #[test]
     fn yaml_errors_become_config_errors() {
         let found = problems("rules: {MC002: 1\n");
         assert!(!found.is_empty());

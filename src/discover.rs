@@ -385,6 +385,53 @@ mod tests {
         assert!(!is_data_file(Path::new("channelguard.yaml")));
         assert!(!is_data_file(Path::new("mc002.test.yaml")));
         assert!(!is_data_file(Path::new("README.md")));
+        // Any case.
+        assert!(is_data_file(Path::new("A.YAML")));
+        assert!(is_data_file(Path::new("b.Yml")));
+        assert!(!is_data_file(Path::new("ChannelGuard.YAML")));
+        assert!(!is_data_file(Path::new("mc002.TEST.yml")));
+    }
+
+    #[test]
+    fn walk_counts_hidden_data_files_and_skips_version_control() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for (rel, text) in [
+            (".git/x.yaml", "a: 1"),
+            (".hidden/y.yaml", "a: 1"),
+            ("b/.z.YML", "a: 1"),
+            ("b/.env", "X=1"),
+            ("b/c.YAML", "a: 1"),
+        ] {
+            std::fs::create_dir_all(root.join(rel).parent().unwrap()).unwrap();
+            std::fs::write(root.join(rel), text).unwrap();
+        }
+        let found = walk(&[root.to_path_buf()], root).unwrap();
+        let names: Vec<_> = found.candidates.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["b/c.YAML"]);
+        let skipped: Vec<_> = found
+            .skipped
+            .iter()
+            .map(|s| (s.name.as_str(), s.reason, s.problem.is_some()))
+            .collect();
+        assert_eq!(
+            skipped,
+            [
+                (".hidden/y.yaml", SkipReason::Hidden, false),
+                ("b/.z.YML", SkipReason::Hidden, false)
+            ]
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn names_that_are_not_utf8_are_escaped_not_lossy() {
+        use std::os::unix::ffi::OsStrExt;
+        let path = Path::new(std::ffi::OsStr::from_bytes(b"repo/a\\b/caf\xe9\xff.yaml"));
+        assert_eq!(
+            escaped_name(path, Path::new("repo")),
+            "a/b/caf\\xe9\\xff.yaml"
+        );
     }
 
     #[test]
@@ -406,7 +453,7 @@ mod tests {
     }
 
     #[test]
-    fn walk_skips_hidden_directories_and_sorts() {
+    fn walk_leaves_out_hidden_directories_and_sorts() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         std::fs::create_dir_all(root.join(".git")).unwrap();

@@ -184,6 +184,26 @@ mod tests {
     }
 
     #[test]
+    fn findings_meaning_not_checked_are_never_waived() {
+        let mut findings = vec![finding("Y013", "m", "/x"), finding("Y008", "m", "/x")];
+        apply(
+            &mut findings,
+            &[waiver("Y013", "m", None), waiver("Y008", "m", None)],
+            as_of(),
+            CONFIG,
+        );
+        assert_eq!(
+            codes_of(&findings),
+            vec![
+                ("Y013", false),
+                ("Y008", false),
+                ("W002", false),
+                ("W002", false)
+            ]
+        );
+    }
+
+    #[test]
     fn pointer_narrows_to_the_node_and_below() {
         let mut findings = vec![
             finding("MC017", "m", "/roles/1"),
