@@ -243,6 +243,7 @@ fn fixture() -> &'static Fixture {
             policies: policies.policies.len(),
             elapsed: started.elapsed(),
             stages: Vec::new(),
+            skipped: Vec::new(),
         };
         let bytes: usize = files.iter().map(|f| f.text.len()).sum();
         eprintln!(

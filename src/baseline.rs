@@ -87,9 +87,12 @@ pub struct Applied {
 }
 
 /// Whether a finding can be recorded: waived findings are accepted elsewhere, and findings
-/// meaning the check was incomplete must never be silenced by a baseline.
+/// meaning the check was incomplete (tool errors, unread or unparsed files) must never be
+/// silenced by a baseline.
 fn recordable(finding: &Finding) -> bool {
-    finding.waived.is_none() && finding.origin == Origin::Data
+    finding.waived.is_none()
+        && finding.origin == Origin::Data
+        && !crate::codes::means_unchecked(&finding.code)
 }
 
 impl Baseline {
@@ -244,6 +247,27 @@ mod tests {
         let mut now = vec![tool];
         forged.apply(&mut now, &sources);
         assert_eq!(now.len(), 1);
+    }
+
+    #[test]
+    fn findings_meaning_not_checked_are_never_recorded_nor_silenced() {
+        let sources = sources();
+        for code in ["Y001", "Y004", "Y008", "Y013"] {
+            let unread = Finding::new(code, Severity::Error, "not checked")
+                .at_span(crate::source::FileId(0), ByteSpan::new(0, 1));
+            assert!(
+                Baseline::from_findings(std::slice::from_ref(&unread), &sources)
+                    .entries
+                    .is_empty()
+            );
+            let forged = Baseline {
+                version: FORMAT_VERSION,
+                entries: vec![Entry::of(&unread, &sources)],
+            };
+            let mut now = vec![unread];
+            let applied = forged.apply(&mut now, &sources);
+            assert_eq!((now.len(), applied.suppressed), (1, 0), "{code}");
+        }
     }
 
     #[test]

@@ -93,6 +93,20 @@ pub struct Stats {
     pub elapsed: Duration,
     /// Wall time of each pipeline stage, in order (shown by `check --timings`).
     pub stages: Vec<(&'static str, Duration)>,
+    /// Paths the walk did not take, and why (counted in the summary).
+    pub skipped: Vec<discover::Skipped>,
+}
+
+impl Stats {
+    /// How many paths were skipped for each reason, in a fixed order.
+    pub fn skipped_counts(&self) -> Vec<(discover::SkipReason, usize)> {
+        let mut counts: std::collections::BTreeMap<discover::SkipReason, usize> =
+            std::collections::BTreeMap::new();
+        for s in &self.skipped {
+            *counts.entry(s.reason).or_default() += 1;
+        }
+        counts.into_iter().collect()
+    }
 }
 
 /// The result of a run: findings sorted by (file, position, code), and the sources they point into.
@@ -148,13 +162,50 @@ pub fn run_with_inputs(
     options: &CheckOptions,
     memory: &[MemoryInput],
 ) -> Result<Outcome, CheckError> {
+    let pool = worker_pool(options.threads)?;
+    pool.install(|| run_in_pool(options, memory))
+}
+
+/// How long the workers of a new pool may take to start before the run gives up (exit 2).
+const POOL_START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Builds the worker pool and waits until every worker has started. A worker that dies while
+/// starting (the operating system refuses its stack or signal stack) would leave jobs waiting
+/// for it forever; here it is an error instead. At most [`crate::limits::MAX_THREADS`] workers.
+fn worker_pool(threads: Option<usize>) -> Result<rayon::ThreadPool, CheckError> {
+    use std::sync::{Condvar, Mutex, PoisonError};
+    let max = crate::limits::MAX_THREADS;
+    if threads.is_some_and(|n| n > max) {
+        return Err(CheckError::Threads(format!(
+            "at most {max} worker threads can be used"
+        )));
+    }
+    let started = Arc::new((Mutex::new(0usize), Condvar::new()));
+    let counter = Arc::clone(&started);
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(options.threads.unwrap_or(0))
+        .num_threads(threads.unwrap_or(0))
         .stack_size(WORKER_STACK_BYTES)
         .thread_name(|i| format!("channelguard-{i}"))
+        .start_handler(move |_| {
+            let (count, changed) = &*counter;
+            *count.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+            changed.notify_all();
+        })
         .build()
         .map_err(|e| CheckError::Threads(e.to_string()))?;
-    pool.install(|| run_in_pool(options, memory))
+    let wanted = pool.current_num_threads();
+    let (count, changed) = &*started;
+    let count = count.lock().unwrap_or_else(PoisonError::into_inner);
+    let (count, _) = changed
+        .wait_timeout_while(count, POOL_START_TIMEOUT, |n| *n < wanted)
+        .unwrap_or_else(PoisonError::into_inner);
+    if *count < wanted {
+        return Err(CheckError::Threads(format!(
+            "only {} of {wanted} worker threads started",
+            *count
+        )));
+    }
+    Ok(pool)
 }
 
 /// A file after reading, loading and schema validation (one worker's result).
@@ -173,7 +224,8 @@ fn run_in_pool(options: &CheckOptions, memory: &[MemoryInput]) -> Result<Outcome
         stages.push((name, now - stage_start));
         stage_start = now;
     };
-    let mut candidates = discover::discover(&options.paths, &options.root)?;
+    let discovery = discover::walk(&options.paths, &options.root)?;
+    let mut candidates = discovery.candidates;
     let on_disk = candidates.len();
     candidates.extend(memory.iter().map(|m| Candidate {
         name: m.name.clone(),
@@ -193,6 +245,24 @@ fn run_in_pool(options: &CheckOptions, memory: &[MemoryInput]) -> Result<Outcome
             FileRole::Data,
         ));
     }
+    // Paths the walk could not take: a Y013 on each, after the data files.
+    let mut findings: Vec<Finding> = Vec::new();
+    for skipped in &discovery.skipped {
+        if let Some(problem) = &skipped.problem {
+            let file = sources.add(SourceFile::new(
+                skipped.name.clone(),
+                skipped.path.clone(),
+                Arc::from(""),
+                FileRole::Data,
+            ));
+            findings.push(
+                codes::UNREADABLE_FILE
+                    .finding(problem.clone())
+                    .at_span(file, ByteSpan::default())
+                    .with_label(skipped.reason.as_str()),
+            );
+        }
+    }
     let loaded_schemas = SchemaSet::load(
         options.schema_dir.as_deref(),
         &mut sources,
@@ -201,7 +271,7 @@ fn run_in_pool(options: &CheckOptions, memory: &[MemoryInput]) -> Result<Outcome
     )
     .map_err(CheckError::Schemas)?;
     let schemas = loaded_schemas.set;
-    let mut findings: Vec<Finding> = loaded_schemas.findings;
+    findings.extend(loaded_schemas.findings);
 
     let inputs: Vec<LoadedInput> = candidates
         .par_iter()
@@ -263,6 +333,38 @@ fn run_in_pool(options: &CheckOptions, memory: &[MemoryInput]) -> Result<Outcome
         }
     }
 
+    // Documents of a kind that no schema declares (a `--schemas` directory without the kind's
+    // schema, or whose schema lacks `properties.kind.const`) were not validated either: one
+    // tool error per kind, at its first document.
+    for kind in Kind::ALL {
+        if schemas.for_kind(kind).is_some() || schemas.broken_schema(kind).is_some() {
+            continue;
+        }
+        let mut of_kind = documents.iter().filter(|d| d.kind == kind);
+        if let Some(first) = of_kind.next() {
+            let count = 1 + of_kind.count();
+            let dir = options.schema_dir.as_deref().map_or_else(
+                || "the bundled schemas".to_string(),
+                |d| code(&d.to_string_lossy()),
+            );
+            findings.push(
+                codes::MISSING_SCHEMA
+                    .finding(format!(
+                        "no schema in {dir} declares kind {}; {count} {kind} {} not validated",
+                        code(kind.as_str()),
+                        if count == 1 {
+                            "document was"
+                        } else {
+                            "documents were"
+                        }
+                    ))
+                    .at_span(first.file, first.head)
+                    .with_label(format!("first {kind} document"))
+                    .tool(),
+            );
+        }
+    }
+
     let document_count = documents.len();
     let mut repository = Repository::new(documents);
     let references = crate::refs::check(&repository);
@@ -302,6 +404,7 @@ fn run_in_pool(options: &CheckOptions, memory: &[MemoryInput]) -> Result<Outcome
     lap("sort");
     let stats = Stats {
         files: candidates.len(),
+        skipped: discovery.skipped,
         documents: document_count,
         policies: policy_set.policies.len(),
         elapsed: started.elapsed(),
@@ -457,7 +560,8 @@ fn check_loaded(
                         .map(|f| f.with_document(Some(document_ref.clone()))),
                 );
                 checkable = !outcome.invalid;
-            } else if schemas.broken_schema(kind).is_some() {
+            } else {
+                // A broken or missing schema: the document was not validated (S002/S003).
                 checkable = false;
             }
         }
@@ -566,11 +670,15 @@ fn identify(
     }
 }
 
-/// Applies severity overrides and removes disabled rules.
+/// Applies severity overrides and removes disabled rules. Findings that mean input was not
+/// checked ([`codes::means_unchecked`]) are never removed or downgraded (the configuration
+/// refuses such settings; this keeps the guarantee for any other caller).
 pub fn apply_rule_settings(findings: &mut Vec<Finding>, options: &CheckOptions) {
-    findings.retain(|f| !options.disabled_rules.iter().any(|r| **r == *f.code));
+    findings.retain(|f| {
+        codes::means_unchecked(&f.code) || !options.disabled_rules.iter().any(|r| **r == *f.code)
+    });
     for finding in findings.iter_mut() {
-        if finding.origin == Origin::Data {
+        if finding.origin == Origin::Data && !codes::means_unchecked(&finding.code) {
             if let Some(severity) = options.severity_overrides.get(&*finding.code) {
                 finding.severity = *severity;
             }

@@ -55,7 +55,7 @@ checks! {
         "remove the extra `---` separator";
     LIMIT_EXCEEDED = "Y008", "input-limit", Error,
         "the file breaks a size, depth, node or alias limit",
-        "split the file or simplify it; limits can be raised in channelguard.yaml (`limits:`)";
+        "split the file or simplify it; limits can be raised in channelguard.yaml (`limits:`) up to their hard maxima";
     UNSUPPORTED_TAG = "Y009", "unsupported-tag", Error,
         "a node has a YAML tag other than the core ones",
         "remove the tag; account data uses plain YAML values";
@@ -104,6 +104,9 @@ checks! {
     SCHEMA_ERROR = "S002", "schema-error", Error,
         "a JSON Schema could not be loaded or compiled",
         "fix the schema file; documents of its kind were not validated";
+    MISSING_SCHEMA = "S003", "missing-schema", Error,
+        "no schema of the schema directory declares a kind that documents use",
+        "add a schema whose `properties.kind.const` names the kind, or drop `--schemas`/`schemas:` to use the bundled schemas";
     DUPLICATE_ID = "R001", "duplicate-id", Error,
         "two documents of the same kind share an `id`",
         "give one of the documents another `id`, or remove the duplicate";
@@ -142,6 +145,32 @@ checks! {
         "please report this with the input that caused it";
 }
 
+/// Checks whose findings mean that input was not (fully) checked: a file that could not be read,
+/// decoded or parsed to its end, a limit that stopped loading, and every error of the tool
+/// itself (a schema, policy or configuration that could not be used, an internal error). A
+/// partial check must never look clean, so these can be neither turned off nor downgraded in
+/// `rules:`, waived, or recorded in a baseline.
+pub const UNCHECKED: &[&BuiltinCheck] = &[
+    YAML_SYNTAX,
+    TAB_INDENTATION,
+    INVALID_ENCODING,
+    LIMIT_EXCEEDED,
+    UNREADABLE_FILE,
+    SCHEMA_ERROR,
+    MISSING_SCHEMA,
+    POLICY_SYNTAX,
+    POLICY_RUNTIME,
+    POLICY_LIMIT,
+    POLICY_METADATA,
+    CONFIG_ERROR,
+    INTERNAL_ERROR,
+];
+
+/// Whether findings of `id` mean that input was not checked (see [`UNCHECKED`]).
+pub fn means_unchecked(id: &str) -> bool {
+    UNCHECKED.iter().any(|c| c.id == id)
+}
+
 impl BuiltinCheck {
     /// A finding of this check, with its default severity and help.
     pub fn finding(&self, message: impl Into<String>) -> Finding {
@@ -167,6 +196,15 @@ mod tests {
         let names: HashSet<_> = ALL.iter().map(|c| c.name).collect();
         assert_eq!(ids.len(), ALL.len());
         assert_eq!(names.len(), ALL.len());
+    }
+
+    #[test]
+    fn unchecked_codes_are_errors() {
+        for c in UNCHECKED {
+            assert_eq!(c.severity, Severity::Error, "{}", c.id);
+        }
+        assert!(means_unchecked("Y008") && means_unchecked("Y013") && means_unchecked("S003"));
+        assert!(!means_unchecked("F05") && !means_unchecked("W002") && !means_unchecked("MC002"));
     }
 
     #[test]

@@ -44,62 +44,62 @@ const WAIVER_KEYS: &[&str] = &[
     "expires",
 ];
 
-/// The `limits:` keys, each with its default and how it is set on [`Limits`].
+/// The `limits:` keys, each with how it is read from (defaults, hard maxima) and set on [`Limits`].
 struct LimitKey {
     name: &'static str,
-    default: fn(&Limits) -> u64,
+    get: fn(&Limits) -> u64,
     set: fn(&mut Limits, u64),
 }
 
 const LIMIT_KEYS: &[LimitKey] = &[
     LimitKey {
         name: "max_file_bytes",
-        default: |l| l.max_file_bytes,
+        get: |l| l.max_file_bytes,
         set: |l, v| l.max_file_bytes = v,
     },
     LimitKey {
         name: "max_depth",
-        default: |l| l.max_depth as u64,
+        get: |l| l.max_depth as u64,
         set: |l, v| l.max_depth = v as usize,
     },
     LimitKey {
         name: "max_nodes",
-        default: |l| l.max_nodes as u64,
+        get: |l| l.max_nodes as u64,
         set: |l, v| l.max_nodes = v as usize,
     },
     LimitKey {
         name: "max_scalar_bytes",
-        default: |l| l.max_scalar_bytes as u64,
+        get: |l| l.max_scalar_bytes as u64,
         set: |l, v| l.max_scalar_bytes = v as usize,
     },
     LimitKey {
         name: "max_alias_nodes",
-        default: |l| l.max_alias_nodes as u64,
+        get: |l| l.max_alias_nodes as u64,
         set: |l, v| l.max_alias_nodes = v as usize,
     },
     LimitKey {
         name: "max_policy_bytes",
-        default: |l| l.max_policy_bytes,
+        get: |l| l.max_policy_bytes,
         set: |l, v| l.max_policy_bytes = v,
     },
     LimitKey {
         name: "max_schema_bytes",
-        default: |l| l.max_schema_bytes,
+        get: |l| l.max_schema_bytes,
         set: |l, v| l.max_schema_bytes = v,
     },
     LimitKey {
         name: "policy_operations",
-        default: |l| l.policy_operations,
+        get: |l| l.policy_operations,
         set: |l, v| l.policy_operations = v,
     },
     LimitKey {
         name: "policy_deadline_ms",
-        default: |l| l.policy_deadline.as_millis() as u64,
+        get: |l| l.policy_deadline.as_millis() as u64,
         set: |l, v| l.policy_deadline = Duration::from_millis(v),
     },
     LimitKey {
         name: "max_findings_per_policy_file",
-        default: |l| l.max_findings_per_policy_file as u64,
+        get: |l| l.max_findings_per_policy_file as u64,
         set: |l, v| l.max_findings_per_policy_file = v as usize,
     },
 ];
@@ -556,6 +556,9 @@ impl<'a> Reader<'a> {
                     }
                 }
             }
+            if codes::means_unchecked(id) {
+                self.refuse_silencing(&rule_pointer, id, &rule);
+            }
             rules.push(Located {
                 value: (id.clone(), rule),
                 span: self.key_span(&rule_pointer),
@@ -563,6 +566,34 @@ impl<'a> Reader<'a> {
             });
         }
         rules
+    }
+
+    /// `enabled: false` or a lower severity for a check whose findings mean input was not
+    /// checked: a partial check must never look clean.
+    fn refuse_silencing(&mut self, rule_pointer: &str, id: &str, rule: &RuleConfig) {
+        let lowered = rule.severity.is_some_and(|s| s != Severity::Error);
+        for (option, refused) in [
+            ("enabled", rule.enabled == Some(false)),
+            ("severity", lowered),
+        ] {
+            if !refused {
+                continue;
+            }
+            let field_pointer = format!("{rule_pointer}/{option}");
+            let span = self.entry_span(&field_pointer);
+            let finding = self.error(
+                span,
+                &field_pointer,
+                format!(
+                    "rule {} cannot be turned off or downgraded: its findings mean that input was not checked",
+                    code(id)
+                ),
+            );
+            finding.label = Some("not allowed for this rule".to_string());
+            finding.help = Some(format!(
+                "remove `{option}:`; fix the input, raise a limit (up to its hard maximum) or leave the file out of the checked paths"
+            ));
+        }
     }
 
     fn limits(&mut self, pointer: &str, value: &'a Value) -> Limits {
@@ -577,7 +608,25 @@ impl<'a> Reader<'a> {
                 continue;
             };
             let limit_pointer = format!("{pointer}/{}", key.name);
+            let maximum = (key.get)(&Limits::MAXIMA);
             match value.as_u64() {
+                // Above the hard maximum: an error, and the limit keeps its default.
+                Some(n) if n > maximum => {
+                    let span = self.node_span(&limit_pointer);
+                    let finding = self.error(
+                        span,
+                        &limit_pointer,
+                        format!(
+                            "limit `{}` is `{n}`, above its hard maximum of `{maximum}`",
+                            key.name
+                        ),
+                    );
+                    finding.label = Some(format!("at most {maximum}"));
+                    finding.help = Some(format!(
+                        "set `{}` to at most `{maximum}`; hard maxima keep hostile input from aborting the run (docs/security.md)",
+                        key.name
+                    ));
+                }
                 Some(n) if n > 0 => (key.set)(&mut limits, n),
                 _ => self.wrong_type(
                     &limit_pointer,
@@ -625,6 +674,23 @@ impl<'a> Reader<'a> {
             }
         };
         let rule = required(self, "rule");
+        if let Some(id) = rule.filter(|id| codes::means_unchecked(id)) {
+            let field_pointer = format!("{pointer}/rule");
+            let span = self.entry_span(&field_pointer);
+            let finding = self.error(
+                span,
+                &field_pointer,
+                format!(
+                    "findings of {} cannot be waived: they mean that input was not checked",
+                    code(id)
+                ),
+            );
+            finding.label = Some("not waivable".to_string());
+            finding.help = Some(
+                "remove the waiver; fix the input, raise a limit (up to its hard maximum) or leave the file out of the checked paths"
+                    .to_string(),
+            );
+        }
         let document = required(self, "document");
         let reason = required(self, "reason");
         let approved_by = required(self, "approved_by");
@@ -948,7 +1014,13 @@ pub fn starter(settings: &BTreeMap<String, (SettingDecl, String)>) -> String {
     out.push_str(STARTER_LIMITS_HEAD);
     out.push_str("limits:\n");
     for key in LIMIT_KEYS {
-        let _ = writeln!(out, "  # {}: {}", key.name, (key.default)(&defaults));
+        let _ = writeln!(
+            out,
+            "  # {}: {}  # hard maximum {}",
+            key.name,
+            (key.get)(&defaults),
+            (key.get)(&Limits::MAXIMA)
+        );
     }
     out.push_str(STARTER_WAIVERS);
     out
@@ -1170,6 +1242,67 @@ mod tests {
             "-1"
         )));
         assert!(messages.contains(&("unknown limit `max_dept`", "max_dept")));
+    }
+
+    #[test]
+    fn limits_up_to_their_hard_maximum_are_taken_and_above_it_refused() {
+        for key in LIMIT_KEYS {
+            let maximum = (key.get)(&Limits::MAXIMA);
+            assert!(maximum >= (key.get)(&Limits::default()), "{}", key.name);
+            let config = parse_ok(&format!("limits:\n  {}: {maximum}\n", key.name));
+            assert_eq!((key.get)(&config.limits), maximum, "{}", key.name);
+
+            let text = format!("limits:\n  {}: {}\n", key.name, maximum + 1);
+            let (config, found) = parse(&text, Path::new("repo"));
+            assert_eq!(found.len(), 1, "{}: {found:#?}", key.name);
+            assert_eq!(
+                found[0].message,
+                format!(
+                    "limit `{}` is `{}`, above its hard maximum of `{maximum}`",
+                    key.name,
+                    maximum + 1
+                )
+            );
+            assert_eq!(snippet(&text, &found[0]), (maximum + 1).to_string());
+            assert_eq!(found[0].origin, crate::finding::Origin::Tool);
+            // The limit keeps its default (and the run does not happen: C001 is exit 2).
+            assert_eq!(config.limits, Limits::default(), "{}", key.name);
+        }
+        // Far above, and above what fits a `usize` on 32-bit targets.
+        assert_eq!(problems("limits: {max_depth: 100000000}\n").len(), 1);
+        assert_eq!(
+            problems("limits: {max_nodes: 18446744073709551615}\n").len(),
+            1
+        );
+        // Lowering is always fine.
+        assert_eq!(parse_ok("limits: {max_depth: 1}\n").limits.max_depth, 1);
+    }
+
+    #[test]
+    fn checks_meaning_not_checked_cannot_be_silenced() {
+        let text = "rules:\n  Y008: {enabled: false}\n  Y013: {severity: warning}\n  X001: {enabled: true, severity: error}\n  F05: {enabled: false}\nwaivers:\n  - {rule: Y004, document: Customer/x, reason: r, approved_by: a}\n";
+        let found = problems(text);
+        let described: Vec<(&str, &str)> = found
+            .iter()
+            .map(|f| (f.message.as_str(), snippet(text, f)))
+            .collect();
+        assert_eq!(
+            described,
+            vec![
+                (
+                    "rule `Y008` cannot be turned off or downgraded: its findings mean that input was not checked",
+                    "enabled: false"
+                ),
+                (
+                    "rule `Y013` cannot be turned off or downgraded: its findings mean that input was not checked",
+                    "severity: warning"
+                ),
+                (
+                    "findings of `Y004` cannot be waived: they mean that input was not checked",
+                    "rule: Y004"
+                ),
+            ]
+        );
     }
 
     #[test]

@@ -1,7 +1,9 @@
-//! Finding and reading input files: walks the given paths for `*.yaml`/`*.yml` (skipping hidden
-//! directories), refuses anything that is not a regular file inside the repository root, reads
-//! at most `limit + 1` bytes and decodes UTF-8 (reporting invalid bytes, UTF-16 and byte order
-//! marks as located findings).
+//! Finding and reading input files: walks the given paths for `*.yaml`/`*.yml` (any case),
+//! leaving out hidden files and directories but counting what it leaves out, refuses anything
+//! that is not a regular file inside the repository root, reads at most `limit + 1` bytes and
+//! decodes UTF-8 (reporting invalid bytes, UTF-16 and byte order marks as located findings).
+//! A path the walk cannot take (an unreadable directory, a name that is not UTF-8) is a located
+//! Y013 finding and the walk goes on: a partial check never looks clean.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,13 +17,56 @@ use crate::input::{read_bounded, Origin, ReadScope, Refused};
 /// A file to check, as found by the walk.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Candidate {
-    /// Path as shown to users (relative to the root, `/`-separated).
+    /// Path as shown to users (relative to the root, `/`-separated; bytes that are not UTF-8
+    /// escaped as `\xNN`).
     pub name: String,
     pub path: PathBuf,
     /// Found by walking a directory that is inside the root without following links: the file
     /// is inside the root unless it is itself a symbolic link, so reading it needs no
     /// `canonicalize` (two of them per file were a quarter of the read time).
     pub inside_root: bool,
+}
+
+/// Why the walk did not take a path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SkipReason {
+    /// A data file name inside a hidden directory, or a hidden data file (like ripgrep, the
+    /// walk leaves them out; name them on the command line to check them).
+    Hidden,
+    /// A data file whose name (or a directory above it) is not UTF-8: it cannot be named
+    /// exactly in a report, a waiver or a baseline (also a Y013 finding).
+    NonUtf8Name,
+    /// A directory that could not be listed (also a Y013 finding).
+    UnreadableDirectory,
+}
+
+impl SkipReason {
+    /// How the summary names the reason.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::Hidden => "hidden",
+            SkipReason::NonUtf8Name => "non-UTF-8 name",
+            SkipReason::UnreadableDirectory => "unreadable directory",
+        }
+    }
+}
+
+/// A path the walk did not take.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Skipped {
+    /// Shown like [`Candidate::name`].
+    pub name: String,
+    pub path: PathBuf,
+    pub reason: SkipReason,
+    /// Why, for the Y013 finding (`None` for hidden files, which are only counted).
+    pub problem: Option<String>,
+}
+
+/// What a walk found: the files to check and the paths it did not take.
+#[derive(Clone, Debug, Default)]
+pub struct Discovery {
+    pub candidates: Vec<Candidate>,
+    pub skipped: Vec<Skipped>,
 }
 
 /// A problem with a path given on the command line (exit 2: the tool could not do its job).
@@ -37,15 +82,19 @@ pub enum DiscoverError {
     },
 }
 
-/// Whether a file name is account data. `channelguard.yaml` (configuration) and policy test
-/// cases (`*.test.yaml`) are not.
+/// Whether a file name is account data: `*.yaml` or `*.yml` in any case. `channelguard.yaml`
+/// (configuration) and policy test cases (`*.test.yaml`) are not.
 pub fn is_data_file(path: &Path) -> bool {
-    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-        return false;
-    };
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(is_data_name)
+}
+
+fn is_data_name(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
     let yaml = name.ends_with(".yaml") || name.ends_with(".yml");
     yaml && !matches!(
-        name,
+        name.as_str(),
         "channelguard.yaml"
             | "channelguard.yml"
             | ".pre-commit-config.yaml"
@@ -55,14 +104,46 @@ pub fn is_data_file(path: &Path) -> bool {
 }
 
 fn is_hidden(name: &std::ffi::OsStr) -> bool {
-    name.to_str()
-        .is_some_and(|n| n.starts_with('.') && n != "." && n != "..")
+    name.as_encoded_bytes().starts_with(b".") && name != "." && name != ".."
+}
+
+/// Version-control metadata: never walked, never counted.
+fn is_vcs_dir(name: &std::ffi::OsStr) -> bool {
+    [".git", ".hg", ".svn", ".jj", ".bzr"]
+        .iter()
+        .any(|vcs| name == *vcs)
+}
+
+/// `path` as shown to users: like [`crate::source::display_path`], with bytes that are not
+/// UTF-8 written as `\xNN` (never a lossy U+FFFD: two different names must stay different).
+pub fn escaped_name(path: &Path, root: &Path) -> String {
+    if path.to_str().is_some() {
+        return crate::source::display_path(path, root);
+    }
+    let shown = path.strip_prefix(root).unwrap_or(path);
+    let mut text = String::new();
+    for chunk in shown.as_os_str().as_encoded_bytes().utf8_chunks() {
+        text.push_str(&chunk.valid().replace('\\', "/"));
+        for byte in chunk.invalid() {
+            text.push_str(&format!("\\x{byte:02x}"));
+        }
+    }
+    text
 }
 
 /// Walks `paths` (files or directories) and returns the data files, sorted by name and without
 /// duplicates. Explicitly named files are taken whatever their extension.
 pub fn discover(paths: &[PathBuf], root: &Path) -> Result<Vec<Candidate>, DiscoverError> {
+    walk(paths, root).map(|d| d.candidates)
+}
+
+/// Walks `paths` like [`discover`] and also returns what the walk left out: hidden data files
+/// (counted), data files with a name that is not UTF-8 and directories that cannot be listed
+/// (each also a Y013 finding of the run). A problem with a path named on the command line is
+/// an error.
+pub fn walk(paths: &[PathBuf], root: &Path) -> Result<Discovery, DiscoverError> {
     let mut found = Vec::new();
+    let mut skipped = Vec::new();
     for path in paths {
         let meta = std::fs::symlink_metadata(path).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
@@ -84,17 +165,57 @@ pub fn discover(paths: &[PathBuf], root: &Path) -> Result<Vec<Candidate>, Discov
                 .follow_links(false)
                 .sort_by_file_name()
                 .into_iter()
-                .filter_entry(|e| e.depth() == 0 || !is_hidden(e.file_name()));
+                .filter_entry(|e| e.depth() == 0 || !is_vcs_dir(e.file_name()));
             for entry in walker {
-                let entry = entry.map_err(|e| DiscoverError::Io {
-                    path: e
-                        .path()
-                        .map_or_else(|| path.display().to_string(), |p| p.display().to_string()),
-                    source: e
-                        .into_io_error()
-                        .unwrap_or_else(|| std::io::Error::other("walk error")),
-                })?;
-                if entry.file_type().is_dir() || !is_data_file(entry.path()) {
+                let entry = match entry {
+                    Ok(entry) => entry,
+                    Err(error) => {
+                        // One directory that cannot be listed never stops the others.
+                        let at = error.path().unwrap_or(path).to_path_buf();
+                        let clean = at.strip_prefix("./").unwrap_or(&at).to_path_buf();
+                        let cause = error
+                            .io_error()
+                            .map_or_else(|| error.to_string(), ToString::to_string);
+                        skipped.push(Skipped {
+                            name: escaped_name(&clean, root),
+                            path: clean,
+                            reason: SkipReason::UnreadableDirectory,
+                            problem: Some(format!(
+                                "cannot read the directory: {cause}; its files were not checked"
+                            )),
+                        });
+                        continue;
+                    }
+                };
+                if entry.file_type().is_dir() {
+                    continue;
+                }
+                let file_name = entry.file_name();
+                let lossy = file_name.to_string_lossy();
+                if !is_data_name(&lossy) {
+                    continue;
+                }
+                let below = entry.path().strip_prefix(path).unwrap_or(entry.path());
+                let hidden = below.components().any(|c| is_hidden(c.as_os_str()));
+                let clean = entry.path().strip_prefix("./").unwrap_or(entry.path());
+                if hidden || entry.path().to_str().is_none() {
+                    let (reason, problem) = if hidden {
+                        (SkipReason::Hidden, None)
+                    } else {
+                        (
+                            SkipReason::NonUtf8Name,
+                            Some(
+                                "the path is not valid UTF-8; not read (rename the file)"
+                                    .to_string(),
+                            ),
+                        )
+                    };
+                    skipped.push(Skipped {
+                        name: escaped_name(clean, root),
+                        path: clean.to_path_buf(),
+                        reason,
+                        problem,
+                    });
                     continue;
                 }
                 found.push(candidate(entry.path(), root, inside_root));
@@ -106,13 +227,18 @@ pub fn discover(paths: &[PathBuf], root: &Path) -> Result<Vec<Candidate>, Discov
     found.sort();
     // The same file named twice: keep one entry, the stricter one (`inside_root: false` sorts first).
     found.dedup_by(|later, earlier| later.path == earlier.path);
-    Ok(found)
+    skipped.sort();
+    skipped.dedup_by(|later, earlier| later.path == earlier.path);
+    Ok(Discovery {
+        candidates: found,
+        skipped,
+    })
 }
 
 fn candidate(path: &Path, root: &Path, inside_root: bool) -> Candidate {
     let clean = path.strip_prefix("./").unwrap_or(path);
     Candidate {
-        name: crate::source::display_path(clean, root),
+        name: escaped_name(clean, root),
         path: clean.to_path_buf(),
         inside_root,
     }
@@ -238,6 +364,53 @@ mod tests {
         assert!(!is_data_file(Path::new("channelguard.yaml")));
         assert!(!is_data_file(Path::new("mc002.test.yaml")));
         assert!(!is_data_file(Path::new("README.md")));
+        // Any case.
+        assert!(is_data_file(Path::new("A.YAML")));
+        assert!(is_data_file(Path::new("b.Yml")));
+        assert!(!is_data_file(Path::new("ChannelGuard.YAML")));
+        assert!(!is_data_file(Path::new("mc002.TEST.yml")));
+    }
+
+    #[test]
+    fn walk_counts_hidden_data_files_and_skips_version_control() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for (rel, text) in [
+            (".git/x.yaml", "a: 1"),
+            (".hidden/y.yaml", "a: 1"),
+            ("b/.z.YML", "a: 1"),
+            ("b/.env", "X=1"),
+            ("b/c.YAML", "a: 1"),
+        ] {
+            std::fs::create_dir_all(root.join(rel).parent().unwrap()).unwrap();
+            std::fs::write(root.join(rel), text).unwrap();
+        }
+        let found = walk(&[root.to_path_buf()], root).unwrap();
+        let names: Vec<_> = found.candidates.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["b/c.YAML"]);
+        let skipped: Vec<_> = found
+            .skipped
+            .iter()
+            .map(|s| (s.name.as_str(), s.reason, s.problem.is_some()))
+            .collect();
+        assert_eq!(
+            skipped,
+            [
+                (".hidden/y.yaml", SkipReason::Hidden, false),
+                ("b/.z.YML", SkipReason::Hidden, false)
+            ]
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn names_that_are_not_utf8_are_escaped_not_lossy() {
+        use std::os::unix::ffi::OsStrExt;
+        let path = Path::new(std::ffi::OsStr::from_bytes(b"repo/a\\b/caf\xe9\xff.yaml"));
+        assert_eq!(
+            escaped_name(path, Path::new("repo")),
+            "a/b/caf\\xe9\\xff.yaml"
+        );
     }
 
     #[test]
@@ -259,7 +432,7 @@ mod tests {
     }
 
     #[test]
-    fn walk_skips_hidden_directories_and_sorts() {
+    fn walk_leaves_out_hidden_directories_and_sorts() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         std::fs::create_dir_all(root.join(".git")).unwrap();

@@ -1,7 +1,8 @@
 //! Resource limits for untrusted input: data files, schemas and policies.
 //!
 //! Defaults follow the decisions in the hardening notes; each is configurable in
-//! `channelguard.yaml` (`limits:`). A breach is a located finding on that input, never a crash.
+//! `channelguard.yaml` (`limits:`) up to its hard maximum ([`Limits::MAXIMA`]). A breach is a
+//! located finding on that input, never a crash.
 
 use std::time::Duration;
 
@@ -28,6 +29,31 @@ pub struct Limits {
     /// Most findings one policy may report for one file before the rest are summarised.
     pub max_findings_per_policy_file: usize,
 }
+
+impl Limits {
+    /// The hard maxima: `channelguard.yaml` may lower any limit but never raise one above these
+    /// (a C001). Each keeps a run that uses it from aborting or exhausting a CI runner's memory:
+    /// `max_depth` stays far below what the 16 MiB worker stacks survive (a policy reading a
+    /// nested value overflowed them between 8,000 and 11,000 levels on the debug build, so the
+    /// margin is 8×; `tests/hardening_limits.rs` runs a file at the maximum); the size ceilings
+    /// bound the memory of one file or evaluation to a few GiB. docs/security.md lists them.
+    pub const MAXIMA: Limits = Limits {
+        max_file_bytes: 256 * 1024 * 1024,
+        max_depth: 1_000,
+        max_nodes: 5_000_000,
+        max_scalar_bytes: 64 * 1024 * 1024,
+        max_alias_nodes: 1_000_000,
+        max_policy_bytes: 16 * 1024 * 1024,
+        max_schema_bytes: 16 * 1024 * 1024,
+        policy_operations: 100_000_000,
+        policy_deadline: Duration::from_secs(60),
+        max_findings_per_policy_file: 100_000,
+    };
+}
+
+/// Most worker threads (`-j`): more gains nothing on any machine channelguard runs on, and each
+/// worker reserves a 16 MiB stack.
+pub const MAX_THREADS: usize = 256;
 
 impl Default for Limits {
     fn default() -> Limits {

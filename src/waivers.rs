@@ -31,9 +31,11 @@ pub struct Waiver {
 
 impl Waiver {
     /// Whether the waiver covers `finding`. Only data findings can be waived: a tool error
-    /// means the check is incomplete, which no reviewer can accept for the data.
+    /// means the check is incomplete, which no reviewer can accept for the data; nor can a
+    /// finding that says input was not checked (an unreadable or unparsed file, a limit).
     pub fn matches(&self, finding: &Finding) -> bool {
         finding.origin == Origin::Data
+            && !codes::means_unchecked(&finding.code)
             && *finding.code == *self.rule
             && finding.document.as_ref() == Some(&self.document)
             && self.pointer.as_deref().is_none_or(|waived| {
@@ -179,6 +181,26 @@ mod tests {
         let note = findings[0].waived.as_ref().expect("waived");
         assert_eq!(note.reason, "accepted by the channel team");
         assert_eq!(note.approved_by, "jane");
+    }
+
+    #[test]
+    fn findings_meaning_not_checked_are_never_waived() {
+        let mut findings = vec![finding("Y013", "m", "/x"), finding("Y008", "m", "/x")];
+        apply(
+            &mut findings,
+            &[waiver("Y013", "m", None), waiver("Y008", "m", None)],
+            as_of(),
+            CONFIG,
+        );
+        assert_eq!(
+            codes_of(&findings),
+            vec![
+                ("Y013", false),
+                ("Y008", false),
+                ("W002", false),
+                ("W002", false)
+            ]
+        );
     }
 
     #[test]

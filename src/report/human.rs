@@ -16,6 +16,7 @@ use miette::{
 };
 
 use super::{Report, Reporter};
+use crate::discover::SkipReason;
 use crate::finding::{Finding, Location, Severity};
 use crate::source::SourceMap;
 
@@ -208,6 +209,20 @@ pub fn summary_line(report: &Report<'_>, elapsed: Option<Duration>) -> String {
     );
     if counts.waived > 0 {
         line.push_str(&format!(", {} waived", counts.waived));
+    }
+    let skipped: Vec<String> = stats
+        .skipped_counts()
+        .into_iter()
+        .map(|(reason, n)| match reason {
+            SkipReason::Hidden => plural(n, "hidden file", "hidden files"),
+            SkipReason::NonUtf8Name => plural(n, "non-UTF-8 name", "non-UTF-8 names"),
+            SkipReason::UnreadableDirectory => {
+                plural(n, "unreadable directory", "unreadable directories")
+            }
+        })
+        .collect();
+    if !skipped.is_empty() {
+        line.push_str(&format!("; skipped {}", skipped.join(", ")));
     }
     if let Some(elapsed) = elapsed {
         line.push_str(&format!(" in {:.2}s", elapsed.as_secs_f64()));

@@ -6,6 +6,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use super::{line_cols, Counts, Report, Reporter};
+use crate::discover::SkipReason;
 use crate::finding::{DocumentRef, Location, Origin, Severity, WaiverNote};
 use crate::source::SourceMap;
 
@@ -34,6 +35,16 @@ struct Summary {
     policies: usize,
     #[serde(flatten)]
     counts: Counts,
+    /// Paths the walk did not take (present only when there are some).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    skipped: Vec<JsonSkipped>,
+}
+
+#[derive(Serialize)]
+struct JsonSkipped {
+    path: String,
+    /// `hidden`, `non_utf8_name` or `unreadable_directory`.
+    reason: &'static str,
 }
 
 /// A place in a file, with both byte offsets and 1-based line/column.
@@ -103,6 +114,18 @@ impl Reporter for JsonReporter {
                 documents: stats.documents,
                 policies: stats.policies,
                 counts: report.counts(),
+                skipped: stats
+                    .skipped
+                    .iter()
+                    .map(|s| JsonSkipped {
+                        path: s.name.clone(),
+                        reason: match s.reason {
+                            SkipReason::Hidden => "hidden",
+                            SkipReason::NonUtf8Name => "non_utf8_name",
+                            SkipReason::UnreadableDirectory => "unreadable_directory",
+                        },
+                    })
+                    .collect(),
             },
             findings: report
                 .visible()

@@ -87,7 +87,14 @@ pub struct EngineArgs {
     #[arg(long, value_name = "DIR", help_heading = "Input")]
     pub root: Option<PathBuf>,
 
-    /// Worker threads (default: one per core)
-    #[arg(long, short = 'j', value_name = "N", help_heading = "Input")]
+    /// Worker threads, 1 to 256 (default: one per core)
+    #[arg(
+        long,
+        short = 'j',
+        value_name = "N",
+        help_heading = "Input",
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new()
+            .range(1..=channelguard::limits::MAX_THREADS as u64)
+    )]
     pub threads: Option<usize>,
 }
