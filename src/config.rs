@@ -1073,7 +1073,8 @@ waivers:
 pub const PRE_COMMIT_CONFIG: &str = "\
 # pre-commit hooks (https://pre-commit.com): run `pre-commit install` once.
 # channelguard checks the whole repository every time (channel rules cross documents); the
-# staged file names given after `--only` choose which findings are reported.
+# staged file names given after `--only --` choose which findings are reported. `--only` takes
+# every argument after it as a file name, so put options before it in `entry`.
 # This local hook runs the channelguard on PATH. To let pre-commit build a pinned version
 # instead, use channelguard's repository as `repo:` with a `rev:` and the hook id `channelguard`.
 repos:
@@ -1081,7 +1082,7 @@ repos:
     hooks:
       - id: channelguard
         name: channelguard (CSP account data)
-        entry: channelguard check --only
+        entry: channelguard check --only --
         language: system
         pass_filenames: true
         files: \\.(ya?ml)$
@@ -1390,7 +1391,7 @@ mod tests {
             .expect("a hook")
             .clone();
         assert_eq!(hook["id"], "channelguard");
-        assert_eq!(hook["entry"], "channelguard check --only");
+        assert_eq!(hook["entry"], "channelguard check --only --");
         assert_eq!(hook["files"], "\\.(ya?ml)$");
     }
 

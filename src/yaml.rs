@@ -412,6 +412,21 @@ pub fn load(text: &str, base: usize, file: FileId, limits: &Limits) -> LoadedFil
         }
         line_start += line.len();
     }
+    // YAML forbids a raw NUL, and saphyr-parser reads it as the end of the input: it reported
+    // "tab character in indentation" or "unexpected end of stream" somewhere else. Say what it is.
+    if let Some(at) = body.find('\0') {
+        let span = loader.point_span(base + at);
+        loader.report(
+            codes::YAML_SYNTAX,
+            "a NUL character (`\\0`) is not allowed in YAML".to_string(),
+            span,
+            "NUL here",
+        );
+        return LoadedFile {
+            documents: Vec::new(),
+            findings: loader.findings,
+        };
+    }
     let mut parser = Parser::new_from_str(body);
     let mut saw_document = false;
     loop {
@@ -1222,6 +1237,41 @@ mod tests {
         let doc = &ascii.documents[0];
         let span = doc.spans.lookup(&doc.value, "/x").unwrap().span;
         assert_eq!(&"%YAML 1.2\n---\nid: é\nx: abc\n"[span.range()], "abc");
+    }
+
+    #[test]
+    fn a_nul_character_is_reported_as_a_nul_wherever_it_is() {
+        // saphyr-parser takes a raw NUL for the end of the input; these were reported as a
+        // tab in the indentation (Y003) or an unexpected end of a quoted scalar.
+        for text in [
+            "a: x\0y\n",
+            "a: \"x\0y\"\n",
+            "a: 'x\0y'\n",
+            "a: x # \0\n",
+            "\0a: x\n",
+            "a: |\n  x\0y\n",
+            "a: [x\0y]\n",
+            "a: 1\n---\nb: \0\n",
+        ] {
+            let file = load_str(text);
+            assert_eq!(codes_of(&file), ["Y001"], "{text:?}");
+            let finding = &file.findings[0];
+            assert_eq!(
+                finding.message, "a NUL character (`\\0`) is not allowed in YAML",
+                "{text:?}"
+            );
+            let at = text.find('\0').unwrap();
+            assert_eq!(
+                finding.location.unwrap().span,
+                ByteSpan::new(at, at + 1),
+                "{text:?}"
+            );
+            assert!(file.documents.is_empty());
+        }
+        // The escape `\0` in a double-quoted scalar is a value, not a NUL in the text.
+        let file = load_str("a: \"x\\0y\"\n");
+        assert!(file.findings.is_empty(), "{:?}", file.findings);
+        assert_eq!(file.documents[0].value["a"], "x\u{0}y");
     }
 
     #[test]

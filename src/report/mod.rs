@@ -110,39 +110,6 @@ pub fn line_cols(sources: &SourceMap, location: Location) -> (LineCol, LineCol) 
     sources.get(location.file).span_lines(location.span)
 }
 
-/// Writes a file atomically: into a temporary file in the same directory, then renamed over
-/// `path`, so that a CI step reading the report never sees half of it and an interrupted run
-/// leaves the previous file in place.
-pub fn write_file_atomically(
-    path: &std::path::Path,
-    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
-) -> io::Result<()> {
-    let directory = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .ok_or_else(|| io::Error::other("the output path names no file"))?
-        .to_string_lossy();
-    let temporary = directory.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&temporary)?;
-        let mut out = io::BufWriter::new(file);
-        write(&mut out)?;
-        let file = out.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        std::fs::rename(&temporary, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temporary);
-    }
-    result
-}
-
 /// Escapes text from the data for terminal and log output: control characters become visible.
 pub fn escape_untrusted(text: &str) -> String {
     let mut out = String::with_capacity(text.len());

@@ -5,7 +5,8 @@
 # temporary directory unless it is already on PATH, creates a temporary git repository with clean
 # account data and a `.pre-commit-config.yaml` (`repo: local`, `language: system`, the built
 # binary), installs the hook, then asserts that a commit introducing a violation is refused with
-# the diagnostic on screen and that the fixed commit goes through.
+# the diagnostic on screen, that the fixed commit goes through, and that a staged file named
+# `--baseline=.bl.yaml` is passed as a file name after `--only --`, not read as an option.
 #
 # Set CHANNELGUARD_E2E_RUST_HOOK=1 to also run the `language: rust` hook of this checkout's
 # .pre-commit-hooks.yaml (pre-commit builds it with cargo: slow, needs crates.io or a warm cache).
@@ -112,9 +113,9 @@ repos:
       - id: channelguard
         name: channelguard
         language: system
-        entry: $bin check --only
-        # pre-commit puts args between the entry and the file names; --only copes with that.
-        args: [--as-of, "2024-06-30", --color, never]
+        # Options go before `--only --`: pre-commit appends the staged file names (and any
+        # `args`) after the entry, and `--only` takes everything after it as a file name.
+        entry: $bin check --as-of 2024-06-30 --color never --only --
         pass_filenames: true
         files: \.(ya?ml)$
         require_serial: true
@@ -176,18 +177,40 @@ commit_must_fail "relationship back to requested" "MC002" "subscriptions/fabrika
 git reset --quiet HEAD -- customers/fabrikam.yaml
 git checkout --quiet -- customers/fabrikam.yaml
 
+# --- a staged file named like an option stays a file name ----------------------------------------
+# An attacker commits a violation, a baseline that records it, and a clean file named
+# `--baseline=.bl.yaml`. Were the file names pre-commit appends read as options, that name would
+# load the baseline and silence the finding; after `--only --` it is just a file.
+sed -i.bak 's/partner_id: "2957364"/partner_id: 2957364/' partners/litware.yaml && rm partners/litware.yaml.bak
+cat > ./--baseline=.bl.yaml <<'YAML'
+kind: Partner
+id: contoso
+name: Contoso Ltd
+tenant_id: 3f2b8c1e-6a4d-4e2f-9b7a-1c5d8e9f0a2b
+partner_id: "4847383"
+csp_role: direct_bill
+cloud: commercial
+country: "US"
+YAML
+"$bin" baseline create .bl.yaml --as-of 2024-06-30 . 2>/dev/null || fail "could not record the attacker's baseline"
+git add -- partners/litware.yaml .bl.yaml ./--baseline=.bl.yaml
+commit_must_fail "a file named --baseline=.bl.yaml" "F02" "partners/litware.yaml:5:13"
+git reset --quiet HEAD -- partners/litware.yaml .bl.yaml ./--baseline=.bl.yaml
+git checkout --quiet -- partners/litware.yaml
+rm -f -- .bl.yaml ./--baseline=.bl.yaml
+
 # --- optional: the language: rust hook of this checkout ------------------------------------------
 if [ "${CHANNELGUARD_E2E_RUST_HOOK:-0}" = 1 ]; then
   step "language: rust hook from $checkout (pre-commit builds it with cargo)"
   rev=$(git -C "$checkout" rev-parse HEAD)
-  # `entry` is overridden only to pin the evaluation date; `--only` stays last, before the files.
+  # `entry` is overridden only to pin the evaluation date; `--only --` stays last, before the files.
   cat > .pre-commit-config.yaml <<YAML
 repos:
   - repo: $checkout
     rev: $rev
     hooks:
       - id: channelguard
-        entry: channelguard check --as-of 2024-06-30 --only
+        entry: channelguard check --as-of 2024-06-30 --only --
 YAML
   git add .pre-commit-config.yaml
   "$pre_commit" run channelguard --all-files || fail "the language: rust hook failed on clean data"
@@ -196,4 +219,4 @@ else
   step "language: rust hook skipped (set CHANNELGUARD_E2E_RUST_HOOK=1 to run it)"
 fi
 
-printf 'PASS: pre-commit end-to-end (refused a violating commit, accepted the fix)\n'
+printf 'PASS: pre-commit end-to-end (refused a violating commit, accepted the fix, file names stay file names)\n'

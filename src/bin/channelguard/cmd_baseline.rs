@@ -9,7 +9,9 @@ use clap::{Args, Subcommand};
 use crate::args::EngineArgs;
 use channelguard::baseline::Baseline;
 use channelguard::config;
-use channelguard::report::{write_file_atomically, Counts};
+use channelguard::report::Counts;
+
+use crate::output::Reserved;
 
 #[derive(Args, Debug)]
 pub struct BaselineArgs {
@@ -58,6 +60,9 @@ fn run_create(args: CreateArgs) -> Result<ExitCode, String> {
         args.config.as_deref(),
         &args.engine,
     )?;
+    // Refused or unwritable targets fail before the check; see `output::Reserved`.
+    let reserved = Reserved::new(&args.file)
+        .map_err(|e| format!("cannot write `{}`: {e}", args.file.display()))?;
     let outcome = config::run_check(&options, loaded_config.as_ref()).map_err(|e| e.to_string())?;
     // A baseline of an incomplete check would silently accept whatever the broken policy or
     // schema failed to report: refuse it.
@@ -69,10 +74,9 @@ fn run_create(args: CreateArgs) -> Result<ExitCode, String> {
         ));
     }
     let baseline = Baseline::from_findings(&outcome.findings, &outcome.sources);
-    write_file_atomically(&args.file, |out| {
-        out.write_all(baseline.to_json().as_bytes())
-    })
-    .map_err(|e| format!("cannot write `{}`: {e}", args.file.display()))?;
+    reserved
+        .commit(|out| out.write_all(baseline.to_json().as_bytes()))
+        .map_err(|e| format!("cannot write `{}`: {e}", args.file.display()))?;
     eprintln!(
         "baseline `{}`: {} findings recorded",
         args.file.display(),

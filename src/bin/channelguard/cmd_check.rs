@@ -15,7 +15,9 @@ use channelguard::report::human::HumanReporter;
 use channelguard::report::json::JsonReporter;
 use channelguard::report::junit::JunitReporter;
 use channelguard::report::sarif::SarifReporter;
-use channelguard::report::{exit_status, write_file_atomically, Report, Reporter};
+use channelguard::report::{exit_status, Report, Reporter};
+
+use crate::output::{self, Reserved};
 
 #[derive(Args, Debug)]
 pub struct CheckArgs {
@@ -36,9 +38,9 @@ pub struct CheckArgs {
     pub output: Vec<PathBuf>,
 
     /// Report only findings in these files or pointing into them (the whole repository is
-    /// still checked); for pre-commit hooks, so it takes every following argument. Given with
-    /// no file of its own, it takes the PATHS as its files and checks the whole repository
-    #[arg(long, value_name = "FILE", num_args = 0..)]
+    /// still checked). For pre-commit hooks: it takes every argument after it as a file name,
+    /// even one that looks like an option, so it comes last (`--only -- FILE...`)
+    #[arg(long, value_name = "FILE", num_args = 0.., allow_hyphen_values = true)]
     pub only: Option<Vec<PathBuf>>,
 
     /// Report only findings in documents added or changed since this git ref (needs git)
@@ -77,22 +79,19 @@ pub struct CheckArgs {
     pub engine: EngineArgs,
 }
 
-pub fn run(args: CheckArgs) -> Result<ExitCode, String> {
-    let mut paths = args.paths.clone();
-    if only_takes_the_paths(&args) {
-        // The file names pre-commit passed are the --only selection; check the whole repository.
-        paths = vec![args
-            .engine
-            .root
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("."))];
+pub fn run(mut args: CheckArgs) -> Result<ExitCode, String> {
+    if let Some(files) = &mut args.only {
+        *files = only_files(std::mem::take(files))?;
     }
     let (options, loaded_config) = crate::check_options(
-        &paths,
+        &args.paths,
         args.as_of.as_deref(),
         args.config.as_deref(),
         &args.engine,
     )?;
+    // Output files are checked and their temporary files created before the check runs: a
+    // refused target fails at once, and an interrupted run removes what it created.
+    let targets = targets(&args)?;
     let as_of = options.as_of;
     let outcome = config::run_check(&options, loaded_config.as_ref()).map_err(|e| e.to_string())?;
     let mut outcome = outcome;
@@ -109,7 +108,7 @@ pub fn run(args: CheckArgs) -> Result<ExitCode, String> {
         show_waived: args.show_waived,
         fail_on,
     };
-    write_reports(&args, &report, baseline_note.as_deref())?;
+    write_reports(&args, targets, &report, baseline_note.as_deref())?;
     let code = exit_code(exit_status(&outcome.findings, fail_on));
     // The process ends right after this: freeing every document tree, span table and source
     // text one by one took seconds on a 600k-document repository; the OS reclaims it at once.
@@ -117,10 +116,25 @@ pub fn run(args: CheckArgs) -> Result<ExitCode, String> {
     Ok(code)
 }
 
-/// Whether `--only` came without file names of its own: pre-commit puts a hook's `args` between
-/// the entry (`channelguard check --only`) and the file names, which then land in PATHS.
-fn only_takes_the_paths(args: &CheckArgs) -> bool {
-    args.only.as_ref().is_some_and(Vec::is_empty)
+/// The files after `--only`, every one a file name: a leading `--` (the end of options, as
+/// hooks write it) is dropped. A name that looks like an option but names nothing is an option
+/// given in the wrong place (pre-commit passes only files that exist), so it is refused rather
+/// than silently selecting nothing.
+fn only_files(mut files: Vec<PathBuf>) -> Result<Vec<PathBuf>, String> {
+    if files.first().is_some_and(|f| f.as_os_str() == "--") {
+        files.remove(0);
+    }
+    for file in &files {
+        let looks_like_an_option = file.as_os_str().as_encoded_bytes().starts_with(b"-");
+        if looks_like_an_option && std::fs::symlink_metadata(file).is_err() {
+            return Err(format!(
+                "`{}` after --only is not a file: --only takes every argument after it as a file \
+                 name, so options go before --only (`check [OPTIONS] --only -- FILE...`)",
+                file.display()
+            ));
+        }
+    }
+    Ok(files)
 }
 
 /// Applies `--baseline`, `--only` and `--changed-since` to the findings (the whole repository
@@ -137,7 +151,6 @@ fn narrow(
         None => None,
     };
     if let Some(files) = &args.only {
-        let files = if files.is_empty() { &args.paths } else { files };
         channelguard::changed::only_files(outcome, files).retain(outcome);
     }
     if let Some(reference) = &args.changed_since {
@@ -192,24 +205,25 @@ fn apply_baseline(
 }
 
 /// One requested report: a format and where it goes (`None`: standard output).
-#[derive(Clone, Debug, PartialEq, Eq)]
 struct Target {
     format: Format,
-    output: Option<PathBuf>,
+    output: Option<(PathBuf, Reserved)>,
 }
 
-/// Pairs each `--output` with the `--format` given just before it. clap's derive API drops
-/// argument positions, so the command line is matched again to read them.
+/// Pairs each `--output` with the `--format` given just before it, and reserves each output
+/// file ([`Reserved`]). clap's derive API drops argument positions, so the command line is
+/// matched again to read them.
 fn targets(args: &CheckArgs) -> Result<Vec<Target>, String> {
+    let mut targets: Vec<Target> = args
+        .format
+        .iter()
+        .map(|&format| Target {
+            format,
+            output: None,
+        })
+        .collect();
     if args.output.is_empty() {
-        return Ok(args
-            .format
-            .iter()
-            .map(|&format| Target {
-                format,
-                output: None,
-            })
-            .collect());
+        return Ok(targets);
     }
     let matches = <crate::args::Cli as clap::CommandFactory>::command()
         .try_get_matches_from(std::env::args_os())
@@ -225,26 +239,36 @@ fn targets(args: &CheckArgs) -> Result<Vec<Target>, String> {
     };
     let format_at = positions("format");
     let output_at = positions("output");
-    let mut targets: Vec<Target> = args
-        .format
-        .iter()
-        .map(|&format| Target {
-            format,
-            output: None,
-        })
-        .collect();
+    let mut owners: Vec<Option<&PathBuf>> = vec![None; targets.len()];
     for (output, at) in args.output.iter().zip(output_at) {
         let owner = format_at
             .iter()
             .rposition(|&f| f < at)
             .ok_or_else(|| format!("--output `{}` must follow a --format", output.display()))?;
-        if targets[owner].output.is_some() {
+        if owners[owner].is_some() {
             return Err(format!(
                 "--output `{}`: the --format before it already has an --output",
                 output.display()
             ));
         }
-        targets[owner].output = Some(output.clone());
+        if owners
+            .iter()
+            .flatten()
+            .any(|other| output::same_file(other, output))
+        {
+            return Err(format!(
+                "--output `{}` is the file of another --format already; give each format its own file",
+                output.display()
+            ));
+        }
+        owners[owner] = Some(output);
+    }
+    for (target, output) in targets.iter_mut().zip(owners) {
+        if let Some(path) = output {
+            let reserved = Reserved::new(path)
+                .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
+            target.output = Some((path.clone(), reserved));
+        }
     }
     Ok(targets)
 }
@@ -254,10 +278,10 @@ fn targets(args: &CheckArgs) -> Result<Vec<Target>, String> {
 /// on standard output. When a report goes to a file, the summary line still goes there.
 fn write_reports(
     args: &CheckArgs,
+    mut targets: Vec<Target>,
     report: &Report<'_>,
     baseline_note: Option<&str>,
 ) -> Result<(), String> {
-    let mut targets = targets(args)?;
     if targets.is_empty() {
         targets.push(Target {
             format: Format::Human,
@@ -285,12 +309,15 @@ fn write_reports(
         color: false,
         ..human(args.quiet)
     };
-    for target in &targets {
-        if let Some(path) = &target.output {
-            write_file_atomically(path, |out| {
-                reporter(target.format, &plain).write(report, out)
-            })
-            .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
+    let any_file = targets.iter().any(|t| t.output.is_some());
+    let wants_human = targets
+        .iter()
+        .any(|t| t.format == Format::Human && t.output.is_none());
+    for target in targets {
+        if let Some((path, reserved)) = target.output {
+            reserved
+                .commit(|out| reporter(target.format, &plain).write(report, out))
+                .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
         }
     }
     if let Some(&format) = on_stdout.first() {
@@ -302,10 +329,6 @@ fn write_reports(
                 .and_then(|()| out.flush()),
         )?;
     }
-    let wants_human = targets
-        .iter()
-        .any(|t| t.format == Format::Human && t.output.is_none());
-    let any_file = targets.iter().any(|t| t.output.is_some());
     let terminal_text = if wants_human || any_file {
         let mut text = Vec::new();
         human(args.quiet || !wants_human)

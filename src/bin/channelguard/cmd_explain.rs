@@ -93,7 +93,7 @@ pub fn engine_options(
     options.policies.builtin = !engine.no_builtin_policies;
     options.policies.directories = engine.policies.clone();
     options.threads = engine.threads;
-    let root = engine.root.clone().unwrap_or_else(|| PathBuf::from("."));
+    let root = crate::root(engine)?;
     options.root = root.clone();
     if let Some(loaded) = config::load(None, &root)? {
         // As in `check`: the file's directories first, so `--policies` ones replace them.

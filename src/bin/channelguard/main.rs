@@ -12,6 +12,7 @@ mod cmd_init;
 mod cmd_list;
 mod cmd_schemas;
 mod cmd_test;
+mod output;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -37,6 +38,7 @@ fn main() -> ExitCode {
             });
         }
     };
+    output::remove_temporaries_on_signal();
     let result = match cli.command {
         Command::Check(args) => cmd_check::run(args),
         Command::Baseline(args) => cmd_baseline::run(args),
@@ -93,6 +95,21 @@ pub fn exit_code(status: ExitStatus) -> ExitCode {
     })
 }
 
+/// The repository root: `--root` (which must be a directory), else the current directory.
+pub fn root(engine: &args::EngineArgs) -> Result<std::path::PathBuf, String> {
+    let Some(root) = &engine.root else {
+        return Ok(std::path::PathBuf::from("."));
+    };
+    match std::fs::metadata(root) {
+        Ok(meta) if meta.is_dir() => Ok(root.clone()),
+        Ok(_) => Err(format!("--root `{}` is not a directory", root.display())),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            Err(format!("--root `{}` does not exist", root.display()))
+        }
+        Err(error) => Err(format!("--root `{}`: {error}", root.display())),
+    }
+}
+
 /// The check options of `check` and `baseline create`: the command line, then
 /// `channelguard.yaml` (at the root, or `--config`) for what the command line leaves open.
 pub fn check_options(
@@ -107,10 +124,7 @@ pub fn check_options(
     ),
     String,
 > {
-    let root = engine
-        .root
-        .clone()
-        .unwrap_or_else(|| std::path::PathBuf::from("."));
+    let root = root(engine)?;
     let loaded_config = channelguard::config::load(config_file, &root)?;
     let command_line_date = as_of.map(|t| parse_as_of(Some(t))).transpose()?;
     let as_of = channelguard::config::evaluation_date(command_line_date, loaded_config.as_ref());
