@@ -56,7 +56,7 @@ fn check_human(repo: &Repo, extra: &[&str]) -> Run {
 fn assert_no_secret(run: &Run) {
     for (name, text) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
         assert!(
-            !text.contains(SECRET) && !text.contains("CG_DEPLOY_TOKEN"),
+            !text.contains(SECRET),
             "the environment leaked into {name}:\n{text}"
         );
     }
@@ -312,4 +312,29 @@ fn i1_a_test_case_linked_to_proc_is_refused() {
     let all = format!("{}{}", run.stdout, run.stderr);
     assert!(all.contains("xr1.test.yaml"), "{all}");
     assert!(all.contains("/proc"), "{all}");
+}
+
+#[test]
+fn i9_neither_data_nor_policies_can_reach_the_environment() {
+    let repo = Repo::new();
+    // A data file linked to the environment, and policies that try every way Rhai might offer.
+    symlink("/proc/self/environ", &repo.path("partners/env.yaml"));
+    let dir = repo.policy(
+        "XR1.rhai",
+        r#"fn check(doc) { report("/name", `${env("CG_DEPLOY_TOKEN")}`, "h") }"#,
+    );
+    std::fs::write(
+        dir.join("XR2.rhai"),
+        "//! id: XR2\n//! title: t\n//! severity: error\n//! kinds: Partner\n//! rationale: t\n//! remediation: t\nimport \"/proc/self/environ\" as e;\nfn check(doc) { }\n",
+    )
+    .unwrap();
+    let run = check(&repo, &["--no-builtin-policies", "--policies", "policies"]);
+    assert_no_secret(&run);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert_at(&run.one("Y013"), "/proc", "partners/env.yaml", 1, 1);
+    assert!(!run.with_code("P002").is_empty() || !run.with_code("P001").is_empty());
+    assert_no_secret(&check_human(
+        &repo,
+        &["--no-builtin-policies", "--policies", "policies"],
+    ));
 }
