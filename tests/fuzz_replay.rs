@@ -50,3 +50,8 @@ fn f4_validate_render() {
 fn f5_policy() {
     replay("policy");
 }
+
+#[test]
+fn f6_human_render() {
+    replay("human_render");
+}
