@@ -48,10 +48,22 @@ fn opens_runner_command(text: &str, at: usize) -> bool {
 
 /// Whether text needs any work at all (the common case is plain text, returned borrowed).
 fn needs_escaping(text: &str, keep_tab: bool, colons: bool) -> bool {
-    text.chars()
-        .any(|c| is_unsafe(c) && !(keep_tab && c == '\t'))
-        || text.contains("##")
-        || (colons && text.contains("::"))
+    // One pass over the bytes for the common case: printable ASCII without a doubled `#`/`:`.
+    let mut previous = 0u8;
+    for &b in text.as_bytes() {
+        if !((0x20..0x7f).contains(&b) || (keep_tab && b == b'\t')) {
+            return text
+                .chars()
+                .any(|c| is_unsafe(c) && !(keep_tab && c == '\t'))
+                || text.contains("##")
+                || (colons && text.contains("::"));
+        }
+        if b == previous && (b == b'#' || (colons && b == b':')) {
+            return true;
+        }
+        previous = b;
+    }
+    false
 }
 
 fn escape(text: &str, keep_tab: bool, colons: bool) -> Cow<'_, str> {
@@ -121,12 +133,12 @@ impl serde_json::ser::Formatter for SafeJsonFormatter {
         let mut clean = 0;
         for (at, c) in fragment.char_indices() {
             if is_unsafe(c) || (c == '[' && opens_runner_command(fragment, at)) {
-                writer.write_all(fragment[clean..at].as_bytes())?;
+                writer.write_all(&fragment.as_bytes()[clean..at])?;
                 write_json_escape(writer, c)?;
                 clean = at + c.len_utf8();
             }
         }
-        writer.write_all(fragment[clean..].as_bytes())
+        writer.write_all(&fragment.as_bytes()[clean..])
     }
 
     fn begin_array<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {

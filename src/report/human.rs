@@ -513,30 +513,46 @@ impl HumanReporter {
             .with_width(self.width)
             .with_links(false)
             .with_context_lines(1)
+            .with_word_separator(textwrap::WordSeparator::AsciiSpace)
     }
 
     /// Renders one finding to a string (used by `test` and `explain` too).
     pub fn render_finding(&self, finding: &Finding, sources: &SourceMap) -> String {
         let mut out = String::new();
-        let rendered = render(finding, sources);
-        if self.handler().render_report(&mut out, &rendered).is_err() {
-            out = format!(
-                "{}: {}\n",
-                escape_untrusted(&finding.code),
-                escape_untrusted(&finding.message)
-            );
-        }
+        render_with(&self.handler(), finding, sources, &mut out);
         out
+    }
+}
+
+/// Renders one finding into `out` with a handler made once per report.
+fn render_with(
+    handler: &GraphicalReportHandler,
+    finding: &Finding,
+    sources: &SourceMap,
+    out: &mut String,
+) {
+    let rendered = render(finding, sources);
+    let from = out.len();
+    if handler.render_report(out, &rendered).is_err() {
+        out.truncate(from);
+        out.push_str(&format!(
+            "{}: {}\n",
+            escape_untrusted(&finding.code),
+            escape_untrusted(&finding.message)
+        ));
     }
 }
 
 impl Reporter for HumanReporter {
     fn write(&self, report: &Report<'_>, out: &mut dyn Write) -> io::Result<()> {
         if !self.quiet {
+            let handler = self.handler();
+            let mut text = String::new();
             for finding in report.visible() {
-                let text = self.render_finding(finding, report.sources());
+                text.clear();
+                render_with(&handler, finding, report.sources(), &mut text);
+                text.push('\n');
                 out.write_all(text.as_bytes())?;
-                writeln!(out)?;
             }
         }
         let elapsed = self.timing.then_some(report.outcome.stats.elapsed);
