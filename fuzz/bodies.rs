@@ -29,6 +29,7 @@ pub const TARGETS: &[&str] = &[
     "validate_render",
     "policy",
     "policy_natives",
+    "human_render",
 ];
 
 /// Longest policy script the `policy` target runs (the notes' 32 KiB).
@@ -43,6 +44,7 @@ pub fn run(target: &str, data: &[u8]) {
         "validate_render" => validate_render(data),
         "policy" => policy(data),
         "policy_natives" => policy_natives(data),
+        "human_render" => human_render(data),
         other => panic!("unknown fuzz target `{other}`"),
     }
 }
@@ -337,4 +339,139 @@ pub fn policy_natives(data: &[u8]) {
         steps.join(" ")
     );
     policy(script.as_bytes());
+}
+
+/// The most findings the `human_render` target makes from one input.
+pub const MAX_RENDER_FINDINGS: usize = 2_000;
+
+/// F7: the human renderer on any text with long lines and many findings. The input is
+/// `control \0 text` (or text alone): the text becomes a source file (lossy UTF-8, repeated
+/// until it is at least 64 KiB with one line past column 65,535 when the control asks), and
+/// the control bytes become findings, four bytes each (span start, span length, a related
+/// label's offset, flags), up to [`MAX_RENDER_FINDINGS`]. The report must render without
+/// panicking, in time linear in the findings, show every finding once with its true
+/// `file:line:column`, keep every output line short (long lines are clipped), and carry no
+/// raw unsafe character (`report::escape`).
+pub fn human_render(data: &[u8]) {
+    use channelguard::finding::{Finding, Location, RelatedLabel};
+    use channelguard::report::escape::is_unsafe;
+    use channelguard::source::{FileRole, SourceFile};
+
+    let (control, text) = match data.iter().position(|&b| b == 0) {
+        Some(cut) => (&data[..cut], &data[cut + 1..]),
+        None => (&[][..], data),
+    };
+    let mut text = String::from_utf8_lossy(text).into_owned();
+    if control.first().is_some_and(|&b| b & 1 == 1) {
+        // One long line: the text without line breaks, repeated past column 65,535.
+        let line: String = text.chars().filter(|&c| c != '\n').collect();
+        let line = if line.is_empty() {
+            "x".to_string()
+        } else {
+            line
+        };
+        let mut long = String::new();
+        while long.chars().count() < 70_000 {
+            long.push_str(&line);
+        }
+        text = format!("head\n{long}\ntail\n");
+    }
+    let mut sources = SourceMap::new();
+    let file = sources.add(SourceFile::new(
+        "fuzz\u{1b}[2J\n::error x.yaml",
+        "fuzz.yaml",
+        Arc::from(text.as_str()),
+        FileRole::Data,
+    ));
+    let len = text.len().max(1);
+    let mut findings = Vec::new();
+    let chunks = control.get(1..).unwrap_or(&[]).chunks(4);
+    for (i, chunk) in chunks.take(MAX_RENDER_FINDINGS).enumerate() {
+        let byte = |k: usize| chunk.get(k).copied().unwrap_or(0) as usize;
+        // Spread the starts over the whole text, biased to its end (the slow case).
+        let start = (len - 1).saturating_sub(byte(0) * len / 256 + i);
+        let end = start + byte(1) * byte(1);
+        let mut finding = Finding::new(
+            "X999",
+            Severity::Error,
+            format!("finding {i} \u{9b}31m ##vso[task.setvariable variable=x]y"),
+        );
+        finding.location = Some(Location {
+            file,
+            span: ByteSpan::new(start, end),
+        });
+        finding.label = Some("label \u{202e}".to_string());
+        if byte(3) & 1 == 1 {
+            finding.related.push(RelatedLabel {
+                location: Location {
+                    file,
+                    span: ByteSpan::new(byte(2) * len / 256, byte(2) * len / 256 + 3),
+                },
+                message: "related\r\n::warning x".to_string(),
+                pointer: None,
+                document: None,
+            });
+        }
+        findings.push(finding);
+    }
+    let outcome = Outcome {
+        sources,
+        findings,
+        stats: Default::default(),
+        policies: Vec::new(),
+        reached: Default::default(),
+        repository: Arc::new(channelguard::repository::Repository::new(Vec::new())),
+    };
+    let report = Report {
+        outcome: &outcome,
+        as_of: date(),
+        show_waived: true,
+        fail_on: Severity::Error,
+    };
+    let started = Instant::now();
+    let mut out = Vec::new();
+    HumanReporter {
+        timing: false,
+        ..HumanReporter::default()
+    }
+    .write(&report, &mut out)
+    .unwrap();
+    let elapsed = started.elapsed();
+    let out = String::from_utf8(out).expect("human output is UTF-8");
+    // Linear: a generous per-finding budget on a debug build, never the whole text per finding.
+    let budget = Duration::from_secs(2) + Duration::from_millis(5) * outcome.findings.len() as u32;
+    assert!(elapsed < budget, "rendering took {elapsed:?}");
+    assert!(
+        !out.chars().any(|c| is_unsafe(c) && c != '\n'),
+        "unsafe character in the human output"
+    );
+    assert!(
+        !out.contains("##vso["),
+        "runner command in the human output"
+    );
+    for line in out.lines() {
+        assert!(
+            !line.trim_start().starts_with("::"),
+            "a line starts a workflow command: {line:?}"
+        );
+        assert!(
+            line.chars().count() < 400,
+            "a line of {} characters",
+            line.chars().count()
+        );
+    }
+    let headers: std::collections::HashSet<&str> = out
+        .split("╭─[")
+        .skip(1)
+        .filter_map(|rest| rest.split(']').next())
+        .collect();
+    let source = outcome.sources.get(file);
+    for f in &outcome.findings {
+        let at = source.line_col(f.location.unwrap().span.start);
+        let header = format!(
+            "fuzz\\u{{1b}}[2J\\n:\\u{{3a}}error x.yaml:{}:{}",
+            at.line, at.column
+        );
+        assert!(headers.contains(header.as_str()), "no header {header}");
+    }
 }

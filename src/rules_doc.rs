@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::codes::{self, BuiltinCheck};
 use crate::policy::PolicyMeta;
+use crate::report::escape_untrusted;
 
 /// The command that regenerates `docs/rules.md` (printed by the staleness test).
 pub const REGENERATE_RULES_DOC: &str = "cargo run --quiet -- docs rules > docs/rules.md";
@@ -234,8 +235,28 @@ const INDENT: &str = "  ";
 
 /// The text `explain` prints for a policy, up to its example (the caller adds the diagnostic
 /// the example produces, which needs a run of the engine). `file` is where the policy is;
-/// `builtin` policies also get their `docs/rules.md` anchor.
+/// `builtin` policies also get their `docs/rules.md` anchor. Everything from the policy file
+/// is untrusted: the text is escaped line by line (`report::escape`); wrapping has already
+/// turned line breaks inside header values into spaces.
 pub fn explain_policy(meta: &PolicyMeta, file: &str, builtin: bool) -> String {
+    escape_lines(&explain_policy_raw(meta, file, builtin))
+}
+
+/// `text` with each line escaped by [`escape_untrusted`] (line breaks kept).
+pub fn escape_lines(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let (body, end) = match line.strip_suffix('\n') {
+            Some(body) => (body, "\n"),
+            None => (line, ""),
+        };
+        out.push_str(&escape_untrusted(body));
+        out.push_str(end);
+    }
+    out
+}
+
+fn explain_policy_raw(meta: &PolicyMeta, file: &str, builtin: bool) -> String {
     let mut out = format!("{}: {}\n\n", meta.id, meta.title);
     out.push_str(&format!("{INDENT}severity    {}\n", meta.severity));
     out.push_str(&format!(

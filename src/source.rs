@@ -1,5 +1,8 @@
 //! Source files: their text, their display path and the byte → line/column mapping used only
-//! when rendering.
+//! when rendering. The mapping is an index built once per file (line starts, and for text that
+//! is not ASCII a character count every [`CHAR_STEP`] bytes), so any offset converts in
+//! O(log lines + CHAR_STEP): reporters stay linear in the number of findings, however long a
+//! line is.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -32,7 +35,13 @@ pub struct SourceFile {
     pub text: Arc<str>,
     pub role: FileRole,
     line_starts: OnceLock<Vec<u32>>,
+    /// `None` for ASCII text (a column is a byte difference); else the number of characters
+    /// that start before byte `k * CHAR_STEP`, for every `k`.
+    char_counts: OnceLock<Option<Vec<u32>>>,
 }
+
+/// Distance in bytes between two character-count checkpoints.
+pub const CHAR_STEP: usize = 1024;
 
 /// A 1-based line and column; the column counts characters, as editors and SARIF do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -54,6 +63,7 @@ impl SourceFile {
             text,
             role,
             line_starts: OnceLock::new(),
+            char_counts: OnceLock::new(),
         }
     }
 
@@ -69,6 +79,53 @@ impl SourceFile {
         })
     }
 
+    fn char_counts(&self) -> Option<&[u32]> {
+        self.char_counts
+            .get_or_init(|| {
+                if self.text.is_ascii() {
+                    return None;
+                }
+                let mut counts = Vec::with_capacity(self.text.len() / CHAR_STEP + 1);
+                let mut count = 0u32;
+                for chunk in self.text.as_bytes().chunks(CHAR_STEP) {
+                    counts.push(count);
+                    count += chunk.iter().filter(|&&b| !is_continuation(b)).count() as u32;
+                }
+                counts.push(count);
+                Some(counts)
+            })
+            .as_deref()
+    }
+
+    /// Number of characters in `text[..offset]` (`offset` on a char boundary).
+    fn chars_before(&self, offset: usize) -> usize {
+        match self.char_counts() {
+            None => offset,
+            Some(counts) => {
+                let checkpoint = offset / CHAR_STEP;
+                let from = checkpoint * CHAR_STEP;
+                counts[checkpoint] as usize
+                    + self.text.as_bytes()[from..offset]
+                        .iter()
+                        .filter(|&&b| !is_continuation(b))
+                        .count()
+            }
+        }
+    }
+
+    /// Number of lines (a final line break starts an empty last line).
+    pub fn line_count(&self) -> u32 {
+        self.line_starts().len() as u32
+    }
+
+    /// Byte offset where a 1-based line starts (the text's length past the last line).
+    pub fn line_start(&self, line: u32) -> usize {
+        let starts = self.line_starts();
+        starts
+            .get((line as usize).saturating_sub(1))
+            .map_or(self.text.len(), |&s| s as usize)
+    }
+
     /// Line and column of a byte offset (clamped to the text, moved back to a char boundary).
     pub fn line_col(&self, offset: u32) -> LineCol {
         let mut offset = (offset as usize).min(self.text.len());
@@ -81,7 +138,7 @@ impl SourceFile {
             Err(i) => i - 1,
         };
         let line_start = starts[line] as usize;
-        let column = self.text[line_start..offset].chars().count() + 1;
+        let column = self.chars_before(offset) - self.chars_before(line_start) + 1;
         LineCol {
             line: line as u32 + 1,
             column: column as u32,
@@ -104,6 +161,11 @@ impl SourceFile {
             .map_or(self.text.len(), |&e| e as usize);
         self.text[start as usize..end].trim_end_matches(['\n', '\r'])
     }
+}
+
+/// Whether a byte continues a UTF-8 character (rather than starting one).
+fn is_continuation(byte: u8) -> bool {
+    byte & 0xc0 == 0x80
 }
 
 /// All files of a run, addressed by [`FileId`].
@@ -186,6 +248,32 @@ mod tests {
         let f = file("a: 1\r\nb: 2\r\n");
         assert_eq!(f.line_col(6), LineCol { line: 2, column: 1 });
         assert_eq!(f.line_text(1), "a: 1");
+    }
+
+    #[test]
+    fn columns_on_long_lines_count_characters_across_checkpoints() {
+        let mut text = "ab\n".to_string();
+        for i in 0..5 * CHAR_STEP {
+            text.push(if i % 3 == 0 { 'é' } else { 'x' });
+        }
+        let f = file(&text);
+        for offset in (3..text.len()).step_by(97) {
+            let offset = (0..=offset)
+                .rev()
+                .find(|&o| text.is_char_boundary(o))
+                .unwrap();
+            let expected = text[3..offset].chars().count() as u32 + 1;
+            assert_eq!(
+                f.line_col(offset as u32),
+                LineCol {
+                    line: 2,
+                    column: expected
+                }
+            );
+        }
+        assert_eq!(f.line_count(), 2);
+        assert_eq!(f.line_start(2), 3);
+        assert_eq!(f.line_start(3), text.len());
     }
 
     #[test]

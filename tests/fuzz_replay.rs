@@ -55,3 +55,8 @@ fn f5_policy() {
 fn f6_policy_natives() {
     replay("policy_natives");
 }
+
+#[test]
+fn f7_human_render() {
+    replay("human_render");
+}

@@ -4,7 +4,8 @@
 //! Everything from the data is escaped as GitHub documents for workflow commands, so that a
 //! value holding a line break or `::` can never start a command of its own (`::add-mask::`,
 //! `::stop-commands::`): in the message `%`, `\r` and `\n` are percent-encoded, in properties
-//! also `:` and `,`. Remaining control characters are shown escaped, as in every other format.
+//! also `:` and `,`. Then [`escape_untrusted`] as in every text format: other unsafe characters
+//! are shown escaped, `::` and `##vso[` are broken (docs/output-formats.md).
 
 use std::io::{self, Write};
 
@@ -85,7 +86,7 @@ mod tests {
     #[test]
     fn data_cannot_start_a_new_command() {
         let escaped = escape_data("bad\n::add-mask::secret\r\n100%");
-        assert_eq!(escaped, "bad%0A::add-mask::secret%0D%0A100%25");
+        assert_eq!(escaped, "bad%0A:\\u{3a}add-mask:\\u{3a}secret%0D%0A100%25");
         assert!(!escaped.contains('\n') && !escaped.contains('\r'));
     }
 

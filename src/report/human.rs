@@ -2,23 +2,41 @@
 //! snippet with a label on the node, help, related labels), then a one-line summary.
 //!
 //! Output is deterministic: a fixed width, no terminal queries, colour only when asked for.
-//! Control characters in the data are shown escaped, so a file cannot drive the terminal.
+//! Every string from the inputs (file names, messages, labels, snippet lines) goes through
+//! `report::escape`, so a file cannot drive the terminal or a CI runner.
+//!
+//! Linear in the findings: miette is never given a whole file (its `SourceCode` for `str`
+//! re-scans the text from the start for every label). It gets an [`Excerpt`]: the label
+//! lines and one line of context, each clipped to a [`WINDOW`] around its label, with the true
+//! line numbers and column; the file's line index (`source.rs`) finds the lines.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::io::{self, Write};
-use std::sync::Arc;
 use std::time::Duration;
 
 use miette::{
-    Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceCode,
-    SourceSpan,
+    Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteError,
+    MietteSpanContents, SourceCode, SourceSpan, SpanContents,
 };
 
+use super::escape::{escape_snippet, escape_untrusted};
 use super::{Report, Reporter};
 use crate::discover::SkipReason;
-use crate::finding::{Finding, Location, Severity};
-use crate::source::SourceMap;
+use crate::finding::{ByteSpan, Finding, Location, Severity};
+use crate::source::{SourceFile, SourceMap};
+
+/// Longest part of a source line shown, in bytes; a longer line is clipped around its label,
+/// with `…` on each clipped side. This keeps the work per finding constant however long the
+/// line (a 10 MiB one-line file), and miette's columns small.
+const WINDOW: usize = 120;
+/// Bytes shown before a label's start on a clipped line.
+const LEAD: usize = 40;
+/// Labels in the same file starting at most this many lines after the previous one share its
+/// chunk of the excerpt (miette still draws separate snippets when they are more than two
+/// lines apart); farther ones get a chunk of their own.
+const NEAR_LINES: u32 = 8;
+/// A label over more lines than this (or over a clipped line) is drawn on its first line only.
+const MAX_LABEL_LINES: u32 = 8;
 
 /// Renders findings for a terminal.
 pub struct HumanReporter {
@@ -41,35 +59,13 @@ impl Default for HumanReporter {
     }
 }
 
-/// Source text safe to print: ASCII control characters other than tab and line breaks become
-/// `?` (one byte for one byte, so spans stay valid).
-fn printable(text: &Arc<str>) -> Arc<str> {
-    if !text
-        .bytes()
-        .any(|b| (b < 0x20 && b != b'\n' && b != b'\r' && b != b'\t') || b == 0x7f)
-    {
-        return Arc::clone(text);
-    }
-    let cleaned: String = text
-        .chars()
-        .map(|c| {
-            if c.is_ascii_control() && !matches!(c, '\n' | '\r' | '\t') {
-                '?'
-            } else {
-                c
-            }
-        })
-        .collect();
-    Arc::from(cleaned)
-}
-
 /// A finding (or one of its related labels in another file) as a miette diagnostic.
 struct Rendered {
     code: Option<String>,
     severity: miette::Severity,
     message: String,
     help: Option<String>,
-    source: Option<NamedSource<Arc<str>>>,
+    source: Option<Excerpt>,
     labels: Vec<LabeledSpan>,
     related: Vec<Rendered>,
 }
@@ -132,60 +128,351 @@ fn miette_severity(severity: Severity) -> miette::Severity {
     }
 }
 
-fn span(location: Location, text: &str) -> SourceSpan {
-    let start = (location.span.start as usize).min(text.len());
-    let end = (location.span.end as usize).clamp(start, text.len());
-    SourceSpan::new(start.into(), end - start)
+/// A label to draw: where (in the original text) and what it says.
+struct Piece {
+    span: ByteSpan,
+    text: String,
+    primary: bool,
 }
 
-fn named(sources: &SourceMap, location: Location) -> NamedSource<Arc<str>> {
-    let file = sources.get(location.file);
-    NamedSource::new(&file.name, printable(&file.text))
+/// A label cut to what a snippet shows: the span clamped to the text and to char boundaries,
+/// and cut to its first line when it covers more than [`MAX_LABEL_LINES`] lines or a line
+/// longer than [`WINDOW`]. `line` and `last` are its first and last 1-based lines.
+#[derive(Clone, Copy)]
+struct Placed {
+    start: usize,
+    end: usize,
+    line: u32,
+    last: u32,
+}
+
+fn place(file: &SourceFile, span: ByteSpan) -> Placed {
+    let text = &*file.text;
+    let floor = |mut at: usize| {
+        at = at.min(text.len());
+        while !text.is_char_boundary(at) {
+            at -= 1;
+        }
+        at
+    };
+    let start = floor(span.start as usize);
+    let mut end = floor(span.end as usize).max(start);
+    let line = file.line_col(start as u32).line;
+    let mut last = if end > start {
+        file.line_col(end as u32 - 1).line
+    } else {
+        line
+    };
+    let long = |l: u32| file.line_text(l).len() > WINDOW;
+    if last > line && (last - line >= MAX_LABEL_LINES || (line..=last).any(long)) {
+        end = start.max(file.line_start(line) + file.line_text(line).len());
+        last = line;
+    }
+    Placed {
+        start,
+        end,
+        line,
+        last,
+    }
+}
+
+/// The bytes `[start, end)` of a line (offsets from the line's start) that a snippet shows:
+/// the whole line when it is at most [`WINDOW`] bytes, else a window around `anchor`.
+fn window(line: &str, anchor: usize) -> (usize, usize) {
+    if line.len() <= WINDOW {
+        return (0, line.len());
+    }
+    let anchor = anchor.min(line.len());
+    let mut start = anchor
+        .saturating_sub(LEAD)
+        .min(line.len().saturating_sub(WINDOW));
+    while !line.is_char_boundary(start) {
+        start += 1;
+    }
+    let mut end = (start + WINDOW).min(line.len());
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    (start, end)
+}
+
+/// One line of a chunk: which part of the original line it shows and where it starts.
+struct ExcerptLine {
+    /// Byte offset of the original line in the file.
+    origin: usize,
+    /// Shown part of the original line (offsets from `origin`).
+    shown: (usize, usize),
+    /// Length of the original line without its line break.
+    length: usize,
+    /// Byte offset of this line in the excerpt text.
+    at: usize,
+    /// Bytes of the leading `…` (0 or 3).
+    prefix: usize,
+    /// Bytes of what follows the shown part: the trailing `…` and the line break.
+    clipped: usize,
+}
+
+/// A run of lines of the excerpt that miette reads as if it were the file.
+struct Chunk {
+    /// Where the chunk is in the excerpt text.
+    start: usize,
+    end: usize,
+    /// 0-based number of its first line in the original file.
+    first_line: usize,
+}
+
+/// What miette renders for one file of a diagnostic: for each group of nearby labels a
+/// [`Chunk`] of their lines and one line of context, each line clipped to a window and
+/// escaped, instead of the whole file. Line numbers and the `file:line:column` of each snippet
+/// header are the true ones of the original file (see `read_span`).
+struct Excerpt {
+    name: String,
+    text: String,
+    chunks: Vec<Chunk>,
+    /// Excerpt offset of each label's start, with its true 0-based line and column.
+    starts: Vec<(usize, usize, usize)>,
+}
+
+impl SourceCode for Excerpt {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
+        // Reads stay inside one chunk: a span across two (miette trying to merge snippets
+        // whose true lines are close) is refused, so each is shown on its own.
+        let from = span.offset();
+        let to = from + span.len();
+        let chunk = self
+            .chunks
+            .iter()
+            .find(|c| c.start <= from && to <= c.end)
+            .ok_or(MietteError::OutOfBounds)?;
+        let local = SourceSpan::new((from - chunk.start).into(), span.len());
+        let inner = self.text[chunk.start..chunk.end].read_span(
+            &local,
+            context_lines_before,
+            context_lines_after,
+        )?;
+        let mut line = inner.line() + chunk.first_line;
+        let mut column = inner.column();
+        if context_lines_before == 0 {
+            if let Some(&(_, l, c)) = self.starts.iter().find(|s| s.0 == from) {
+                line = l;
+                column = c;
+            }
+        }
+        let global = SourceSpan::new(
+            (inner.span().offset() + chunk.start).into(),
+            inner.span().len(),
+        );
+        Ok(Box::new(MietteSpanContents::new_named(
+            self.name.clone(),
+            inner.data(),
+            global,
+            line,
+            column,
+            inner.line_count(),
+        )))
+    }
+}
+
+impl Excerpt {
+    fn new(file: &SourceFile) -> Excerpt {
+        Excerpt {
+            name: escape_untrusted(&file.name),
+            text: String::new(),
+            chunks: Vec::new(),
+            starts: Vec::new(),
+        }
+    }
+
+    /// Adds a chunk for `pieces` (placed in `file`; the first anchors the window of its line)
+    /// and returns their labels in excerpt offsets.
+    fn add(&mut self, file: &SourceFile, pieces: &[(&Piece, Placed)]) -> Vec<LabeledSpan> {
+        let low = pieces.iter().map(|(_, p)| p.line).min().unwrap_or(1);
+        let high = pieces.iter().map(|(_, p)| p.last).max().unwrap_or(1);
+        let mut last_line = file.line_count();
+        if last_line > 1 && file.text.ends_with('\n') {
+            last_line -= 1;
+        }
+        let first = low.saturating_sub(1).max(1);
+        let end = (high + 1).min(last_line).max(high);
+        // The window of each line is anchored at the first label starting on it; lines
+        // without one keep the column of the first piece.
+        let (_, head) = &pieces[0];
+        let head_column = head.start - file.line_start(head.line);
+        let chunk_start = self.text.len();
+        let mut lines = Vec::new();
+        for number in first..=end {
+            let origin = file.line_start(number);
+            let line = file.line_text(number);
+            let anchor = pieces
+                .iter()
+                .find(|(_, p)| p.line == number)
+                .map_or(head_column, |(_, p)| p.start - origin);
+            let shown = window(line, anchor);
+            let at = self.text.len();
+            let prefix = if shown.0 > 0 { "…" } else { "" };
+            self.text.push_str(prefix);
+            self.text.push_str(&escape_snippet(&line[shown.0..shown.1]));
+            let before_tail = self.text.len();
+            if shown.1 < line.len() {
+                self.text.push('…');
+            }
+            if origin + line.len() < file.text.len() {
+                self.text.push('\n');
+            }
+            lines.push(ExcerptLine {
+                origin,
+                shown,
+                length: line.len(),
+                at,
+                prefix: prefix.len(),
+                clipped: self.text.len() - before_tail,
+            });
+        }
+        self.chunks.push(Chunk {
+            start: chunk_start,
+            end: self.text.len(),
+            first_line: first as usize - 1,
+        });
+        let text = &self.text;
+        let map = |offset: usize, number: u32| -> usize {
+            let l = &lines[(number - first) as usize];
+            let within = offset.saturating_sub(l.origin);
+            if within < l.shown.0 {
+                return l.at;
+            }
+            let shown_end = l.at + l.prefix + {
+                let line = file.line_text(number);
+                escape_snippet(&line[l.shown.0..within.min(l.shown.1)]).len()
+            };
+            if within < l.shown.1 || (within == l.length && l.shown.1 == l.length) {
+                return shown_end;
+            }
+            // Past the shown part: over the `…`, or into the line break.
+            let tail = l.at
+                + l.prefix
+                + escape_snippet(&file.line_text(number)[l.shown.0..l.shown.1]).len();
+            let ellipsis = usize::from(l.shown.1 < l.length) * '…'.len_utf8();
+            if within > l.length {
+                (tail + l.clipped).min(text.len())
+            } else {
+                tail + ellipsis
+            }
+        };
+        let mut labels = Vec::new();
+        for (piece, placed) in pieces {
+            let start = map(placed.start, placed.line);
+            let end = map(placed.end, placed.last).max(start);
+            let true_start = file.line_col(placed.start as u32);
+            self.starts.push((
+                start,
+                true_start.line as usize - 1,
+                true_start.column as usize - 1,
+            ));
+            let span = SourceSpan::new(start.into(), end - start);
+            let text = Some(piece.text.clone());
+            labels.push(if piece.primary {
+                LabeledSpan::new_primary_with_span(text, span)
+            } else {
+                LabeledSpan::new_with_span(text, span)
+            });
+        }
+        labels
+    }
+}
+
+/// The excerpt and labels of `pieces` (all in `file`): sorted by position and grouped, a piece
+/// joining the group before it when it starts within [`NEAR_LINES`] lines of the group's last
+/// line (and inside the window of its line when that line is clipped); one chunk per group.
+fn excerpt(file: &SourceFile, mut pieces: Vec<Piece>) -> (Excerpt, Vec<LabeledSpan>) {
+    pieces.sort_by_key(|p| (p.span.start, !p.primary));
+    let mut groups: Vec<Vec<(&Piece, Placed)>> = Vec::new();
+    for piece in &pieces {
+        let placed = place(file, piece.span);
+        let joins = groups.last().is_some_and(|group| {
+            let last = group.iter().map(|(_, p)| p.last).max().unwrap_or(0);
+            let near = placed.line <= last + NEAR_LINES;
+            let in_window = match group.iter().find(|(_, p)| p.line == placed.line) {
+                None => true,
+                Some((_, anchor)) => {
+                    let origin = file.line_start(placed.line);
+                    let (from, to) = window(file.line_text(placed.line), anchor.start - origin);
+                    placed.start <= origin + to && placed.start >= origin + from
+                }
+            };
+            near && in_window
+        });
+        if joins {
+            groups.last_mut().unwrap().push((piece, placed));
+        } else {
+            groups.push(vec![(piece, placed)]);
+        }
+    }
+    let mut excerpt = Excerpt::new(file);
+    let mut labels = Vec::new();
+    for group in &groups {
+        labels.extend(excerpt.add(file, group));
+    }
+    (excerpt, labels)
 }
 
 fn render(finding: &Finding, sources: &SourceMap) -> Rendered {
+    let mut source = None;
     let mut labels = Vec::new();
     let mut related = Vec::new();
-    let source = finding.location.map(|l| named(sources, l));
     if let Some(location) = finding.location {
-        let text = &sources.get(location.file).text;
-        let label = finding.label.clone().unwrap_or_default();
-        labels.push(LabeledSpan::new_primary_with_span(
-            Some(label),
-            span(location, text),
-        ));
+        let file = sources.get(location.file);
+        let label = finding.label.as_deref().unwrap_or_default();
+        let mut pieces = vec![Piece {
+            span: location.span,
+            text: escape_untrusted(label),
+            primary: true,
+        }];
         for r in &finding.related {
             if r.location.file == location.file {
-                labels.push(LabeledSpan::new_with_span(
-                    Some(r.message.clone()),
-                    span(r.location, text),
-                ));
+                pieces.push(Piece {
+                    span: r.location.span,
+                    text: escape_untrusted(&r.message),
+                    primary: false,
+                });
             } else {
-                let other = &sources.get(r.location.file).text;
+                // A label in another file: an advice of its own, as miette has one source
+                // per diagnostic.
+                let other = sources.get(r.location.file);
+                let piece = Piece {
+                    span: r.location.span,
+                    text: String::new(),
+                    primary: true,
+                };
+                let (excerpt, labels) = excerpt(other, vec![piece]);
                 related.push(Rendered {
                     code: None,
                     severity: miette::Severity::Advice,
-                    message: r.message.clone(),
+                    message: escape_untrusted(&r.message),
                     help: None,
-                    source: Some(named(sources, r.location)),
-                    labels: vec![LabeledSpan::new_primary_with_span(
-                        Some(String::new()),
-                        span(r.location, other),
-                    )],
+                    source: Some(excerpt),
+                    labels,
                     related: Vec::new(),
                 });
             }
         }
+        let (own, own_labels) = excerpt(file, pieces);
+        source = Some(own);
+        labels = own_labels;
     }
     let mut message = finding.message.clone();
     if let Some(note) = &finding.waived {
         message = format!("{message} (waived: {})", note.reason);
     }
     Rendered {
-        code: Some(finding.code.to_string()),
+        code: Some(escape_untrusted(&finding.code)),
         severity: miette_severity(finding.severity),
-        message: super::escape_untrusted(&message),
-        help: finding.help.as_deref().map(super::escape_untrusted),
+        message: escape_untrusted(&message),
+        help: finding.help.as_deref().map(escape_untrusted),
         source,
         labels,
         related,
@@ -241,26 +528,46 @@ impl HumanReporter {
             .with_width(self.width)
             .with_links(false)
             .with_context_lines(1)
+            .with_word_separator(textwrap::WordSeparator::AsciiSpace)
     }
 
     /// Renders one finding to a string (used by `test` and `explain` too).
     pub fn render_finding(&self, finding: &Finding, sources: &SourceMap) -> String {
         let mut out = String::new();
-        let rendered = render(finding, sources);
-        if self.handler().render_report(&mut out, &rendered).is_err() {
-            out = format!("{}: {}\n", finding.code, finding.message);
-        }
+        render_with(&self.handler(), finding, sources, &mut out);
         out
+    }
+}
+
+/// Renders one finding into `out` with a handler made once per report.
+fn render_with(
+    handler: &GraphicalReportHandler,
+    finding: &Finding,
+    sources: &SourceMap,
+    out: &mut String,
+) {
+    let rendered = render(finding, sources);
+    let from = out.len();
+    if handler.render_report(out, &rendered).is_err() {
+        out.truncate(from);
+        out.push_str(&format!(
+            "{}: {}\n",
+            escape_untrusted(&finding.code),
+            escape_untrusted(&finding.message)
+        ));
     }
 }
 
 impl Reporter for HumanReporter {
     fn write(&self, report: &Report<'_>, out: &mut dyn Write) -> io::Result<()> {
         if !self.quiet {
+            let handler = self.handler();
+            let mut text = String::new();
             for finding in report.visible() {
-                let text = self.render_finding(finding, report.sources());
-                out.write_all(Cow::from(text).as_bytes())?;
-                writeln!(out)?;
+                text.clear();
+                render_with(&handler, finding, report.sources(), &mut text);
+                text.push('\n');
+                out.write_all(text.as_bytes())?;
             }
         }
         let elapsed = self.timing.then_some(report.outcome.stats.elapsed);

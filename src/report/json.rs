@@ -152,7 +152,8 @@ impl Reporter for JsonReporter {
                 })
                 .collect(),
         };
-        serde_json::to_writer_pretty(&mut *out, &json)?;
+        // Exact values; unsafe characters only as JSON escapes (report/escape.rs).
+        super::escape::to_writer_safe(&mut *out, &json)?;
         writeln!(out)
     }
 }

@@ -5,6 +5,10 @@
 //! with the exit code; lower findings are listed in the testcase's system-out. Findings that
 //! belong to no document (a YAML syntax error, an unreadable file, a broken policy) become a
 //! testcase named after their file, and findings with no file a testcase of the run.
+//!
+//! Every string from the inputs goes through [`escape_untrusted`]: besides keeping control
+//! characters out of logs, that keeps the XML valid (XML 1.0 cannot carry C0 controls or
+//! `U+FFFE`/`U+FFFF` at all, not even as character references).
 
 use std::collections::HashMap;
 use std::io::{self, Write};
@@ -45,7 +49,7 @@ pub fn position(finding: &Finding, sources: &SourceMap) -> Option<String> {
         let (start, _) = line_cols(sources, location);
         format!(
             "{}:{}:{}",
-            sources.get(location.file).name,
+            escape_untrusted(&sources.get(location.file).name),
             start.line,
             start.column
         )
@@ -97,7 +101,7 @@ fn test_case(
         rules.dedup();
         status
             .set_message(message)
-            .set_type(rules.join(","))
+            .set_type(escape_untrusted(&rules.join(",")))
             .set_description(
                 failing
                     .iter()
@@ -162,19 +166,16 @@ impl Reporter for JunitReporter {
         }
         let mut junit = quick_junit::Report::new("channelguard");
         for (file, suite) in suites {
-            let suite_name = file.map_or(RUN_SUITE.to_string(), |f| sources.get(f).name.clone());
+            let suite_name = file.map_or(RUN_SUITE.to_string(), |f| {
+                escape_untrusted(&sources.get(f).name)
+            });
             let mut test_suite = TestSuite::new(suite_name.as_str());
             for (document, findings) in &suite.cases {
                 let name = match document {
-                    Some(d) => format!("{}/{}", d.kind, d.id),
+                    Some(d) => escape_untrusted(&format!("{}/{}", d.kind, d.id)),
                     None => suite_name.clone(),
                 };
-                test_suite.add_test_case(test_case(
-                    escape_untrusted(&name),
-                    &suite_name,
-                    findings,
-                    report,
-                ));
+                test_suite.add_test_case(test_case(name, &suite_name, findings, report));
             }
             junit.add_test_suite(test_suite);
         }

@@ -1,6 +1,7 @@
 //! Reporters: one file per output format, all behind the [`Reporter`] trait. A reporter is a
 //! pure function of the [`Report`] (findings, sources, counts); it never evaluates anything.
 
+pub mod escape;
 pub mod github;
 pub mod human;
 pub mod json;
@@ -12,6 +13,8 @@ use std::io::{self, Write};
 use crate::check::Outcome;
 use crate::finding::{Finding, Location, Origin, Severity};
 use crate::source::{LineCol, SourceMap};
+
+pub use escape::escape_untrusted;
 
 /// What a reporter renders.
 pub struct Report<'a> {
@@ -108,17 +111,4 @@ pub trait Reporter {
 /// Line/column of both ends of a location (1-based; the end column is exclusive).
 pub fn line_cols(sources: &SourceMap, location: Location) -> (LineCol, LineCol) {
     sources.get(location.file).span_lines(location.span)
-}
-
-/// Escapes text from the data for terminal and log output: control characters become visible.
-pub fn escape_untrusted(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_control() && c != '\t' {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }

@@ -457,7 +457,8 @@ impl Reporter for SarifReporter {
                 },
             }],
         };
-        serde_json::to_writer_pretty(&mut *out, &log)?;
+        // Exact values; unsafe characters only as JSON escapes (report/escape.rs).
+        super::escape::to_writer_safe(&mut *out, &log)?;
         writeln!(out)
     }
 }

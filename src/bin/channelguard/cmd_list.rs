@@ -68,10 +68,11 @@ pub fn run(args: ListArgs) -> Result<ExitCode, String> {
         .collect();
     let rules = rules_doc::catalog(&policies);
     match args.format {
-        ListFormat::Table => print!("{}", table(&rules)),
+        // Titles come from policy files: escaped (table) or JSON-escaped (exact values).
+        ListFormat::Table => print!("{}", rules_doc::escape_lines(&table(&rules))),
         ListFormat::Json => {
             let json = serde_json::json!({ "rules": rules });
-            let text = serde_json::to_string_pretty(&json)
+            let text = channelguard::report::escape::to_string_safe(&json)
                 .map_err(|e| format!("cannot write JSON: {e}"))?;
             println!("{text}");
         }

@@ -52,7 +52,12 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(message) => {
-            eprintln!("error: {message}");
+            // Messages may name files and quote policies: escaped line by line.
+            let lines: Vec<String> = message
+                .lines()
+                .map(channelguard::report::escape_untrusted)
+                .collect();
+            eprintln!("error: {}", lines.join("\n"));
             ExitCode::from(EXIT_INCOMPLETE)
         }
     }
