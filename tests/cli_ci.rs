@@ -556,6 +556,42 @@ fn changed_since_reports_references_left_dangling_by_a_rename() {
 }
 
 #[test]
+fn changed_since_never_reads_an_old_blob_larger_than_the_file_limit() {
+    // An old commit may hold a huge file; its blob is skipped unread (the file then counts as
+    // changed) instead of being allocated whole.
+    let dir = fixture_copy();
+    std::fs::write(
+        dir.path().join("channelguard.yaml"),
+        "limits:\n  max_file_bytes: 2000\n",
+    )
+    .unwrap();
+    let path = dir.path().join("customers/adventure-works.yaml");
+    let current = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, format!("# {}\n{current}", "x".repeat(3000))).unwrap();
+    git(dir.path(), &["init", "-q"]);
+    git(dir.path(), &["add", "."]);
+    git(
+        dir.path(),
+        &["commit", "-q", "-m", "base with a padded file"],
+    );
+    std::fs::write(&path, &current).unwrap();
+    let out = check_fixture(dir.path(), &["--format", "json", "--changed-since", "HEAD"]);
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let files: Vec<&str> = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["file"].as_str().unwrap_or(""))
+        .collect();
+    // Read, the old blob would hold the same documents and nothing would be reported.
+    assert!(
+        files.contains(&"customers/adventure-works.yaml"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
 fn changed_since_an_unknown_ref_exits_2() {
     let dir = fixture_copy();
     git(dir.path(), &["init", "-q"]);
