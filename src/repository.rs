@@ -126,8 +126,13 @@ pub struct Document {
     pub value: Value,
     pub spans: SpanTable,
     pub head: ByteSpan,
-    /// Loader or schema errors make the document unfit for policies (see [`crate::yaml`]).
+    /// Loader errors (or a schema that could not be used) make the document unfit for
+    /// policies (see [`crate::yaml`]).
     pub checkable: bool,
+    /// Top-level fields whose value is invalid or missing (schema errors, references that do
+    /// not resolve), sorted; `""` stands for the whole document. Policies still see the
+    /// document, but an evaluation that reads one of these fields is skipped and reported.
+    pub invalid_fields: Vec<String>,
 }
 
 impl Document {
@@ -135,6 +140,29 @@ impl Document {
         DocumentRef {
             kind: Arc::from(self.kind.as_str()),
             id: Arc::clone(&self.id),
+        }
+    }
+
+    /// Whether `field` holds an invalid or missing value (see [`Document::invalid_fields`]).
+    /// `kind` and `id` are always sound: the document could not be indexed otherwise.
+    pub fn is_invalid(&self, field: &str) -> bool {
+        if field == "kind" || field == "id" {
+            return false;
+        }
+        self.invalid_fields.first().is_some_and(|f| f.is_empty())
+            || self
+                .invalid_fields
+                .binary_search_by(|f| f.as_str().cmp(field))
+                .is_ok()
+    }
+
+    /// Records `field` as invalid (kept sorted).
+    pub fn mark_invalid(&mut self, field: &str) {
+        if let Err(at) = self
+            .invalid_fields
+            .binary_search_by(|f| f.as_str().cmp(field))
+        {
+            self.invalid_fields.insert(at, field.to_string());
         }
     }
 
