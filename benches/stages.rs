@@ -117,6 +117,7 @@ fn documents(validated: &[(Identified, (bool, Vec<String>))]) -> Vec<Document> {
         .iter()
         .map(|(d, (checkable, invalid_fields))| Document {
             invalid_fields: invalid_fields.clone(),
+            written: None,
             file: d.file,
             kind: d.kind,
             id: Arc::clone(&d.id),

@@ -210,7 +210,14 @@ fn worker_pool(threads: Option<usize>) -> Result<rayon::ThreadPool, CheckError> 
 
 /// A document after loading and schema validation: its kind and id, the document, whether
 /// policies may see it, and the top-level fields its schema errors are in.
-type LoadedDoc = (Kind, Arc<str>, yaml::LoadedDocument, bool, Vec<String>);
+type LoadedDoc = (
+    Kind,
+    Arc<str>,
+    yaml::LoadedDocument,
+    bool,
+    Vec<String>,
+    Option<Box<serde_json::Value>>,
+);
 
 /// A file after reading, loading and schema validation (one worker's result).
 struct LoadedInput {
@@ -310,9 +317,10 @@ fn run_in_pool(options: &CheckOptions, memory: &[MemoryInput]) -> Result<Outcome
             ),
         );
         findings.extend(input.findings);
-        for (kind, id, doc, checkable, invalid_fields) in input.documents {
+        for (kind, id, doc, checkable, invalid_fields, written) in input.documents {
             documents.push(Document {
                 invalid_fields,
+                written,
                 file,
                 kind,
                 id,
@@ -555,6 +563,7 @@ fn check_loaded(
         };
         let mut checkable = shape_ok && !doc.tainted;
         let mut invalid_fields = Vec::new();
+        let mut written = None;
         if checkable {
             if let Some(schema) = schemas.for_kind(kind) {
                 let outcome = schema.validate_source(kind, &mut doc, file, Some(text));
@@ -571,12 +580,13 @@ fn check_loaded(
                 // A schema error does not hide the document from policies: only evaluations
                 // that read a field with an error are skipped (and reported).
                 invalid_fields = outcome.invalid_fields;
+                written = outcome.written.map(Box::new);
             } else {
                 // A broken or missing schema: the document was not validated (S002/S003).
                 checkable = false;
             }
         }
-        documents.push((kind, id, doc, checkable, invalid_fields));
+        documents.push((kind, id, doc, checkable, invalid_fields, written));
     }
 }
 

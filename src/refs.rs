@@ -237,6 +237,7 @@ mod tests {
                     head: doc.head,
                     checkable: true,
                     invalid_fields: Vec::new(),
+                    written: None,
                 }
             })
             .collect();

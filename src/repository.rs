@@ -133,6 +133,9 @@ pub struct Document {
     /// not resolve), sorted; `""` stands for the whole document. Policies still see the
     /// document, but an evaluation that reads one of these fields is skipped and reported.
     pub invalid_fields: Vec<String>,
+    /// The document as written, when schema validation changed `value` (see
+    /// [`crate::schema::SchemaOutcome::written`]).
+    pub written: Option<Box<Value>>,
 }
 
 impl Document {
@@ -164,6 +167,11 @@ impl Document {
         {
             self.invalid_fields.insert(at, field.to_string());
         }
+    }
+
+    /// The document as written in its file (before any normalisation).
+    pub fn as_written(&self) -> &Value {
+        self.written.as_deref().unwrap_or(&self.value)
     }
 
     /// A string field, if present and a string.

@@ -569,6 +569,9 @@ pub struct SchemaOutcome {
     /// document as a whole. Policies still see the document, but an evaluation that reads one
     /// of these fields is skipped and reported (see [`crate::policy`]).
     pub invalid_fields: Vec<String>,
+    /// The document as loaded, when validation changed it (an F05 enum normalised, an F01–F04
+    /// value read as written): `--changed-since` compares what is written.
+    pub written: Option<Value>,
 }
 
 fn check_finding(check: Option<&str>, severity: Severity, message: String) -> Finding {
@@ -634,6 +637,7 @@ impl KindSchema {
         let mut findings = Vec::new();
         let mut invalid = false;
         let mut invalid_fields: Vec<String> = Vec::new();
+        let mut written = None;
         if !self.validator.is_valid(&document.value) {
             let mut normalise: Vec<(String, String)> = Vec::new();
             let mut errors: Vec<_> = self
@@ -862,6 +866,9 @@ impl KindSchema {
                 finding = finding.at_span(file, at).with_pointer(pointer);
                 findings.push(finding);
             }
+            if !normalise.is_empty() || !recovered.is_empty() {
+                written = Some(document.value.clone());
+            }
             for (pointer, canonical) in normalise {
                 if let Some(slot) = document.value.pointer_mut(&pointer) {
                     *slot = Value::String(canonical);
@@ -912,6 +919,7 @@ impl KindSchema {
             findings,
             invalid,
             invalid_fields,
+            written,
         }
     }
 }
