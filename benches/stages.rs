@@ -157,9 +157,10 @@ fn load_all(files: &[ReadFile], limits: &Limits) -> Vec<yaml::LoadedFile> {
 fn validate_all(schemas: &SchemaSet, docs: &mut [Identified]) -> Vec<(bool, Vec<String>)> {
     docs.par_iter_mut()
         .map(|d| match schemas.for_kind(d.kind) {
-            Some(schema) if !d.doc.tainted => {
-                (true, schema.validate(d.kind, &mut d.doc, d.file).invalid_fields)
-            }
+            Some(schema) if !d.doc.tainted => (
+                true,
+                schema.validate(d.kind, &mut d.doc, d.file).invalid_fields,
+            ),
             _ => (false, Vec::new()),
         })
         .collect()

@@ -497,7 +497,14 @@ fn load_input(
     let mut documents = Vec::new();
     if read.parse {
         let loaded = yaml::load(&read.text, read.bom, file, &options.limits);
-        check_loaded(loaded, &read.text, file, schemas, &mut documents, &mut findings);
+        check_loaded(
+            loaded,
+            &read.text,
+            file,
+            schemas,
+            &mut documents,
+            &mut findings,
+        );
     }
     LoadedInput {
         text: read.text,
@@ -517,7 +524,14 @@ fn load_memory_input(
     match &input.regions {
         None => {
             let loaded = yaml::load(&input.text, 0, file, &options.limits);
-            check_loaded(loaded, &input.text, file, schemas, &mut documents, &mut findings);
+            check_loaded(
+                loaded,
+                &input.text,
+                file,
+                schemas,
+                &mut documents,
+                &mut findings,
+            );
         }
         Some(regions) => {
             for region in regions {

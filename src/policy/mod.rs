@@ -549,12 +549,7 @@ impl PolicySet {
         let kept = |policy: usize, document: DocIndex| document <= breaker[policy];
         let mut skips: Vec<(usize, DocIndex, api::Skipped)> = Vec::new();
         for partial in partials {
-            skips.extend(
-                partial
-                    .skips
-                    .into_iter()
-                    .filter(|(p, d, _)| kept(*p, *d)),
-            );
+            skips.extend(partial.skips.into_iter().filter(|(p, d, _)| kept(*p, *d)));
             outcome.findings.extend(
                 partial
                     .findings
@@ -612,9 +607,7 @@ impl PolicySet {
             }
             outcome.findings.push(finding);
         }
-        outcome
-            .findings
-            .extend(self.skipped_findings(&repo, skips));
+        outcome.findings.extend(self.skipped_findings(&repo, skips));
         for (policy, mut texts) in output {
             texts.sort();
             texts.dedup();
