@@ -88,8 +88,8 @@ struct Fixture {
     files: Vec<ReadFile>,
     identified: Vec<Identified>,
     schemas: SchemaSet,
-    /// `identified` after schema validation, with its `checkable` flag.
-    validated: Vec<(Identified, bool)>,
+    /// `identified` after schema validation, with its `checkable` flag and invalid fields.
+    validated: Vec<(Identified, (bool, Vec<String>))>,
     policies: PolicySet,
     context: EvalContext,
     /// The run's outcome (sources, sorted findings, repository) for policies and reports.
@@ -112,10 +112,12 @@ fn identify(doc: &LoadedDocument) -> Option<(Kind, Arc<str>)> {
     Some((kind, Arc::from(id)))
 }
 
-fn documents(validated: &[(Identified, bool)]) -> Vec<Document> {
+fn documents(validated: &[(Identified, (bool, Vec<String>))]) -> Vec<Document> {
     validated
         .iter()
-        .map(|(d, checkable)| Document {
+        .map(|(d, (checkable, invalid_fields))| Document {
+            invalid_fields: invalid_fields.clone(),
+            written: None,
             file: d.file,
             kind: d.kind,
             id: Arc::clone(&d.id),
@@ -152,11 +154,14 @@ fn load_all(files: &[ReadFile], limits: &Limits) -> Vec<yaml::LoadedFile> {
         .collect()
 }
 
-fn validate_all(schemas: &SchemaSet, docs: &mut [Identified]) -> Vec<bool> {
+fn validate_all(schemas: &SchemaSet, docs: &mut [Identified]) -> Vec<(bool, Vec<String>)> {
     docs.par_iter_mut()
         .map(|d| match schemas.for_kind(d.kind) {
-            Some(schema) if !d.doc.tainted => !schema.validate(d.kind, &mut d.doc, d.file).invalid,
-            _ => false,
+            Some(schema) if !d.doc.tainted => (
+                true,
+                schema.validate(d.kind, &mut d.doc, d.file).invalid_fields,
+            ),
+            _ => (false, Vec::new()),
         })
         .collect()
 }
@@ -203,13 +208,14 @@ fn fixture() -> &'static Fixture {
 
         let mut validated_docs = identified.clone();
         let checkable = validate_all(&schemas, &mut validated_docs);
-        let validated: Vec<(Identified, bool)> = validated_docs.into_iter().zip(checkable).collect();
+        let validated: Vec<(Identified, (bool, Vec<String>))> =
+            validated_docs.into_iter().zip(checkable).collect();
 
         let mut repository = Repository::new(documents(&validated));
         let references = refs::check(&repository);
         findings.extend(references.findings);
-        for index in references.dangling {
-            repository.documents[index as usize].checkable = false;
+        for (index, field) in references.dangling {
+            repository.documents[index as usize].mark_invalid(field);
         }
         let repository = Arc::new(repository);
 

@@ -162,7 +162,7 @@ pub fn changed_against(
     }
     for document in &outcome.repository.documents {
         let key = (document.kind.as_str().to_string(), document.id.to_string());
-        if before.documents.get(&key) != Some(&document.value)
+        if before.documents.get(&key) != Some(document.as_written())
             || references_a_removed_document(document, before, &outcome.repository)
         {
             selection

@@ -208,10 +208,21 @@ fn worker_pool(threads: Option<usize>) -> Result<rayon::ThreadPool, CheckError> 
     Ok(pool)
 }
 
+/// A document after loading and schema validation: its kind and id, the document, whether
+/// policies may see it, and the top-level fields its schema errors are in.
+type LoadedDoc = (
+    Kind,
+    Arc<str>,
+    yaml::LoadedDocument,
+    bool,
+    Vec<String>,
+    Option<Box<serde_json::Value>>,
+);
+
 /// A file after reading, loading and schema validation (one worker's result).
 struct LoadedInput {
     text: Arc<str>,
-    documents: Vec<(Kind, Arc<str>, yaml::LoadedDocument, bool)>,
+    documents: Vec<LoadedDoc>,
     findings: Vec<Finding>,
 }
 
@@ -306,8 +317,10 @@ fn run_in_pool(options: &CheckOptions, memory: &[MemoryInput]) -> Result<Outcome
             ),
         );
         findings.extend(input.findings);
-        for (kind, id, doc, checkable) in input.documents {
+        for (kind, id, doc, checkable, invalid_fields, written) in input.documents {
             documents.push(Document {
+                invalid_fields,
+                written,
                 file,
                 kind,
                 id,
@@ -370,8 +383,10 @@ fn run_in_pool(options: &CheckOptions, memory: &[MemoryInput]) -> Result<Outcome
     let references = crate::refs::check(&repository);
     findings.extend(references.findings);
     if options.skip_dangling {
-        for index in references.dangling {
-            repository.documents[index as usize].checkable = false;
+        // A reference that does not resolve makes its field invalid: evaluations that read it
+        // are skipped and reported, the others still run.
+        for (index, field) in references.dangling {
+            repository.documents[index as usize].mark_invalid(field);
         }
     }
     let repository = Arc::new(repository);
@@ -482,7 +497,14 @@ fn load_input(
     let mut documents = Vec::new();
     if read.parse {
         let loaded = yaml::load(&read.text, read.bom, file, &options.limits);
-        check_loaded(loaded, file, schemas, &mut documents, &mut findings);
+        check_loaded(
+            loaded,
+            &read.text,
+            file,
+            schemas,
+            &mut documents,
+            &mut findings,
+        );
     }
     LoadedInput {
         text: read.text,
@@ -502,13 +524,20 @@ fn load_memory_input(
     match &input.regions {
         None => {
             let loaded = yaml::load(&input.text, 0, file, &options.limits);
-            check_loaded(loaded, file, schemas, &mut documents, &mut findings);
+            check_loaded(
+                loaded,
+                &input.text,
+                file,
+                schemas,
+                &mut documents,
+                &mut findings,
+            );
         }
         Some(regions) => {
             for region in regions {
                 let view = blank_outside(&input.text, *region);
                 let loaded = yaml::load(&view, 0, file, &options.limits);
-                check_loaded(loaded, file, schemas, &mut documents, &mut findings);
+                check_loaded(loaded, &view, file, schemas, &mut documents, &mut findings);
             }
         }
     }
@@ -535,9 +564,10 @@ fn blank_outside(text: &str, region: ByteSpan) -> String {
 /// Identifies and schema-validates the documents of one loaded file.
 fn check_loaded(
     loaded: yaml::LoadedFile,
+    text: &str,
     file: FileId,
     schemas: &SchemaSet,
-    documents: &mut Vec<(Kind, Arc<str>, yaml::LoadedDocument, bool)>,
+    documents: &mut Vec<LoadedDoc>,
     findings: &mut Vec<Finding>,
 ) {
     findings.extend(loaded.findings);
@@ -546,9 +576,11 @@ fn check_loaded(
             continue;
         };
         let mut checkable = shape_ok && !doc.tainted;
+        let mut invalid_fields = Vec::new();
+        let mut written = None;
         if checkable {
             if let Some(schema) = schemas.for_kind(kind) {
-                let outcome = schema.validate(kind, &mut doc, file);
+                let outcome = schema.validate_source(kind, &mut doc, file, Some(text));
                 let document_ref = crate::finding::DocumentRef {
                     kind: Arc::from(kind.as_str()),
                     id: Arc::clone(&id),
@@ -559,13 +591,16 @@ fn check_loaded(
                         .into_iter()
                         .map(|f| f.with_document(Some(document_ref.clone()))),
                 );
-                checkable = !outcome.invalid;
+                // A schema error does not hide the document from policies: only evaluations
+                // that read a field with an error are skipped (and reported).
+                invalid_fields = outcome.invalid_fields;
+                written = outcome.written.map(Box::new);
             } else {
                 // A broken or missing schema: the document was not validated (S002/S003).
                 checkable = false;
             }
         }
-        documents.push((kind, id, doc, checkable));
+        documents.push((kind, id, doc, checkable, invalid_fields, written));
     }
 }
 

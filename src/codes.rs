@@ -107,6 +107,9 @@ checks! {
     MISSING_SCHEMA = "S003", "missing-schema", Error,
         "no schema of the schema directory declares a kind that documents use",
         "add a schema whose `properties.kind.const` names the kind, or drop `--schemas`/`schemas:` to use the bundled schemas";
+    NOT_EVALUATED = "S004", "rules-not-evaluated", Info,
+        "rules were not evaluated on some documents because they read a field that is invalid or missing",
+        "fix the error reported on this field; the rules named then run on these documents";
     DUPLICATE_ID = "R001", "duplicate-id", Error,
         "two documents of the same kind share an `id`",
         "give one of the documents another `id`, or remove the duplicate";

@@ -16,24 +16,29 @@ use crate::schema::suggest;
 /// What the repository checks found.
 pub struct RefsOutcome {
     pub findings: Vec<Finding>,
-    /// Documents with a reference that does not resolve: policies skip them, so a dangling
-    /// reference is reported once (R002/R003) rather than again by every rule that follows it.
-    pub dangling: Vec<DocIndex>,
+    /// Reference fields that do not resolve, by document: policy evaluations that read such a
+    /// field are skipped (and counted), so a dangling reference is reported as R002/R003 rather
+    /// than as whatever a rule following it would conclude.
+    pub dangling: Vec<(DocIndex, &'static str)>,
 }
 
 /// Runs both checks over the whole repository.
 pub fn check(repo: &Repository) -> RefsOutcome {
     let mut findings = duplicate_ids(repo);
     let suggester = Suggester::default();
-    let per_document: Vec<(DocIndex, Vec<Finding>)> = (0..repo.documents.len() as DocIndex)
+    let per_document: Vec<(DocIndex, Vec<(&str, Finding)>)> = (0..repo.documents.len() as DocIndex)
         .into_par_iter()
         .map(|index| (index, check_references(repo, repo.get(index), &suggester)))
         .filter(|(_, found)| !found.is_empty())
         .collect();
     let mut dangling = Vec::with_capacity(per_document.len());
     for (index, found) in per_document {
-        dangling.push(index);
-        findings.extend(found);
+        for (field, finding) in found {
+            if !dangling.contains(&(index, field)) {
+                dangling.push((index, field));
+            }
+            findings.push(finding);
+        }
     }
     RefsOutcome { findings, dangling }
 }
@@ -66,7 +71,11 @@ fn duplicate_ids(repo: &Repository) -> Vec<Finding> {
     findings
 }
 
-fn check_references(repo: &Repository, doc: &Document, suggester: &Suggester) -> Vec<Finding> {
+fn check_references(
+    repo: &Repository,
+    doc: &Document,
+    suggester: &Suggester,
+) -> Vec<(&'static str, Finding)> {
     let mut findings = Vec::new();
     if !doc.checkable {
         return findings;
@@ -131,11 +140,12 @@ fn check_references(repo: &Repository, doc: &Document, suggester: &Suggester) ->
                 }
                 f
             };
-            findings.push(
+            findings.push((
+                field.field,
                 f.at(doc.location(&pointer))
                     .with_pointer(pointer)
                     .with_document(Some(doc.reference())),
-            );
+            ));
         }
     }
     findings
@@ -226,6 +236,8 @@ mod tests {
                     spans: doc.spans,
                     head: doc.head,
                     checkable: true,
+                    invalid_fields: Vec::new(),
+                    written: None,
                 }
             })
             .collect();

@@ -126,8 +126,16 @@ pub struct Document {
     pub value: Value,
     pub spans: SpanTable,
     pub head: ByteSpan,
-    /// Loader or schema errors make the document unfit for policies (see [`crate::yaml`]).
+    /// Loader errors (or a schema that could not be used) make the document unfit for
+    /// policies (see [`crate::yaml`]).
     pub checkable: bool,
+    /// Top-level fields whose value is invalid or missing (schema errors, references that do
+    /// not resolve), sorted; `""` stands for the whole document. Policies still see the
+    /// document, but an evaluation that reads one of these fields is skipped and reported.
+    pub invalid_fields: Vec<String>,
+    /// The document as written, when schema validation changed `value` (see
+    /// [`crate::schema::SchemaOutcome::written`]).
+    pub written: Option<Box<Value>>,
 }
 
 impl Document {
@@ -136,6 +144,34 @@ impl Document {
             kind: Arc::from(self.kind.as_str()),
             id: Arc::clone(&self.id),
         }
+    }
+
+    /// Whether `field` holds an invalid or missing value (see [`Document::invalid_fields`]).
+    /// `kind` and `id` are always sound: the document could not be indexed otherwise.
+    pub fn is_invalid(&self, field: &str) -> bool {
+        if field == "kind" || field == "id" {
+            return false;
+        }
+        self.invalid_fields.first().is_some_and(|f| f.is_empty())
+            || self
+                .invalid_fields
+                .binary_search_by(|f| f.as_str().cmp(field))
+                .is_ok()
+    }
+
+    /// Records `field` as invalid (kept sorted).
+    pub fn mark_invalid(&mut self, field: &str) {
+        if let Err(at) = self
+            .invalid_fields
+            .binary_search_by(|f| f.as_str().cmp(field))
+        {
+            self.invalid_fields.insert(at, field.to_string());
+        }
+    }
+
+    /// The document as written in its file (before any normalisation).
+    pub fn as_written(&self) -> &Value {
+        self.written.as_deref().unwrap_or(&self.value)
     }
 
     /// A string field, if present and a string.

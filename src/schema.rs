@@ -562,8 +562,16 @@ fn type_words(kind: &TypeKind) -> String {
 /// What a schema check found in one document.
 pub struct SchemaOutcome {
     pub findings: Vec<Finding>,
-    /// Errors (not warnings) were found: the document is not handed to policies.
+    /// Errors (not warnings) were found.
     pub invalid: bool,
+    /// The top-level fields that errors were found in (a missing required field, a value of
+    /// the wrong type or format, an unknown field), sorted; `""` when an error concerns the
+    /// document as a whole. Policies still see the document, but an evaluation that reads one
+    /// of these fields is skipped and reported (see [`crate::policy`]).
+    pub invalid_fields: Vec<String>,
+    /// The document as loaded, when validation changed it (an F05 enum normalised, an F01–F04
+    /// value read as written): `--changed-since` compares what is written.
+    pub written: Option<Value>,
 }
 
 fn check_finding(check: Option<&str>, severity: Severity, message: String) -> Finding {
@@ -609,8 +617,27 @@ impl KindSchema {
         document: &mut LoadedDocument,
         file: FileId,
     ) -> SchemaOutcome {
+        self.validate_source(kind, document, file, None)
+    }
+
+    /// [`KindSchema::validate`], given the text the document was loaded from (`text`, whose
+    /// byte offsets the document's spans use). A format problem (F01–F04) of an unquoted
+    /// scalar — `partner_id: 0484738` read as a number, `country: NO` read as `false` — is
+    /// still reported, but policies see the value as it is written (the source text), so a
+    /// quoting problem never hides a channel rule. When the written text is not valid either,
+    /// the field stays invalid.
+    pub fn validate_source(
+        &self,
+        kind: Kind,
+        document: &mut LoadedDocument,
+        file: FileId,
+        text: Option<&str>,
+    ) -> SchemaOutcome {
+        let mut recovered: Vec<(String, String)> = Vec::new();
         let mut findings = Vec::new();
         let mut invalid = false;
+        let mut invalid_fields: Vec<String> = Vec::new();
+        let mut written = None;
         if !self.validator.is_valid(&document.value) {
             let mut normalise: Vec<(String, String)> = Vec::new();
             let mut errors: Vec<_> = self
@@ -663,6 +690,18 @@ impl KindSchema {
                             ),
                         )
                         .with_label(format!("expected {expected}"));
+                        let written = match (text, node, &instance) {
+                            (Some(text), Some(node), Value::Bool(_) | Value::Number(_))
+                                if node.plain_scalar
+                                    && matches!(check, Some("F01" | "F02" | "F03" | "F04")) =>
+                            {
+                                text.get(node.span.range()).map(str::to_string)
+                            }
+                            _ => None,
+                        };
+                        if let Some(written) = written {
+                            recovered.push((pointer.clone(), written));
+                        }
                         match (check, &instance) {
                             (Some("F03"), Value::Bool(b)) => {
                                 let hint = if *b { "\"YES\"" } else { "\"NO\"" };
@@ -761,6 +800,11 @@ impl KindSchema {
                         ));
                         findings.push(f);
                         invalid = true;
+                        invalid_fields.push(if pointer.is_empty() {
+                            property
+                        } else {
+                            top_field.clone()
+                        });
                         continue;
                     }
                     ValidationErrorKind::AdditionalProperties { unexpected } => {
@@ -794,6 +838,11 @@ impl KindSchema {
                                     ),
                                 });
                             findings.push(f);
+                            invalid_fields.push(if pointer.is_empty() {
+                                name.clone()
+                            } else {
+                                top_field.clone()
+                            });
                         }
                         invalid = true;
                         continue;
@@ -810,13 +859,33 @@ impl KindSchema {
                 };
                 if finding.severity == Severity::Error {
                     invalid = true;
+                    if recovered.last().is_none_or(|(p, _)| *p != pointer) {
+                        invalid_fields.push(top_field.clone());
+                    }
                 }
                 finding = finding.at_span(file, at).with_pointer(pointer);
                 findings.push(finding);
             }
+            if !normalise.is_empty() || !recovered.is_empty() {
+                written = Some(document.value.clone());
+            }
             for (pointer, canonical) in normalise {
                 if let Some(slot) = document.value.pointer_mut(&pointer) {
                     *slot = Value::String(canonical);
+                }
+            }
+            for (pointer, written) in &recovered {
+                if let Some(slot) = document.value.pointer_mut(pointer) {
+                    *slot = Value::String(written.clone());
+                }
+            }
+            // A written value that is not valid either keeps its field invalid.
+            if !recovered.is_empty() {
+                for error in self.validator.iter_errors(&document.value) {
+                    let at = error.instance_path().as_str().to_string();
+                    if recovered.iter().any(|(p, _)| *p == at) {
+                        invalid_fields.push(at.split('/').nth(1).unwrap_or("").to_string());
+                    }
                 }
             }
         }
@@ -844,7 +913,14 @@ impl KindSchema {
                 );
             }
         }
-        SchemaOutcome { findings, invalid }
+        invalid_fields.sort();
+        invalid_fields.dedup();
+        SchemaOutcome {
+            findings,
+            invalid,
+            invalid_fields,
+            written,
+        }
     }
 }
 

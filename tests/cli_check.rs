@@ -248,16 +248,24 @@ fn readme_shows_a_real_diagnostic() {
     );
 }
 
-/// A dangling reference is reported once (R002/R003); policies skip the document that holds it
-/// instead of reporting again whatever follows from the missing document.
+/// A dangling reference is reported once (R002/R003) and does not hide the document: a policy
+/// that does not read the dangling field still runs on it (X1), one that reads it is skipped
+/// and the report says so (S004 naming X2), never silently.
 #[test]
-fn policies_skip_documents_with_dangling_references() {
+fn dangling_references_skip_only_the_evaluations_that_read_them() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("X1-every-document.rhai"),
         "//! id: X1\n//! title: every document\n//! severity: info\n\
          //! kinds: Customer, ResellerRelationship, DelegatedAdmin\n\
          //! rationale: test\n//! remediation: none\nfn check(doc) { report(\"/id\", \"seen\", \"none\") }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("X2-follows-references.rhai"),
+        "//! id: X2\n//! title: follows references\n//! severity: info\n\
+         //! kinds: ResellerRelationship, DelegatedAdmin\n//! rationale: test\n//! remediation: none\n\
+         fn check(doc) { if find(\"Partner\", doc.partner) != () && find(\"Customer\", doc.customer) != () { report(\"/id\", \"both\", \"none\") } }\n",
     )
     .unwrap();
     let output = channelguard([
@@ -274,7 +282,7 @@ fn policies_skip_documents_with_dangling_references() {
         dir.path().as_os_str(),
     ]);
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    let seen: Vec<(String, String)> = json["findings"]
+    let seen: Vec<(String, String, String)> = json["findings"]
         .as_array()
         .unwrap()
         .iter()
@@ -287,16 +295,35 @@ fn policies_skip_documents_with_dangling_references() {
                     doc["kind"].as_str().unwrap(),
                     doc["id"].as_str().unwrap()
                 ),
+                f["pointer"].as_str().unwrap().to_string(),
             )
         })
         .collect();
-    let pair = |code: &str, doc: &str| (code.to_string(), doc.to_string());
+    let triple = |code: &str, doc: &str, pointer: &str| {
+        (code.to_string(), doc.to_string(), pointer.to_string())
+    };
     assert_eq!(
         seen,
         [
-            pair("X1", "Customer/contoso"),
-            pair("R002", "ResellerRelationship/fabrikam-contoso"),
-            pair("R003", "DelegatedAdmin/fabrikam-contoso-gdap"),
+            triple("X1", "Customer/contoso", "/id"),
+            triple("X1", "ResellerRelationship/fabrikam-contoso", "/id"),
+            triple("R002", "ResellerRelationship/fabrikam-contoso", "/partner"),
+            triple("S004", "ResellerRelationship/fabrikam-contoso", "/partner"),
+            triple("X1", "DelegatedAdmin/fabrikam-contoso-gdap", "/id"),
+            triple("R003", "DelegatedAdmin/fabrikam-contoso-gdap", "/customer"),
+            triple("S004", "DelegatedAdmin/fabrikam-contoso-gdap", "/customer"),
         ]
     );
+    let s004 = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "S004")
+        .unwrap();
+    assert_eq!(
+        s004["message"],
+        "`partner` is invalid or missing, so rule `X2` was not evaluated on this document"
+    );
+    assert_eq!(s004["severity"], "info");
+    assert_eq!(s004["line"], 10);
 }

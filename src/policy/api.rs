@@ -61,6 +61,20 @@ pub struct Frame {
     /// a loop, with messages up to the string limit: memory must stay bounded).
     pub report_cap: usize,
     pub dropped: usize,
+    /// The evaluation read a field that is invalid or missing (see [`Skipped`]).
+    pub skipped: Option<Skipped>,
+}
+
+/// An evaluation that stopped because it read an invalid or missing field of a document: its
+/// result would rest on a value that is known to be wrong, so it is skipped and counted (never
+/// silently dropped). Reports made before the read stand.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Skipped {
+    /// The document whose field was read (the one evaluated, or one found through a lookup).
+    pub document: DocIndex,
+    pub field: String,
+    /// How many reports had been made when the field was read.
+    pub reported_before: usize,
 }
 
 /// Longest message or help text kept from a report, in bytes.
@@ -90,6 +104,7 @@ pub struct Collected {
     pub reached: Vec<u16>,
     pub settings_read: Vec<String>,
     pub dropped: usize,
+    pub skipped: Option<Skipped>,
 }
 
 /// Runs `body` in this thread's frame for `shared` and returns what it collected. The frame
@@ -119,6 +134,7 @@ pub fn with_frame<T>(
                 settings_read: Vec::new(),
                 report_cap,
                 dropped: 0,
+                skipped: None,
             });
         }
     });
@@ -130,6 +146,7 @@ pub fn with_frame<T>(
             reached: std::mem::take(&mut frame.reached),
             settings_read: std::mem::take(&mut frame.settings_read),
             dropped: std::mem::take(&mut frame.dropped),
+            skipped: frame.skipped.take(),
         },
         None => Collected::default(),
     });
@@ -180,10 +197,32 @@ pub fn to_dynamic(value: &Value) -> Dynamic {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DocumentValue(DocIndex);
 
+/// Records that the evaluation read `field` of `index`, which is invalid, and returns the error
+/// that stops it. Catching the error does not help a script: the evaluation is skipped anyway.
+fn skip(f: &mut Frame, index: DocIndex, field: &str) -> Box<EvalAltResult> {
+    let doc = f.shared.repo.get(index);
+    let message = format!(
+        "`{field}` of {} {} is invalid or missing; this evaluation is skipped",
+        doc.kind,
+        crate::finding::code(&doc.id)
+    );
+    if f.skipped.is_none() {
+        f.skipped = Some(Skipped {
+            document: index,
+            field: field.to_string(),
+            reported_before: f.reported.len(),
+        });
+    }
+    message.into()
+}
+
 impl DocumentValue {
     fn field(&self, key: &str) -> Result<Dynamic, Box<EvalAltResult>> {
         frame(|f| {
             let doc = f.shared.repo.get(self.0);
+            if doc.is_invalid(key) {
+                return Err(skip(f, self.0, key));
+            }
             match doc.value.get(key) {
                 Some(value) => Ok(to_dynamic(value)),
                 None if f.shared.is_known(doc.kind, key) => Ok(Dynamic::UNIT),
@@ -197,8 +236,15 @@ impl DocumentValue {
         self.field(key).unwrap_or(Dynamic::UNIT)
     }
 
-    fn has(&self, key: &str) -> bool {
-        frame(|f| f.shared.repo.get(self.0).value.get(key).is_some()).unwrap_or(false)
+    /// Whether the document has `key`; asking about an invalid field skips the evaluation.
+    fn has(&self, key: &str) -> Result<bool, Box<EvalAltResult>> {
+        frame(|f| {
+            let doc = f.shared.repo.get(self.0);
+            if doc.is_invalid(key) {
+                return Err(skip(f, self.0, key));
+            }
+            Ok(doc.value.get(key).is_some())
+        })?
     }
 
     fn keys(&self) -> Array {
@@ -240,8 +286,10 @@ impl Shared {
             .is_ok()
     }
 
-    /// The document a script may see, or `()` for one that failed to load, validate or resolve
-    /// its references: a policy never sees half-read data, whose problems are already reported.
+    /// The document a script may see, or `()` for one that failed to load (a loader error or
+    /// a schema that could not be used): a policy never sees half-read data. A document with
+    /// schema errors or dangling references is visible; reading one of its invalid fields
+    /// skips the evaluation (see [`Skipped`]).
     fn visible(&self, index: DocIndex) -> Option<DocumentValue> {
         self.repo
             .get(index)

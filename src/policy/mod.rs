@@ -476,6 +476,7 @@ impl PolicySet {
             errors: Vec<(usize, String, ScriptError)>,
             reached: Vec<(usize, DocIndex, u16)>,
             output: Vec<(usize, DocIndex, String)>,
+            skips: Vec<(usize, DocIndex, api::Skipped)>,
         }
         let partials: Vec<Partial> = (0..repo.documents.len() as DocIndex)
             .into_par_iter()
@@ -486,6 +487,7 @@ impl PolicySet {
                     errors: Vec::new(),
                     reached: Vec::new(),
                     output: Vec::new(),
+                    skips: Vec::new(),
                 },
                 |mut partial, index| {
                     let doc = repo.get(index);
@@ -499,6 +501,7 @@ impl PolicySet {
                         let mut findings = Vec::new();
                         let mut reached = Vec::new();
                         let mut output = Vec::new();
+                        let mut skipped = None;
                         // A panic in the engine or the API (a bug) becomes an internal-error
                         // finding for this policy and document; the others still run.
                         let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -513,6 +516,7 @@ impl PolicySet {
                                 &mut partial.errors,
                                 &mut reached,
                                 &mut output,
+                                &mut skipped,
                             );
                         }));
                         if let Err(payload) = caught {
@@ -529,6 +533,9 @@ impl PolicySet {
                         partial
                             .output
                             .extend(output.into_iter().map(|(_, t)| (p, index, t)));
+                        if let Some(skipped) = skipped {
+                            partial.skips.push((p, index, skipped));
+                        }
                     }
                     partial
                 },
@@ -540,7 +547,9 @@ impl PolicySet {
         let mut output: BTreeMap<usize, Vec<String>> = BTreeMap::new();
         let breaker: Vec<DocIndex> = tripped.iter().map(|t| t.load(Ordering::Relaxed)).collect();
         let kept = |policy: usize, document: DocIndex| document <= breaker[policy];
+        let mut skips: Vec<(usize, DocIndex, api::Skipped)> = Vec::new();
         for partial in partials {
+            skips.extend(partial.skips.into_iter().filter(|(p, d, _)| kept(*p, *d)));
             outcome.findings.extend(
                 partial
                     .findings
@@ -598,6 +607,7 @@ impl PolicySet {
             }
             outcome.findings.push(finding);
         }
+        outcome.findings.extend(self.skipped_findings(&repo, skips));
         for (policy, mut texts) in output {
             texts.sort();
             texts.dedup();
@@ -643,6 +653,7 @@ impl PolicySet {
         errors: &mut Vec<(usize, String, ScriptError)>,
         reached: &mut Vec<(usize, u16)>,
         output: &mut Vec<(usize, String)>,
+        skipped: &mut Option<api::Skipped>,
     ) {
         let policy = &self.policies[policy_index];
         let repo = &shared.repo;
@@ -668,8 +679,19 @@ impl PolicySet {
         });
         engine::set_deadline(None);
         reached.extend(frame.reached.iter().map(|&line| (policy_index, line)));
-        output.extend(frame.output.into_iter().map(|text| (policy_index, text)));
-        if let Err(error) = result {
+        let mut frame = frame;
+        output.extend(
+            std::mem::take(&mut frame.output)
+                .into_iter()
+                .map(|text| (policy_index, text)),
+        );
+        if let Some(skip) = frame.skipped.take() {
+            // The evaluation read an invalid field (even if the script caught the error): what
+            // it reported before stands, the rest of its result is unknown and is counted.
+            frame.reported.truncate(skip.reported_before);
+            frame.dropped = 0;
+            *skipped = Some(skip);
+        } else if let Err(error) = result {
             if is_cancelled(&error) {
                 // A document before this one hit a limit: this result is dropped anyway.
                 return;
@@ -728,6 +750,73 @@ impl PolicySet {
                 last.severity = Severity::Info;
             }
         }
+    }
+
+    /// One S004 info per invalid field that stopped evaluations: which rules were not
+    /// evaluated, on how many documents, located at the field (the document head when it is
+    /// missing). Never silence: a reviewer sees which rules still have to run once the field
+    /// is fixed.
+    fn skipped_findings(
+        &self,
+        repo: &Repository,
+        skips: Vec<(usize, DocIndex, api::Skipped)>,
+    ) -> Vec<Finding> {
+        // (cause document, field) → (rule ids, evaluated documents).
+        type Cause = (std::collections::BTreeSet<String>, Vec<DocIndex>);
+        let mut causes: BTreeMap<(DocIndex, String), Cause> = BTreeMap::new();
+        for (policy, evaluated, skip) in skips {
+            let entry = causes.entry((skip.document, skip.field)).or_default();
+            entry.0.insert(self.policies[policy].meta.id.clone());
+            entry.1.push(evaluated);
+        }
+        causes
+            .into_iter()
+            .map(|((cause, field), (rules, mut evaluated))| {
+                evaluated.sort_unstable();
+                evaluated.dedup();
+                let doc = repo.get(cause);
+                let rules: Vec<String> = rules.into_iter().map(|r| code(&r)).collect();
+                let (rules_text, verb) = match rules.len() {
+                    1 => (format!("rule {}", rules[0]), "was"),
+                    _ => (format!("rules {}", rules.join(", ")), "were"),
+                };
+                let on = if evaluated == [cause] {
+                    "this document".to_string()
+                } else if evaluated.len() == 1 {
+                    "1 document".to_string()
+                } else {
+                    format!("{} documents", evaluated.len())
+                };
+                let pointer = if field.is_empty() {
+                    String::new()
+                } else {
+                    format!("/{}", crate::yaml::escape_pointer_segment(&field))
+                };
+                let what = if field.is_empty() {
+                    format!("{} {} is invalid", doc.kind, code(&doc.id))
+                } else {
+                    format!("{} is invalid or missing", code(&field))
+                };
+                let mut finding = codes::NOT_EVALUATED
+                    .finding(format!(
+                        "{what}, so {rules_text} {verb} not evaluated on {on}"
+                    ))
+                    .at(doc.location(&pointer))
+                    .with_pointer(pointer)
+                    .with_document(Some(doc.reference()))
+                    .with_label("the rules need this value");
+                if let Some(&first) = evaluated.iter().find(|&&d| d != cause) {
+                    let other = repo.get(first);
+                    finding = finding.with_related(RelatedLabel {
+                        location: other.location(""),
+                        message: format!("not evaluated on {} {}", other.kind, code(&other.id)),
+                        pointer: Some(String::new()),
+                        document: Some(other.reference()),
+                    });
+                }
+                finding
+            })
+            .collect()
     }
 
     /// The finding for a panic caught while running a policy on a document.
