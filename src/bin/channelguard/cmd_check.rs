@@ -172,7 +172,13 @@ fn narrow(
         }
         None => outcome.stats.documents,
     };
-    if documents == 0 {
+    // (A check stopped by a configuration, schema or policy error loaded nothing: that error
+    // is what the report shows.)
+    let incomplete = outcome
+        .findings
+        .iter()
+        .any(|f| f.origin == channelguard::finding::Origin::Tool);
+    if documents == 0 && !incomplete {
         let shown: Vec<String> = if args.paths.is_empty() {
             vec![".".to_string()]
         } else {
