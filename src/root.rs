@@ -192,7 +192,7 @@ mod tests {
         }
         let missing = a.path().join("nope.yaml");
         assert_eq!(
-            locate(&[missing.clone()], None),
+            locate(std::slice::from_ref(&missing), None),
             Err(LocateError::Missing(missing.display().to_string()))
         );
         let error = locate(&[a.path().to_path_buf(), b.path().to_path_buf()], None).unwrap_err();
