@@ -250,6 +250,7 @@ fn fixture() -> &'static Fixture {
             elapsed: started.elapsed(),
             stages: Vec::new(),
             skipped: Vec::new(),
+            not_shown: Vec::new(),
         };
         let bytes: usize = files.iter().map(|f| f.text.len()).sum();
         eprintln!(

@@ -64,10 +64,64 @@ impl Selection {
             })
     }
 
-    /// Keeps only the findings this selection reports.
-    pub fn retain(&self, outcome: &mut Outcome) {
+    /// Keeps only the findings this selection reports, and records under `filter` how many
+    /// shown findings it left out (the summary names them).
+    pub fn retain(&self, outcome: &mut Outcome, filter: Filter) {
         let sources = &outcome.sources;
-        outcome.findings.retain(|f| self.keeps(f, sources));
+        let before = outcome.findings.len();
+        let mut hidden = 0;
+        outcome.findings.retain(|f| {
+            let keep = self.keeps(f, sources);
+            if !keep && f.waived.is_none() {
+                hidden += 1;
+            }
+            keep
+        });
+        debug_assert!(outcome.findings.len() <= before);
+        outcome.stats.not_shown.push((filter, hidden));
+    }
+
+    /// How many documents of the repository lie in the selected files.
+    pub fn documents_in_files(&self, outcome: &Outcome) -> usize {
+        outcome
+            .repository
+            .documents
+            .iter()
+            .filter(|d| self.files.contains(&d.file))
+            .count()
+    }
+}
+
+/// A filter that narrows what is reported (the summary says how many findings each hid).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Filter {
+    /// The paths given to `check` (parts of the repository).
+    Paths,
+    /// `--only FILE...`.
+    Only,
+    /// `--changed-since REF`.
+    ChangedSince(String),
+}
+
+impl Filter {
+    /// The key of the JSON summary's `not_shown` object.
+    pub fn key(&self) -> &'static str {
+        match self {
+            Filter::Paths => "paths",
+            Filter::Only => "only",
+            Filter::ChangedSince(_) => "changed_since",
+        }
+    }
+
+    /// What the human summary says the hidden findings were.
+    pub fn describe(&self) -> String {
+        match self {
+            Filter::Paths => "outside the selected paths".to_string(),
+            Filter::Only => "outside the --only files".to_string(),
+            Filter::ChangedSince(reference) => {
+                format!("in documents unchanged since `{reference}`")
+            }
+        }
     }
 }
 
@@ -93,6 +147,32 @@ pub fn normalise(path: &Path) -> PathBuf {
         }
     }
     clean
+}
+
+/// The selection of the paths given to `check`: every document of the data files that are, or
+/// lie under, one of `paths`. The paths are compared as written: give them in the form of the
+/// walk ([`crate::root::Located::paths`]).
+pub fn under_paths(outcome: &Outcome, paths: &[PathBuf]) -> Selection {
+    let mut selection = Selection::default();
+    for (id, file) in outcome.sources.iter() {
+        if file.role == FileRole::Data && paths.iter().any(|p| file.path.starts_with(p)) {
+            selection.files.insert(id);
+        }
+    }
+    selection.add_documents_of_files(outcome);
+    selection
+}
+
+impl Selection {
+    /// Adds every document of the selected files.
+    fn add_documents_of_files(&mut self, outcome: &Outcome) {
+        for document in &outcome.repository.documents {
+            if self.files.contains(&document.file) {
+                self.documents
+                    .insert((document.reference().kind, Arc::clone(&document.id)));
+            }
+        }
+    }
 }
 
 /// The selection of `--only FILE...`: every document of the named data files. Names that are

@@ -95,6 +95,9 @@ pub struct Stats {
     pub stages: Vec<(&'static str, Duration)>,
     /// Paths the walk did not take, and why (counted in the summary).
     pub skipped: Vec<discover::Skipped>,
+    /// Findings each report filter left out (paths, `--only`, `--changed-since`), in the order
+    /// the filters ran; set by [`crate::changed::Selection::retain`].
+    pub not_shown: Vec<(crate::changed::Filter, usize)>,
 }
 
 impl Stats {
@@ -424,6 +427,7 @@ fn run_in_pool(options: &CheckOptions, memory: &[MemoryInput]) -> Result<Outcome
         policies: policy_set.policies.len(),
         elapsed: started.elapsed(),
         stages,
+        not_shown: Vec::new(),
     };
     Ok(Outcome {
         sources,

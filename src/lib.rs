@@ -23,6 +23,7 @@ pub mod policy;
 pub mod refs;
 pub mod report;
 pub mod repository;
+pub mod root;
 pub mod rules_doc;
 pub mod schema;
 pub mod source;

@@ -253,6 +253,8 @@ fn docs_is_hidden_from_help() {
 fn check_broken(format: &str) -> String {
     transcript(&[
         "check",
+        "--root",
+        "fixtures/authoring/repo",
         "fixtures/authoring/repo",
         "--as-of",
         "2024-06-30",
@@ -297,7 +299,7 @@ fn broken_policies_are_located_in_the_script_json() {
     assert_eq!(
         seen,
         [
-            "BROKEN-NEIGHBOUR data fixtures/authoring/repo/contoso.yaml:33:13 help=true",
+            "BROKEN-NEIGHBOUR data contoso.yaml:33:13 help=true",
             "P001 tool fixtures/policies/broken/syntax-error.rhai:11:5 help=true",
             "P002 tool fixtures/policies/broken/runtime-error.rhai:10:24 help=true",
             "P004 tool fixtures/policies/broken/header-error.rhai:3:1 help=true",
@@ -310,6 +312,8 @@ fn broken_policies_are_located_in_the_script_json() {
 fn broken_user_policies_leave_the_builtin_pack_running() {
     let (code, stdout, _) = run(&[
         "check",
+        "--root",
+        "fixtures/authoring/repo",
         "fixtures/authoring/repo",
         "--as-of",
         "2024-06-30",

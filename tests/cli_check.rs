@@ -138,7 +138,14 @@ fn file_order_on_the_command_line_does_not_change_the_output() {
 
 #[test]
 fn exit_codes() {
-    let status = |args: &[&str]| channelguard(args).status.code();
+    // Each fixture is its own repository: `--root` keeps the project's other YAML out.
+    let status = |args: &[&str]| {
+        let mut all = args.to_vec();
+        if all.len() > 1 && std::path::Path::new(all[1]).is_dir() {
+            all.splice(1..1, ["--root", args[1]]);
+        }
+        channelguard(all).status.code()
+    };
     let clean = "fixtures/cli/norway-unquoted";
     assert_eq!(
         status(&[

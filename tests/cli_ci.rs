@@ -428,9 +428,16 @@ fn only_reports_findings_in_the_named_files_or_pointing_into_them() {
         codes(&["--only", "./customers/../customers/adventure-works.yaml"]),
         ["R002", "MC002"]
     );
+    // A name of nothing is refused (exit 2, one line), never an empty clean report.
+    let out = check_fixture(
+        dir.path(),
+        &["--only", "partners/northwind.yaml", "no-such-file.yaml"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
     assert_eq!(
-        codes(&["--only", "partners/northwind.yaml", "no-such-file.yaml"]),
-        Vec::<String>::new()
+        text(&out.stderr),
+        "error: --only `no-such-file.yaml` does not exist\n"
     );
     // Options go before `--only`; a `--` after it ends the options (tests/hardening_cli.rs).
     assert_eq!(

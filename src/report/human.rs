@@ -514,6 +514,13 @@ pub fn summary_line(report: &Report<'_>, elapsed: Option<Duration>) -> String {
     if let Some(elapsed) = elapsed {
         line.push_str(&format!(" in {:.2}s", elapsed.as_secs_f64()));
     }
+    for (filter, hidden) in &stats.not_shown {
+        line.push_str(&format!(
+            "; {} {} not shown",
+            plural(*hidden, "finding", "findings"),
+            filter.describe()
+        ));
+    }
     line
 }
 

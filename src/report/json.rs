@@ -38,6 +38,10 @@ struct Summary {
     /// Paths the walk did not take (present only when there are some).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     skipped: Vec<JsonSkipped>,
+    /// Findings each report filter left out: `paths`, `only`, `changed_since` (present only
+    /// when a filter ran; a key only for the filters that ran).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    not_shown: std::collections::BTreeMap<&'static str, usize>,
 }
 
 #[derive(Serialize)]
@@ -125,6 +129,11 @@ impl Reporter for JsonReporter {
                             SkipReason::UnreadableDirectory => "unreadable_directory",
                         },
                     })
+                    .collect(),
+                not_shown: stats
+                    .not_shown
+                    .iter()
+                    .map(|(filter, hidden)| (filter.key(), *hidden))
                     .collect(),
             },
             findings: report

@@ -54,7 +54,11 @@ pub fn run(args: BaselineArgs) -> Result<ExitCode, String> {
 }
 
 fn run_create(args: CreateArgs) -> Result<ExitCode, String> {
-    let (options, loaded_config) = crate::check_options(
+    let crate::Prepared {
+        options,
+        config: loaded_config,
+        selection,
+    } = crate::check_options(
         &args.paths,
         args.as_of.as_deref(),
         args.config.as_deref(),
@@ -63,7 +67,13 @@ fn run_create(args: CreateArgs) -> Result<ExitCode, String> {
     // Refused or unwritable targets fail before the check; see `output::Reserved`.
     let reserved = Reserved::new(&args.file)
         .map_err(|e| format!("cannot write `{}`: {e}", args.file.display()))?;
-    let outcome = config::run_check(&options, loaded_config.as_ref()).map_err(|e| e.to_string())?;
+    let mut outcome =
+        config::run_check(&options, loaded_config.as_ref()).map_err(|e| e.to_string())?;
+    // The whole repository was checked; the paths given choose what the baseline records.
+    if let Some(paths) = &selection {
+        channelguard::changed::under_paths(&outcome, paths)
+            .retain(&mut outcome, channelguard::changed::Filter::Paths);
+    }
     // A baseline of an incomplete check would silently accept whatever the broken policy or
     // schema failed to report: refuse it.
     let counts = Counts::of(&outcome.findings);

@@ -83,7 +83,11 @@ pub fn run(mut args: CheckArgs) -> Result<ExitCode, String> {
     if let Some(files) = &mut args.only {
         *files = only_files(std::mem::take(files))?;
     }
-    let (options, loaded_config) = crate::check_options(
+    let crate::Prepared {
+        options,
+        config: loaded_config,
+        selection,
+    } = crate::check_options(
         &args.paths,
         args.as_of.as_deref(),
         args.config.as_deref(),
@@ -100,7 +104,8 @@ pub fn run(mut args: CheckArgs) -> Result<ExitCode, String> {
             eprintln!("{stage:>28}: {:8.3}s", took.as_secs_f64());
         }
     }
-    let baseline_note = narrow(&mut outcome, &args, &options)?;
+    let mut notes = Vec::new();
+    notes.extend(narrow(&mut outcome, &args, &options, selection.as_deref())?);
     let fail_on = fail_on(args.fail_on);
     let report = Report {
         outcome: &outcome,
@@ -108,7 +113,7 @@ pub fn run(mut args: CheckArgs) -> Result<ExitCode, String> {
         show_waived: args.show_waived,
         fail_on,
     };
-    write_reports(&args, targets, &report, baseline_note.as_deref())?;
+    write_reports(&args, targets, &report, &notes)?;
     let code = exit_code(exit_status(&outcome.findings, fail_on));
     // The process ends right after this: freeing every document tree, span table and source
     // text one by one took seconds on a 600k-document repository; the OS reclaims it at once.
@@ -119,46 +124,83 @@ pub fn run(mut args: CheckArgs) -> Result<ExitCode, String> {
 /// The files after `--only`, every one a file name: a leading `--` (the end of options, as
 /// hooks write it) is dropped. A name that looks like an option but names nothing is an option
 /// given in the wrong place (pre-commit passes only files that exist), so it is refused rather
-/// than silently selecting nothing.
+/// than silently selecting nothing; any other name of nothing is refused too.
 fn only_files(mut files: Vec<PathBuf>) -> Result<Vec<PathBuf>, String> {
     if files.first().is_some_and(|f| f.as_os_str() == "--") {
         files.remove(0);
     }
     for file in &files {
+        if std::fs::symlink_metadata(file).is_ok() {
+            continue;
+        }
         let looks_like_an_option = file.as_os_str().as_encoded_bytes().starts_with(b"-");
-        if looks_like_an_option && std::fs::symlink_metadata(file).is_err() {
+        if looks_like_an_option {
             return Err(format!(
                 "`{}` after --only is not a file: --only takes every argument after it as a file \
                  name, so options go before --only (`check [OPTIONS] --only -- FILE...`)",
                 file.display()
             ));
         }
+        return Err(format!("--only `{}` does not exist", file.display()));
     }
     Ok(files)
 }
 
-/// Applies `--baseline`, `--only` and `--changed-since` to the findings (the whole repository
-/// was checked either way). Returns the baseline's line for the summary.
+/// Applies `--baseline`, the paths given, `--only` and `--changed-since` to the findings (the
+/// whole repository was checked either way). Each filter records how many findings it hid.
+/// Returns the lines for the end of the report: the baseline's, and a note when the paths
+/// checked hold no account document.
 fn narrow(
     outcome: &mut channelguard::check::Outcome,
     args: &CheckArgs,
     options: &CheckOptions,
-) -> Result<Option<String>, String> {
+    selection: Option<&[PathBuf]>,
+) -> Result<Vec<String>, String> {
+    use channelguard::changed::{self, Filter};
+    let mut notes = Vec::new();
     // The baseline goes first: against every finding, so that entries outside the files or
     // documents selected below are not miscounted as fixed.
-    let note = match &args.baseline {
-        Some(path) => Some(apply_baseline(outcome, path, options)?),
-        None => None,
+    if let Some(path) = &args.baseline {
+        notes.push(apply_baseline(outcome, path, options)?);
+    }
+    let documents = match selection {
+        Some(paths) => {
+            let selected = changed::under_paths(outcome, paths);
+            let documents = selected.documents_in_files(outcome);
+            selected.retain(outcome, Filter::Paths);
+            documents
+        }
+        None => outcome.stats.documents,
     };
+    // (A check stopped by a configuration, schema or policy error loaded nothing: that error
+    // is what the report shows.)
+    let incomplete = outcome
+        .findings
+        .iter()
+        .any(|f| f.origin == channelguard::finding::Origin::Tool);
+    if documents == 0 && !incomplete {
+        let shown: Vec<String> = if args.paths.is_empty() {
+            vec![".".to_string()]
+        } else {
+            args.paths
+                .iter()
+                .map(|p| format!("{}", p.display()))
+                .collect()
+        };
+        notes.push(format!(
+            "note: no account documents found under `{}`",
+            shown.join("`, `")
+        ));
+    }
     if let Some(files) = &args.only {
-        channelguard::changed::only_files(outcome, files).retain(outcome);
+        changed::only_files(outcome, files).retain(outcome, Filter::Only);
     }
     if let Some(reference) = &args.changed_since {
-        channelguard::changed::changed_since(outcome, reference, &options.paths, &options.limits)
+        changed::changed_since(outcome, reference, &options.paths[..1], &options.limits)
             .map_err(|e| e.to_string())?
-            .retain(outcome);
+            .retain(outcome, Filter::ChangedSince(reference.clone()));
     }
-    Ok(note)
+    Ok(notes)
 }
 
 fn apply_baseline(
@@ -280,7 +322,7 @@ fn write_reports(
     args: &CheckArgs,
     mut targets: Vec<Target>,
     report: &Report<'_>,
-    baseline_note: Option<&str>,
+    notes: &[String],
 ) -> Result<(), String> {
     if targets.is_empty() {
         targets.push(Target {
@@ -344,7 +386,7 @@ fn write_reports(
         Box::new(std::io::stderr().lock())
     };
     let mut written = terminal.write_all(&terminal_text);
-    if let Some(note) = baseline_note {
+    for note in notes {
         written = written.and_then(|()| writeln!(terminal, "{note}"));
     }
     check_written(written.and_then(|()| terminal.flush()))

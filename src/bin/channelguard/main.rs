@@ -115,25 +115,39 @@ pub fn root(engine: &args::EngineArgs) -> Result<std::path::PathBuf, String> {
     }
 }
 
-/// The check options of `check` and `baseline create`: the command line, then
-/// `channelguard.yaml` (at the root, or `--config`) for what the command line leaves open.
+/// What `check` and `baseline create` run: the options, the configuration and the paths
+/// that choose what is reported (`None`: the whole repository).
+pub struct Prepared {
+    pub options: channelguard::check::CheckOptions,
+    pub config: Option<channelguard::config::LoadedConfig>,
+    pub selection: Option<Vec<std::path::PathBuf>>,
+}
+
+/// The check options of `check` and `baseline create`: the repository found from the paths
+/// (`channelguard::root`), the command line, then `channelguard.yaml` (at the root, or
+/// `--config`) for what the command line leaves open. The whole repository is loaded; the
+/// paths given choose what is reported.
 pub fn check_options(
     paths: &[std::path::PathBuf],
     as_of: Option<&str>,
     config_file: Option<&std::path::Path>,
     engine: &args::EngineArgs,
-) -> Result<
-    (
-        channelguard::check::CheckOptions,
-        Option<channelguard::config::LoadedConfig>,
-    ),
-    String,
-> {
-    let root = root(engine)?;
+) -> Result<Prepared, String> {
+    let explicit_root = match &engine.root {
+        Some(_) => Some(root(engine)?),
+        None => None,
+    };
+    let located =
+        channelguard::root::locate(paths, explicit_root.as_deref()).map_err(|e| e.to_string())?;
+    let root = located.root;
     let loaded_config = channelguard::config::load(config_file, &root)?;
     let command_line_date = as_of.map(|t| parse_as_of(Some(t))).transpose()?;
     let as_of = channelguard::config::evaluation_date(command_line_date, loaded_config.as_ref());
-    let mut options = channelguard::check::CheckOptions::new(paths.to_vec(), as_of);
+    // The root first, then the named paths (a hidden directory or a file of another extension
+    // is checked only when named); the walk drops the ones it found twice.
+    let mut walked = vec![root.clone()];
+    walked.extend(located.paths.iter().filter(|p| **p != root).cloned());
+    let mut options = channelguard::check::CheckOptions::new(walked, as_of);
     options.root = root;
     options.schema_dir = engine.schemas.clone();
     options.policies.builtin = !engine.no_builtin_policies;
@@ -142,5 +156,9 @@ pub fn check_options(
     if let Some(loaded) = &loaded_config {
         loaded.config.apply_to(&mut options);
     }
-    Ok((options, loaded_config))
+    Ok(Prepared {
+        options,
+        config: loaded_config,
+        selection: located.selects_part.then_some(located.paths),
+    })
 }
