@@ -21,6 +21,8 @@ use crate::repository::Kind;
 use crate::source::{FileId, FileRole, SourceFile, SourceMap};
 use crate::yaml::LoadedDocument;
 
+mod expansion;
+
 /// The schemas bundled into the binary, by file name.
 pub const BUILTIN_SCHEMAS: &[(&str, &str)] = &[
     ("common.json", include_str!("../schemas/common.json")),
@@ -226,6 +228,10 @@ impl SchemaSet {
             .collect();
         let mut kinds = BTreeMap::new();
         let mut broken = BTreeMap::new();
+        let resources: HashMap<&str, &Value> = parsed
+            .iter()
+            .map(|(_, _, uri, json)| (uri.as_str(), json))
+            .collect();
         for (file, short, uri, json) in &parsed {
             let Some(kind_name) = json
                 .pointer("/properties/kind/const")
@@ -251,6 +257,25 @@ impl SchemaSet {
                 ));
                 continue;
             };
+            // Bounded before it is compiled: no recursion, a bounded expansion (expansion.rs).
+            if let Err(refusal) = expansion::check(uri, &resources) {
+                broken.insert(kind, *file);
+                let text = sources.get(*file).text.clone();
+                findings.push(
+                    schema_error(
+                        *file,
+                        json_pointer_span(&text, &refusal.pointer),
+                        format!(
+                            "{} (at `{}`); documents of kind {} are not validated",
+                            refusal.message,
+                            refusal.pointer,
+                            code(kind_name)
+                        ),
+                    )
+                    .with_label("refused here"),
+                );
+                continue;
+            }
             // Pinned pattern limits: `fancy-regex` hands patterns without look-around or
             // back-references to the linear-time `regex` engine and bounds backtracking for the
             // rest, so a pattern like `^(a+)+$` cannot hang a run.
