@@ -14,7 +14,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 target=x86_64-unknown-linux-gnu
 # --target keeps these flags away from build scripts and proc macros (they run on the host).
-RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" \
+# getrandom (hash seeds of ahash, under jsonschema and rhai) finds glibc's getrandom() with dlsym,
+# which a static binary cannot do, and falls back to /dev/urandom: in an empty chroot that panics
+# (`getrandom::fill() failed`, ENOENT; found by tests/e2e/static-binary.sh). The
+# `linux_getrandom` backend links getrandom() directly.
+RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static --cfg getrandom_backend=\"linux_getrandom\"" \
   cargo build --profile dist --target "$target" --bin channelguard "$@" >&2
 bin="target/$target/dist/channelguard"
 if ldd "$bin" 2>&1 | grep -q '=>'; then
