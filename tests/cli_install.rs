@@ -189,7 +189,7 @@ fn assert_renders(page: &str, expected: &[&str]) {
     };
     assert!(ok, "rendering failed: {stderr}");
     // Backspace overstriking (bold) and hyphen forms aside, the text is there.
-    let plain: String = strip_overstrike(&text).replace('‐', "-").replace('−', "-");
+    let plain: String = strip_overstrike(&text).replace(['‐', '−'], "-");
     for word in expected {
         assert!(
             plain.contains(word),
