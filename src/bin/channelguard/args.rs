@@ -38,6 +38,10 @@ pub enum Command {
     Docs(crate::cmd_docs::DocsArgs),
     /// Record today's findings so that `check --baseline` reports only new ones
     Baseline(crate::cmd_baseline::BaselineArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
+    Completions(crate::cmd_completions::CompletionsArgs),
+    /// Print the man page (roff) of channelguard, or of one of its commands
+    Manpage(crate::cmd_manpage::ManpageArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -15,7 +15,7 @@ use channelguard::report::human::HumanReporter;
 use channelguard::report::json::JsonReporter;
 use channelguard::report::junit::JunitReporter;
 use channelguard::report::sarif::SarifReporter;
-use channelguard::report::{exit_status, Report, Reporter};
+use channelguard::report::{exit_status, ExitStatus, Report, Reporter};
 
 use crate::output::{self, Reserved};
 
@@ -54,6 +54,11 @@ pub struct CheckArgs {
     /// Lowest severity that makes the exit code 1
     #[arg(long, value_enum, default_value_t = FailOn::Error)]
     pub fail_on: FailOn,
+
+    /// Exit 0 even when findings are reported (report-only CI jobs). A check that could not be
+    /// done still exits 2: an incomplete report must not pass as a clean one
+    #[arg(long)]
+    pub exit_zero: bool,
 
     /// Evaluation date for rules that depend on "today" (YYYY-MM-DD; default: today in UTC)
     #[arg(long, value_name = "DATE")]
@@ -114,11 +119,23 @@ pub fn run(mut args: CheckArgs) -> Result<ExitCode, String> {
         fail_on,
     };
     write_reports(&args, targets, &report, &notes)?;
-    let code = exit_code(exit_status(&outcome.findings, fail_on));
+    let code = exit_code(reported_status(
+        exit_status(&outcome.findings, fail_on),
+        args.exit_zero,
+    ));
     // The process ends right after this: freeing every document tree, span table and source
     // text one by one took seconds on a 600k-document repository; the OS reclaims it at once.
     std::mem::forget(outcome);
     Ok(code)
+}
+
+/// The exit status after `--exit-zero`: findings no longer fail the run, an incomplete check
+/// still does (exit 2), so a report-only job notices a broken schema, policy or configuration.
+fn reported_status(status: ExitStatus, exit_zero: bool) -> ExitStatus {
+    match status {
+        ExitStatus::Findings if exit_zero => ExitStatus::Clean,
+        other => other,
+    }
 }
 
 /// The files after `--only`, every one a file name: a leading `--` (the end of options, as
@@ -418,5 +435,20 @@ fn check_written(result: std::io::Result<()>) -> Result<(), String> {
             Err(format!("cannot write the report: {error}"))
         }
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_zero_clears_findings_but_never_an_incomplete_check() {
+        use ExitStatus::*;
+        assert_eq!(reported_status(Findings, true), Clean);
+        assert_eq!(reported_status(Incomplete, true), Incomplete);
+        assert_eq!(reported_status(Clean, true), Clean);
+        assert_eq!(reported_status(Findings, false), Findings);
+        assert_eq!(reported_status(Incomplete, false), Incomplete);
     }
 }

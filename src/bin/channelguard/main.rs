@@ -6,10 +6,12 @@
 mod args;
 mod cmd_baseline;
 mod cmd_check;
+mod cmd_completions;
 mod cmd_docs;
 mod cmd_explain;
 mod cmd_init;
 mod cmd_list;
+mod cmd_manpage;
 mod cmd_schemas;
 mod cmd_test;
 mod output;
@@ -48,6 +50,8 @@ fn main() -> ExitCode {
         Command::Explain(args) => cmd_explain::run(args),
         Command::List(args) => cmd_list::run(args),
         Command::Docs(args) => cmd_docs::run(args),
+        Command::Completions(args) => cmd_completions::run(args),
+        Command::Manpage(args) => cmd_manpage::run(args),
     };
     match result {
         Ok(code) => code,
@@ -69,6 +73,18 @@ pub fn parse_as_of(text: Option<&str>) -> Result<jiff::civil::Date, String> {
         Some(text) => text
             .parse::<jiff::civil::Date>()
             .map_err(|_| format!("--as-of `{text}` is not a date (YYYY-MM-DD)")),
+    }
+}
+
+/// Writes generated text to standard output. A reader that stops early (`| head`) is not an
+/// error: it has what it wanted.
+pub fn print_bytes(bytes: &[u8]) -> Result<(), String> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(error) => Err(format!("cannot write to standard output: {error}")),
     }
 }
 
