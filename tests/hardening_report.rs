@@ -358,3 +358,46 @@ fn e3_junit_stays_valid_xml_with_noncharacters_in_names_and_values() {
     assert!(out.contains("bad\\u{fffe}\\u{ffff}\\u{1}.yaml"), "{out}");
     assert_inert("junit", &out);
 }
+
+#[test]
+fn h5_the_human_report_is_the_same_for_any_rendering_thread_count() {
+    // Findings are rendered in parallel chunks (256 each) and written in order.
+    let repo = Repo::new();
+    let keys: String = (0..3_000).map(|i| format!("k{}: {i}\n", i % 2)).collect();
+    repo.write(
+        "partners/many.yaml",
+        format!("kind: Partner\nid: many\n{keys}").as_bytes(),
+    );
+    let render = |threads: &str| {
+        let output = Command::cargo_bin("channelguard")
+            .unwrap()
+            .args([
+                "check",
+                "--as-of",
+                "2024-06-30",
+                "--color",
+                "never",
+                "--root",
+            ])
+            .arg(repo.root())
+            .arg(repo.root())
+            .env("NO_COLOR", "1")
+            .env("RAYON_NUM_THREADS", threads)
+            .output()
+            .unwrap();
+        let text = String::from_utf8(output.stdout).unwrap();
+        // Without the summary line, which ends with the elapsed time.
+        text.lines()
+            .filter(|line| !line.starts_with("checked "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let one = render("1");
+    assert!(one.matches("Y002").count() >= 2_998, "{}", &one[..2000]);
+    for threads in ["2", "7"] {
+        assert!(
+            one == render(threads),
+            "output differs with {threads} threads"
+        );
+    }
+}

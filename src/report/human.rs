@@ -38,6 +38,10 @@ const NEAR_LINES: u32 = 8;
 /// A label over more lines than this (or over a clipped line) is drawn on its first line only.
 const MAX_LABEL_LINES: u32 = 8;
 
+/// Findings rendered by one task; 16 batches are rendered before they are written, which bounds
+/// the memory held for output.
+const RENDER_BATCH: usize = 256;
+
 /// Renders findings for a terminal.
 pub struct HumanReporter {
     pub color: bool,
@@ -568,13 +572,27 @@ fn render_with(
 impl Reporter for HumanReporter {
     fn write(&self, report: &Report<'_>, out: &mut dyn Write) -> io::Result<()> {
         if !self.quiet {
-            let handler = self.handler();
-            let mut text = String::new();
-            for finding in report.visible() {
-                text.clear();
-                render_with(&handler, finding, report.sources(), &mut text);
-                text.push('\n');
-                out.write_all(text.as_bytes())?;
+            // miette's snippet rendering is most of a large report's time (~8 µs a finding):
+            // chunks are rendered in parallel and written in order, so the output is the same
+            // for any thread count.
+            use rayon::prelude::*;
+            let findings: Vec<&Finding> = report.visible().collect();
+            for batch in findings.chunks(RENDER_BATCH * 16) {
+                let rendered: Vec<String> = batch
+                    .par_chunks(RENDER_BATCH)
+                    .map(|chunk| {
+                        let handler = self.handler();
+                        let mut text = String::new();
+                        for finding in chunk {
+                            render_with(&handler, finding, report.sources(), &mut text);
+                            text.push('\n');
+                        }
+                        text
+                    })
+                    .collect();
+                for text in rendered {
+                    out.write_all(text.as_bytes())?;
+                }
             }
         }
         let elapsed = self.timing.then_some(report.outcome.stats.elapsed);
