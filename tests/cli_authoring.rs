@@ -147,7 +147,8 @@ fn explain_a_builtin_policy() {
         "MC002: license-based subscription managed without an accepted reseller relationship",
         "severity    error",
         "applies to  Subscription",
-        "docs        docs/rules.md#mc002",
+        // A link a person can open, not a path inside the repository.
+        "docs        https://github.com/channelguard/channelguard/blob/main/docs/rules.md#mc002",
         "source: Partner Center",
         "require_admin_rights = true",
         "example violation\n  kind: Subscription\n  id: contoso-m365-e3\n",
