@@ -486,7 +486,7 @@ fn breaks_policy_of(finding: &Finding, rules: &[String], outcome: &Outcome) -> b
             .find_map(|l| l.trim().strip_prefix("id:").map(|v| v.trim().to_string()))
             .unwrap_or_default(),
     };
-    rules.iter().any(|r| *r == id)
+    rules.contains(&id)
 }
 
 /// Finds `*.test.yaml` files below `dir`, sorted.

@@ -199,7 +199,7 @@ fn selected(policy: &testing::PolicyCoverage, filter: &str, results: &[CaseResul
         || results.iter().any(|r| {
             r.rules
                 .as_ref()
-                .is_some_and(|rules| rules.iter().any(|id| *id == policy.id))
+                .is_some_and(|rules| rules.contains(&policy.id))
         })
 }
 
