@@ -55,6 +55,31 @@ pub fn builtin_policy_metas() -> Vec<PolicyMeta> {
         .collect()
 }
 
+/// Where `docs/rules.md` is published: the file on the project's default branch, which GitHub
+/// renders with its anchors. `explain` prints and SARIF `helpUri` links `<this>#<anchor>`.
+pub const RULE_DOCS_URL: &str =
+    "https://github.com/channelguard/channelguard/blob/main/docs/rules.md";
+
+/// The address a person can open for a rule's documentation.
+pub fn rule_url(id: &str) -> String {
+    format!("{RULE_DOCS_URL}#{}", anchor(id))
+}
+
+/// A tag for the family of a built-in check (SARIF `properties.tags`).
+pub fn check_family_tag(id: &str) -> &'static str {
+    match id.chars().next() {
+        Some('Y') => "yaml",
+        Some('D') => "document-shape",
+        Some('F') => "field-format",
+        Some('S') => "schema",
+        Some('R') => "references",
+        Some('P') => "policy-runtime",
+        Some('C') => "configuration",
+        Some('W') => "waivers",
+        _ => "other",
+    }
+}
+
 /// The anchor of a rule in `docs/rules.md`: its id in lower case (`#mc002`, `#y001`).
 pub fn anchor(id: &str) -> String {
     id.to_ascii_lowercase()
@@ -269,10 +294,7 @@ fn explain_policy_raw(meta: &PolicyMeta, file: &str, builtin: bool) -> String {
     ));
     out.push_str(&format!("{INDENT}policy      {file}\n"));
     if builtin {
-        out.push_str(&format!(
-            "{INDENT}docs        docs/rules.md#{}\n",
-            anchor(&meta.id)
-        ));
+        out.push_str(&format!("{INDENT}docs        {}\n", rule_url(&meta.id)));
     }
     out.push_str("\nrationale\n");
     out.push_str(&wrap(&meta.rationale, WIDTH, INDENT));
@@ -317,10 +339,7 @@ pub fn explain_check(check: &BuiltinCheck) -> String {
         "{INDENT}checked by  channelguard itself ({})\n",
         check_family(check.id)
     ));
-    out.push_str(&format!(
-        "{INDENT}docs        docs/rules.md#{}\n",
-        anchor(check.id)
-    ));
+    out.push_str(&format!("{INDENT}docs        {}\n", rule_url(check.id)));
     out.push_str("\nhow to fix it\n");
     out.push_str(&wrap(check.help, WIDTH, INDENT));
     out

@@ -441,9 +441,9 @@ pub fn run_case_text(
         .findings
         .iter()
         .filter(|f| {
-            case.rules
-                .as_ref()
-                .is_none_or(|rules| rules.iter().any(|r| **r == *f.code))
+            case.rules.as_ref().is_none_or(|rules| {
+                rules.iter().any(|r| **r == *f.code) || breaks_policy_of(f, rules, &outcome)
+            })
         })
         .map(|f| actual(f, &outcome, &input_dir))
         .collect();
@@ -460,6 +460,33 @@ pub fn run_case_text(
     result.unexpected = remaining;
     result.outcome = Some(outcome);
     result
+}
+
+/// Whether `finding` says that one of the policies `rules` names could not run (P001–P004 in
+/// its script): a case that lists only its rule must still show why the rule did not fire,
+/// never a bare "expected but missing".
+fn breaks_policy_of(finding: &Finding, rules: &[String], outcome: &Outcome) -> bool {
+    if finding.origin != crate::finding::Origin::Tool || !finding.code.starts_with('P') {
+        return false;
+    }
+    let Some(location) = finding.location else {
+        return false;
+    };
+    let file = outcome.sources.get(location.file);
+    if file.role != crate::source::FileRole::Policy {
+        return false;
+    }
+    let id = match crate::policy::meta::parse(&file.text) {
+        Ok(meta) => meta.id,
+        // The header itself may be what is broken: read its `id:` line as text.
+        Err(_) => file
+            .text
+            .lines()
+            .filter_map(|l| l.trim_start().strip_prefix("//!"))
+            .find_map(|l| l.trim().strip_prefix("id:").map(|v| v.trim().to_string()))
+            .unwrap_or_default(),
+    };
+    rules.contains(&id)
 }
 
 /// Finds `*.test.yaml` files below `dir`, sorted.

@@ -72,6 +72,18 @@ impl Waiver {
     }
 }
 
+/// For a waiver that matches nothing: the id of a document of the same kind, close to the
+/// waiver's id (a likely typo, `…-e5-drect` → `…-e5-direct`), that the waiver would match.
+fn closest_document<'a>(waiver: &Waiver, findings: &'a [Finding]) -> Option<&'a str> {
+    let candidates = findings.iter().filter_map(|finding| {
+        let document = finding.document.as_ref()?;
+        let mut fixed = waiver.clone();
+        fixed.document = document.clone();
+        (document.kind == waiver.document.kind && fixed.matches(finding)).then_some(&*document.id)
+    });
+    crate::schema::suggest(&waiver.document.id, candidates)
+}
+
 /// Marks the findings that `waivers` cover as waived, and appends a W001 finding for each
 /// expired waiver and a W002 finding for each waiver that matched nothing. Those point at the
 /// waiver in `config_file`. The caller re-sorts the findings.
@@ -104,12 +116,18 @@ pub fn apply(
             }
         }
         if !used {
-            reports.push(
-                codes::WAIVER_UNUSED
-                    .finding(format!("{} matches no finding", waiver.describe()))
-                    .with_label("this waiver matches no finding")
-                    .at_span(config_file, waiver.span),
-            );
+            let mut report = codes::WAIVER_UNUSED
+                .finding(format!("{} matches no finding", waiver.describe()))
+                .with_label("this waiver matches no finding")
+                .at_span(config_file, waiver.span);
+            if let Some(id) = closest_document(waiver, findings) {
+                report = report.with_help(format!(
+                    "did you mean {}? it has a {} finding; otherwise remove the waiver",
+                    code(&format!("{}/{id}", waiver.document.kind)),
+                    code(&waiver.rule)
+                ));
+            }
+            reports.push(report);
         }
     }
     findings.extend(reports);
@@ -256,6 +274,35 @@ mod tests {
         let mut findings = vec![finding("MC017", "m", "/x")];
         apply(&mut findings, &[last_day], as_of(), CONFIG);
         assert_eq!(codes_of(&findings), vec![("MC017", true)]);
+    }
+
+    #[test]
+    fn unused_waiver_with_a_mistyped_id_suggests_the_document() {
+        let mut findings = vec![
+            finding("MC017", "adventure-works-m365-e5-direct", "/x"),
+            finding("MC017", "contoso-m365-e3", "/x"),
+        ];
+        apply(
+            &mut findings,
+            &[waiver("MC017", "adventure-works-m365-e5-drect", None)],
+            as_of(),
+            CONFIG,
+        );
+        let w002 = findings.iter().find(|f| &*f.code == "W002").unwrap();
+        assert_eq!(
+            w002.help.as_deref(),
+            Some("did you mean `Customer/adventure-works-m365-e5-direct`? it has a `MC017` finding; otherwise remove the waiver")
+        );
+        // Nothing close: the usual help.
+        let mut findings = vec![finding("MC017", "contoso-m365-e3", "/x")];
+        apply(
+            &mut findings,
+            &[waiver("MC017", "fabrikam", None)],
+            as_of(),
+            CONFIG,
+        );
+        let w002 = findings.iter().find(|f| &*f.code == "W002").unwrap();
+        assert!(!w002.help.as_deref().unwrap_or("").contains("did you mean"));
     }
 
     #[test]

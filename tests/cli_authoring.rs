@@ -147,7 +147,8 @@ fn explain_a_builtin_policy() {
         "MC002: license-based subscription managed without an accepted reseller relationship",
         "severity    error",
         "applies to  Subscription",
-        "docs        docs/rules.md#mc002",
+        // A link a person can open, not a path inside the repository.
+        "docs        https://github.com/channelguard/channelguard/blob/main/docs/rules.md#mc002",
         "source: Partner Center",
         "require_admin_rights = true",
         "example violation\n  kind: Subscription\n  id: contoso-m365-e3\n",
@@ -488,4 +489,64 @@ fn test_escapes_control_characters_of_case_names() {
         stdout.contains("passed  clear \\u{1b}[2J screen"),
         "{stdout}"
     );
+}
+
+/// A case that lists only its rule still shows why the rule did not fire: the policy's own
+/// runtime error (P002), with a "did you mean" for the misspelt field.
+#[test]
+fn test_shows_the_runtime_error_of_the_policy_under_test() {
+    let start = std::time::Instant::now();
+    let (code, stdout, _) = run(&[
+        "test",
+        "fixtures/authoring-typo/policies/tests",
+        "--no-builtin-policies",
+        "--policies",
+        "fixtures/authoring-typo/policies",
+    ]);
+    assert!(start.elapsed() < std::time::Duration::from_secs(60));
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.contains("FAILED  TYPO001 fires on ten seats"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "+ P002 error fixtures/authoring-typo/policies/TYPO001-quantity-typo.rhai:11 - - policy `TYPO001` failed: runtime error: unknown field `quantty` of a Subscription document; did you mean `quantity`?"
+        ),
+        "{stdout}"
+    );
+}
+
+/// `--coverage --filter` reports the selected policies only, not the whole pack.
+#[test]
+fn test_coverage_with_a_filter_covers_the_selected_policies_only() {
+    let (code, stdout, _) = run(&[
+        "test",
+        "--coverage",
+        "--filter",
+        "AUTH001",
+        "--policies",
+        "fixtures/authoring/policies",
+    ]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(
+        stdout.contains("PARTIAL AUTH001  fires: yes (1 case)"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("MC002"), "{stdout}");
+    assert!(stdout.contains("0 of 1 policies fully covered"), "{stdout}");
+}
+
+/// `test DIR` runs the cases in DIR only, even with the built-in pack loaded.
+#[test]
+fn test_dir_runs_only_the_cases_in_it() {
+    let (code, stdout, _) = run(&[
+        "test",
+        "fixtures/authoring/policies/tests",
+        "--policies",
+        "fixtures/authoring/policies",
+    ]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.starts_with("running 2 test cases\n"), "{stdout}");
+    assert!(!stdout.contains("<builtin>"), "{stdout}");
 }

@@ -709,3 +709,100 @@ fn pre_commit_hooks_file_declares_both_variants() {
     assert_eq!(by_id("channelguard-system")["language"], "system");
     assert_eq!(rust["files"], r"\.(ya?ml)$");
 }
+
+/// A broken policy under `./policies`: its path is shown without `./` (GitHub matches
+/// `file=` and SARIF URIs textually against repository paths) and JUnit counts it as an error
+/// (the tool could not judge), not as a failure of the data.
+#[test]
+fn a_broken_policy_is_a_junit_error_and_its_path_has_no_dot_prefix() {
+    let dir = fixture_copy();
+    std::fs::create_dir_all(dir.path().join("policies")).unwrap();
+    std::fs::write(dir.path().join("policies/X001-bad.rhai"), "broken").unwrap();
+    let start = std::time::Instant::now();
+    let out = check_fixture(
+        dir.path(),
+        &[
+            "--policies",
+            "./policies",
+            "--format",
+            "junit",
+            "--output",
+            "r.xml",
+            "--format",
+            "github",
+            "--output",
+            "r.github",
+            "--format",
+            "sarif",
+            "--output",
+            "r.sarif",
+        ],
+    );
+    assert!(start.elapsed() < std::time::Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap();
+
+    let xml = read("r.xml");
+    let suite = xml
+        .lines()
+        .find(|l| l.contains("<testsuite name=\"policies/X001-bad.rhai\""))
+        .unwrap_or_else(|| panic!("no suite for the policy:\n{xml}"));
+    assert!(suite.contains("errors=\"1\" failures=\"0\""), "{suite}");
+    assert!(xml.contains("<error message=\"P004 "), "{xml}");
+    assert!(xml.contains("errors=\"1\""), "{xml}");
+    // The data's own violations are still failures.
+    assert!(xml.contains("<failure message=\"MC002 "), "{xml}");
+
+    let github = read("r.github");
+    let line = github.lines().find(|l| l.contains("P004")).unwrap();
+    assert!(
+        line.starts_with("::error file=policies/X001-bad.rhai,line=1,"),
+        "{line}"
+    );
+    assert!(line.contains(",title=P004%3A "), "{line}");
+
+    let sarif: Value = serde_json::from_str(&read("r.sarif")).unwrap();
+    let result = sarif["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["ruleId"] == "P004")
+        .unwrap();
+    let artifact = &result["locations"][0]["physicalLocation"]["artifactLocation"];
+    assert_eq!(artifact["uri"], "policies/X001-bad.rhai");
+    assert_eq!(artifact["uriBaseId"], "%SRCROOT%");
+    assert_valid_sarif(&sarif);
+}
+
+/// Code scanning's own line fingerprint sits beside ours on every result in the repository,
+/// and equals what github/codeql-action computes from the file (the algorithm is tested
+/// against the action's vectors in `report::sarif`).
+#[test]
+fn sarif_results_carry_the_code_scanning_line_hash() {
+    let log: Value = serde_json::from_str(&render(&SarifReporter, &outcome(), false)).unwrap();
+    let results = log["runs"][0]["results"].as_array().unwrap();
+    assert!(!results.is_empty());
+    for result in results {
+        let location = &result["locations"][0]["physicalLocation"];
+        let path = Path::new(REPO).join(location["artifactLocation"]["uri"].as_str().unwrap());
+        let text = std::fs::read_to_string(path).unwrap();
+        let line = location["region"]["startLine"].as_u64().unwrap() as usize;
+        let expected = channelguard::report::sarif::line_hashes(&text)[line - 1].clone();
+        assert_eq!(
+            result["partialFingerprints"]["primaryLocationLineHash"],
+            Value::from(expected)
+        );
+        assert!(result["partialFingerprints"]["channelguard/v1"].is_string());
+    }
+    for rule in log["runs"][0]["tool"]["driver"]["rules"]
+        .as_array()
+        .unwrap()
+    {
+        let markdown = rule["help"]["markdown"].as_str().unwrap();
+        assert!(
+            markdown.contains(rule["helpUri"].as_str().unwrap()),
+            "{rule}"
+        );
+        assert!(!rule["properties"]["tags"].as_array().unwrap().is_empty());
+    }
+}

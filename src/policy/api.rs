@@ -216,6 +216,24 @@ fn skip(f: &mut Frame, index: DocIndex, field: &str) -> Box<EvalAltResult> {
     message.into()
 }
 
+/// The error for a field name neither the document nor its kind's schema has, with the
+/// closest known name when it looks like a typo (`quantty` → `quantity`).
+fn unknown_field(f: &Frame, doc: &crate::repository::Document, key: &str) -> String {
+    let present = doc
+        .value
+        .as_object()
+        .into_iter()
+        .flat_map(|m| m.keys().map(String::as_str));
+    let known = f.shared.known_fields[doc.kind as usize]
+        .iter()
+        .map(String::as_str);
+    let mut message = format!("unknown field `{key}` of a {} document", doc.kind);
+    if let Some(close) = crate::schema::suggest(key, known.chain(present)) {
+        message.push_str(&format!("; did you mean `{close}`?"));
+    }
+    message
+}
+
 impl DocumentValue {
     fn field(&self, key: &str) -> Result<Dynamic, Box<EvalAltResult>> {
         frame(|f| {
@@ -226,7 +244,7 @@ impl DocumentValue {
             match doc.value.get(key) {
                 Some(value) => Ok(to_dynamic(value)),
                 None if f.shared.is_known(doc.kind, key) => Ok(Dynamic::UNIT),
-                None => Err(format!("unknown field `{key}` of a {} document", doc.kind).into()),
+                None => Err(unknown_field(f, doc, key).into()),
             }
         })?
     }

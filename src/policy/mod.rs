@@ -13,7 +13,7 @@ pub mod guard;
 pub mod meta;
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -176,6 +176,22 @@ fn report_lines(script: &str) -> Vec<u16> {
         .collect()
 }
 
+/// How a policy file is named in reports: its path with `.` components left out (`./policies/x`
+/// and `policies/./x` are `policies/x`, as code scanning and GitHub annotations match paths
+/// textually), `/`-separated.
+pub fn policy_name(path: &Path) -> String {
+    let clean: PathBuf = path
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect();
+    let name = clean.display().to_string().replace('\\', "/");
+    if name.is_empty() {
+        ".".to_string()
+    } else {
+        name
+    }
+}
+
 impl PolicySet {
     /// Loads the built-in pack and/or user directories. A user policy with the id of a built-in
     /// one replaces it. Problems are returned as findings (origin `Tool`) pointing into the
@@ -216,7 +232,7 @@ impl PolicySet {
                 .collect();
             paths.sort();
             for path in paths {
-                let name = path.display().to_string().replace('\\', "/");
+                let name = policy_name(&path);
                 // Through the one safe reader; a file that cannot be used is a located finding
                 // and the other policies still load.
                 let text = read_text(&path, scope, ReadOrigin::Named, limits.max_policy_bytes)
@@ -992,4 +1008,20 @@ fn with_thread_ast<T>(
         let ast = asts[policy].as_ref().expect("compiled above");
         body(ast)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_names_have_no_dot_components() {
+        assert_eq!(
+            policy_name(Path::new("./policies/X001.rhai")),
+            "policies/X001.rhai"
+        );
+        assert_eq!(policy_name(Path::new("a/./b.rhai")), "a/b.rhai");
+        assert_eq!(policy_name(Path::new("/abs/p.rhai")), "/abs/p.rhai");
+        assert_eq!(policy_name(Path::new("../up/p.rhai")), "../up/p.rhai");
+    }
 }

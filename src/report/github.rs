@@ -39,6 +39,22 @@ fn command(finding: &Finding) -> &'static str {
     }
 }
 
+/// The annotation title: `ID: rule title` (the policy title or the built-in check's summary),
+/// or the id alone for a rule this run does not know.
+pub fn rule_title(code: &str, report: &Report<'_>) -> String {
+    let title = report
+        .outcome
+        .policies
+        .iter()
+        .find(|p| p.id == code)
+        .map(|p| p.title.as_str())
+        .or_else(|| crate::codes::find(code).map(|c| c.summary));
+    match title {
+        Some(title) => format!("{code}: {title}"),
+        None => code.to_string(),
+    }
+}
+
 /// One workflow command line (without the line break).
 pub fn workflow_command(finding: &Finding, report: &Report<'_>) -> String {
     let sources = report.sources();
@@ -54,7 +70,10 @@ pub fn workflow_command(finding: &Finding, report: &Report<'_>) -> String {
         properties.push(format!("endLine={}", end.line));
         properties.push(format!("endColumn={}", end.column));
     }
-    properties.push(format!("title={}", escape_property(&finding.code)));
+    properties.push(format!(
+        "title={}",
+        escape_property(&rule_title(&finding.code, report))
+    ));
     let mut message = finding.message.clone();
     if let Some(note) = &finding.waived {
         message.push_str(&format!(" (waived: {})", note.reason));

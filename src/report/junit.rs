@@ -2,7 +2,10 @@
 //! Jenkins): one testsuite per data file, one testcase per document (`Kind/id`).
 //!
 //! A document fails when it has a finding at or above `--fail-on`, so the test report agrees
-//! with the exit code; lower findings are listed in the testcase's system-out. Findings that
+//! with the exit code; lower findings are listed in the testcase's system-out. A finding that
+//! means the check itself was incomplete (a broken policy, P00x; an unreadable schema or
+//! input) makes its testcase an `<error>`, not a `<failure>`: the data was not shown wrong,
+//! the tool could not judge it. Findings that
 //! belong to no document (a YAML syntax error, an unreadable file, a broken policy) become a
 //! testcase named after their file, and findings with no file a testcase of the run.
 //!
@@ -17,7 +20,7 @@ use std::sync::Arc;
 use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
 
 use super::{escape_untrusted, line_cols, Report, Reporter};
-use crate::finding::{DocumentRef, Finding};
+use crate::finding::{DocumentRef, Finding, Origin};
 use crate::source::{FileId, SourceMap};
 
 /// Name of the suite holding findings that concern no file.
@@ -88,7 +91,13 @@ fn test_case(
     let status = if failing.is_empty() {
         TestCaseStatus::success()
     } else {
-        let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+        let broken = failing.iter().any(|f| f.origin == Origin::Tool);
+        let kind = if broken {
+            NonSuccessKind::Error
+        } else {
+            NonSuccessKind::Failure
+        };
+        let mut status = TestCaseStatus::non_success(kind);
         let message = failing
             .iter()
             .map(|f| {

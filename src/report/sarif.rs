@@ -20,8 +20,10 @@ pub const SCHEMA_URI: &str =
     "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json";
 
 /// Where each rule is documented: `<DOCS_BASE>#<lowercase id>` (docs/rules.md).
-pub const RULE_DOCS_BASE: &str =
-    "https://github.com/channelguard/channelguard/blob/main/docs/rules.md";
+pub use crate::rules_doc::RULE_DOCS_URL as RULE_DOCS_BASE;
+
+/// Key of GitHub code scanning's own line fingerprint (see [`line_hashes`]).
+pub const LINE_HASH_KEY: &str = "primaryLocationLineHash";
 
 /// Key of the stable fingerprint in `partialFingerprints` (versioned: change the key if the
 /// recipe changes, so that code scanning does not match old and new fingerprints).
@@ -78,16 +80,26 @@ struct Rule {
     name: String,
     short_description: Text,
     full_description: Text,
-    help: Text,
+    help: Help,
     help_uri: String,
     default_configuration: Configuration,
     properties: RuleProperties,
+}
+
+/// A rule's help: plain text, and Markdown for viewers that render it (GitHub code scanning
+/// shows `markdown` under "Show more" on every alert).
+#[derive(Serialize)]
+struct Help {
+    text: String,
+    markdown: String,
 }
 
 #[derive(Serialize)]
 struct RuleProperties {
     /// `policy` for Rhai channel policies, `builtin` for loader, schema and reference checks.
     origin: &'static str,
+    /// Shown and filterable in code scanning: the rule's origin and family or document kinds.
+    tags: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     source: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -208,7 +220,109 @@ pub fn level(severity: Severity) -> &'static str {
 
 /// The documentation address of a rule.
 pub fn help_uri(id: &str) -> String {
-    format!("{RULE_DOCS_BASE}#{}", id.to_ascii_lowercase())
+    crate::rules_doc::rule_url(id)
+}
+
+/// A rule's `help.markdown`: title, rationale, remediation, example violation (when there is
+/// one) and the link to its documentation. Empty parts are left out.
+pub fn help_markdown(
+    title: &str,
+    rationale: &str,
+    remediation: &str,
+    example: &str,
+    id: &str,
+) -> String {
+    let mut out = format!("**{}**\n\n", title.trim());
+    if !rationale.trim().is_empty() {
+        out.push_str(&format!("{}\n\n", rationale.trim()));
+    }
+    if !remediation.trim().is_empty() {
+        out.push_str(&format!("**How to fix:** {}\n\n", remediation.trim()));
+    }
+    if !example.trim().is_empty() {
+        // A fence longer than any run of backticks in the example, so it cannot be closed early.
+        let longest = example.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+        let fence = "`".repeat(longest.max(2) + 1);
+        out.push_str(&format!(
+            "**Example violation:**\n\n{fence}yaml\n{}\n{fence}\n\n",
+            example.trim_end()
+        ));
+    }
+    out.push_str(&format!("[{id} in the rule reference]({})\n", help_uri(id)));
+    out
+}
+
+/// GitHub code scanning's `primaryLocationLineHash` of every line of `text` (index 0 is line
+/// 1), as github/codeql-action computes it (src/fingerprints.ts) when a SARIF upload has none:
+/// a rolling hash (base 37, wrapping 64-bit) over the next 100 UTF-16 code units from the start
+/// of each line, spaces and tabs skipped, `\r\n` and `\r` read as `\n`, the end of the file as
+/// code unit 65535 followed by zeros; each hash in lower-case hex is suffixed with `:n`, its
+/// n-th occurrence in the file. Computing it here means the fingerprint stays right whichever
+/// way the file is uploaded (with or without the action).
+pub fn line_hashes(text: &str) -> Vec<String> {
+    const BLOCK: usize = 100;
+    const MOD: u64 = 37;
+    const EOF: u16 = 65535;
+    let first_mod = (0..BLOCK).fold(1u64, |acc, _| acc.wrapping_mul(MOD));
+    let mut window = [0u64; BLOCK];
+    let mut line_at: [Option<usize>; BLOCK] = [None; BLOCK];
+    let mut hash = 0u64;
+    let mut index = 0usize;
+    let mut line = 0usize;
+    let mut line_start = true;
+    let mut prev_cr = false;
+    let mut counts: HashMap<u64, usize> = HashMap::new();
+    let mut out: Vec<String> = Vec::new();
+    let mut emit = |hash: u64, line: usize, out: &mut Vec<String>| {
+        let count = counts.entry(hash).or_insert(0);
+        *count += 1;
+        debug_assert_eq!(out.len() + 1, line);
+        out.push(format!("{hash:x}:{count}"));
+    };
+    let update = |hash: &mut u64, index: &mut usize, window: &mut [u64; BLOCK], c: u64| {
+        let begin = window[*index];
+        window[*index] = c;
+        *hash = MOD
+            .wrapping_mul(*hash)
+            .wrapping_add(c)
+            .wrapping_sub(first_mod.wrapping_mul(begin));
+        *index = (*index + 1) % BLOCK;
+    };
+    for unit in text.encode_utf16().chain(std::iter::once(EOF)) {
+        let mut current = unit;
+        if current == u16::from(b' ')
+            || current == u16::from(b'\t')
+            || (prev_cr && current == u16::from(b'\n'))
+        {
+            prev_cr = false;
+            continue;
+        }
+        if current == u16::from(b'\r') {
+            current = u16::from(b'\n');
+            prev_cr = true;
+        } else {
+            prev_cr = false;
+        }
+        if let Some(at) = line_at[index].take() {
+            emit(hash, at, &mut out);
+        }
+        if line_start {
+            line_start = false;
+            line += 1;
+            line_at[index] = Some(line);
+        }
+        if current == u16::from(b'\n') {
+            line_start = true;
+        }
+        update(&mut hash, &mut index, &mut window, u64::from(current));
+    }
+    for _ in 0..BLOCK {
+        if let Some(at) = line_at[index].take() {
+            emit(hash, at, &mut out);
+        }
+        update(&mut hash, &mut index, &mut window, 0);
+    }
+    out
 }
 
 /// The stable identity of a finding for code scanning: rule, document kind and id and pointer,
@@ -258,8 +372,9 @@ fn builtin_rule(check: &codes::BuiltinCheck) -> Rule {
         full_description: Text {
             text: check.summary.to_string(),
         },
-        help: Text {
+        help: Help {
             text: check.help.to_string(),
+            markdown: help_markdown(check.summary, "", check.help, "", check.id),
         },
         help_uri: help_uri(check.id),
         default_configuration: Configuration {
@@ -267,6 +382,10 @@ fn builtin_rule(check: &codes::BuiltinCheck) -> Rule {
         },
         properties: RuleProperties {
             origin: "builtin",
+            tags: vec![
+                "builtin".to_string(),
+                crate::rules_doc::check_family_tag(check.id).to_string(),
+            ],
             source: None,
             kinds: Vec::new(),
         },
@@ -283,8 +402,15 @@ fn policy_rule(meta: &crate::policy::PolicyMeta) -> Rule {
         full_description: Text {
             text: meta.rationale.clone(),
         },
-        help: Text {
+        help: Help {
             text: meta.remediation.clone(),
+            markdown: help_markdown(
+                &meta.title,
+                &meta.rationale,
+                &meta.remediation,
+                &crate::rules_doc::example_yaml(meta),
+                &meta.id,
+            ),
         },
         help_uri: help_uri(&meta.id),
         default_configuration: Configuration {
@@ -292,6 +418,9 @@ fn policy_rule(meta: &crate::policy::PolicyMeta) -> Rule {
         },
         properties: RuleProperties {
             origin: "policy",
+            tags: std::iter::once("channel-policy".to_string())
+                .chain(meta.kinds.iter().map(|k| k.as_str().to_ascii_lowercase()))
+                .collect(),
             source: (!meta.source.is_empty()).then(|| meta.source.clone()),
             kinds: meta.kinds.iter().map(|k| k.as_str()).collect(),
         },
@@ -370,13 +499,30 @@ fn related(sources: &SourceMap, index: usize, label: &RelatedLabel) -> SarifLoca
     }
 }
 
+/// Line hashes of the files results point into, computed once per file.
+type LineHashCache = HashMap<crate::source::FileId, Vec<String>>;
+
 fn result<'a>(
     finding: &'a Finding,
     sources: &SourceMap,
     rule_index: &HashMap<String, usize>,
+    line_hashes_of: &mut LineHashCache,
 ) -> SarifResult<'a> {
     let mut fingerprints = BTreeMap::new();
     fingerprints.insert(FINGERPRINT_KEY, fingerprint(finding, sources));
+    // Only for files code scanning can read (inside the repository), as the action does.
+    if let Some(location) = finding.location {
+        let file = sources.get(location.file);
+        if artifact(&file.name).uri_base_id.is_some() {
+            let hashes = line_hashes_of
+                .entry(location.file)
+                .or_insert_with(|| line_hashes(&file.text));
+            let (start, _) = line_cols(sources, location);
+            if let Some(hash) = hashes.get(start.line as usize - 1) {
+                fingerprints.insert(LINE_HASH_KEY, hash.clone());
+            }
+        }
+    }
     SarifResult {
         rule_id: &finding.code,
         rule_index: rule_index.get(&*finding.code).copied(),
@@ -428,11 +574,12 @@ impl Reporter for SarifReporter {
         let sources = report.sources();
         let (rules, rule_index) = rules(report);
         // Waived findings are always listed: SARIF viewers show them as suppressed.
+        let mut line_hashes_of = LineHashCache::new();
         let results = report
             .outcome
             .findings
             .iter()
-            .map(|f| result(f, sources, &rule_index))
+            .map(|f| result(f, sources, &rule_index, &mut line_hashes_of))
             .collect();
         let log = Log {
             schema: SCHEMA_URI,
@@ -472,6 +619,55 @@ mod tests {
         assert_eq!(path_to_uri("customers/a b.yaml"), "customers/a%20b.yaml");
         assert_eq!(path_to_uri("x/100%#?.yml"), "x/100%25%23%3F.yml");
         assert_eq!(path_to_uri("kunder/å.yaml"), "kunder/%C3%A5.yaml");
+    }
+
+    /// The expected values are those of github/codeql-action's own test of the algorithm
+    /// (src/fingerprints.test.ts), so that our hashes match what code scanning computes.
+    #[test]
+    fn line_hashes_match_code_scanning() {
+        assert_eq!(line_hashes(""), ["c129715d7a2bc9a3:1"]);
+        assert_eq!(
+            line_hashes(" a\nb\n  \t\tc\n d"),
+            [
+                "271789c17abda88f:1",
+                "54703d4cd895b18:1",
+                "180aee12dab6264:1",
+                "a23a3dc5e078b07b:1"
+            ]
+        );
+        let terminated = [
+            "e9496ae3ebfced30:1",
+            "fb7c023a8b9ccb3f:1",
+            "ce8ba1a563dcdaca:1",
+            "e20e36e16fcb0cc8:1",
+            "b3edc88f2938467e:1",
+            "c8e28b0b4002a3a0:1",
+            "c129715d7a2bc9a3:1",
+        ];
+        for text in [
+            " hello; \t\nworld!!!\n\n\n  \t\tGreetings\n End\n",
+            " hello; \t\nworld!!!\r\r\r  \t\tGreetings\r End\r",
+            " hello; \t\r\nworld!!!\r\n\r\n\r\n  \t\tGreetings\r\n End\r\n",
+            " hello; \t\nworld!!!\r\n\n\r  \t\tGreetings\r End\r\n",
+        ] {
+            assert_eq!(line_hashes(text), terminated, "{text:?}");
+        }
+        let repeated = line_hashes(&"Lorem ipsum dolor sit amet.\n".repeat(10));
+        assert_eq!(repeated[0], "a7f2ff13bc495cf2:1");
+        assert_eq!(repeated[5], "a7f2ff13bc495cf2:6");
+        assert_eq!(repeated[6], "a7f2ff1481e87703:1");
+        assert_eq!(repeated[9], "cc97dc7b1d7d8f7b:1");
+        assert_eq!(repeated.len(), 11);
+    }
+
+    #[test]
+    fn help_markdown_has_every_part_and_a_safe_fence() {
+        let md = help_markdown("Title", "Why.", "Do this.", "a: ```x```", "MC002");
+        assert!(md.starts_with("**Title**\n\nWhy.\n\n**How to fix:** Do this.\n\n"));
+        assert!(md.contains("\n````yaml\na: ```x```\n````\n"), "{md}");
+        assert!(md.ends_with(&format!("({RULE_DOCS_BASE}#mc002)\n")));
+        let bare = help_markdown("Title", "", "Fix.", "", "Y001");
+        assert!(!bare.contains("Example"), "{bare}");
     }
 
     #[test]

@@ -36,7 +36,8 @@ pub struct TestArgs {
     pub filter: Option<String>,
 
     /// Show, per policy, whether a case makes it fire, whether one keeps it silent, and which
-    /// `report` calls no case reached
+    /// `report` calls no case reached (with --filter: only the policies whose id or file contains
+    /// TEXT or that a selected case lists in `rules:`)
     #[arg(long)]
     pub coverage: bool,
 
@@ -189,6 +190,19 @@ fn coverage_of(
     Ok(testing::coverage(results, &policies, &sources))
 }
 
+/// With `--filter`, coverage is reported for the selected policies only: those whose id or
+/// file contains the filter text, and those a selected case names in its `rules:`. (A case
+/// without `rules:` compares every policy, so it selects none by itself.)
+fn selected(policy: &testing::PolicyCoverage, filter: &str, results: &[CaseResult]) -> bool {
+    policy.id.contains(filter)
+        || policy.file.contains(filter)
+        || results.iter().any(|r| {
+            r.rules
+                .as_ref()
+                .is_some_and(|rules| rules.contains(&policy.id))
+        })
+}
+
 fn write_coverage(out: &mut dyn Write, report: &[testing::PolicyCoverage]) -> std::io::Result<()> {
     writeln!(out)?;
     writeln!(
@@ -322,7 +336,11 @@ pub fn run(args: TestArgs) -> Result<ExitCode, String> {
     let failed = results.iter().filter(|r| status(r) == "failed").count();
     let passed = results.len() - errors - failed;
     let coverage = if args.coverage {
-        Some(coverage_of(&results, &options)?)
+        let mut coverage = coverage_of(&results, &options)?;
+        if let Some(filter) = &args.filter {
+            coverage.retain(|policy| selected(policy, filter, &results));
+        }
+        Some(coverage)
     } else {
         None
     };
