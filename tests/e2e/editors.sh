@@ -79,6 +79,8 @@ waivers:
     approved_by: "kari.nordmann@northwind.example"
     expires: 2025-01-31
 YAML
+"$bin" init "$work/starter" >/dev/null   # its keys with commented-out values are null
+cp "$work/starter/channelguard.yaml" starter.yaml
 cp "$checkout/policies/tests/MC002/fail.test.yaml" policies/tests/acme/fail.test.yaml
 sed 's/^expect:/expects:/' policies/tests/acme/fail.test.yaml > policies/tests/acme/typo.test.yaml
 grep -q '^expects:' policies/tests/acme/typo.test.yaml || fail "the test-case typo was not made"
@@ -89,8 +91,8 @@ offline "$check_jsonschema" --schemafile "$schemas/document.json" partners/fabri
   || fail "check-jsonschema: partners/fabrikam.yaml against document.json"
 offline "$check_jsonschema" --schemafile "$schemas/partner.json" partners/fabrikam.yaml \
   || fail "check-jsonschema: partners/fabrikam.yaml against partner.json"
-offline "$check_jsonschema" --schemafile "$schemas/channelguard-config.json" channelguard.yaml \
-  || fail "check-jsonschema: channelguard.yaml"
+offline "$check_jsonschema" --schemafile "$schemas/channelguard-config.json" channelguard.yaml starter.yaml \
+  || fail "check-jsonschema: channelguard.yaml, the \`channelguard init\` starter"
 (cd "$checkout" && find policies/tests -name '*.test.yaml' -print0 | sort -z \
   | xargs -0 env "$check_jsonschema" --schemafile "$repo/$schemas/policy-test.json") >/dev/null \
   || fail "check-jsonschema: the repository's policies/tests/**/*.test.yaml"
@@ -138,10 +140,16 @@ cp "$work/bad-config.yaml" "$other/channelguard.yaml"
 { echo '# yaml-language-server: $schema=../.channelguard/schemas/document.json'; cat customers/typo.yaml; } > "$other/customers/modeline.yaml"
 sed 's/^kind: Customer/kind: Custmer/' "$other/customers/modeline.yaml" > "$other/customers/modeline-first.yaml"
 other_diagnostics=$(lsp "$other" "$settings" channelguard.yaml)
+starter="$work/starter-ws"
+mkdir -p "$starter"
+cp -r .channelguard "$starter/"
+cp starter.yaml "$starter/channelguard.yaml"
+starter_diagnostics=$(lsp "$starter" "$settings" channelguard.yaml)
 modeline=$(lsp "$other" '{"yaml": {"validate": true}}' customers/modeline.yaml customers/modeline-first.yaml)
-python3 - "$diagnostics" "$other_diagnostics" "$modeline" <<'PY' || fail "yaml-language-server diagnostics: $diagnostics $other_diagnostics $modeline"
+python3 - "$diagnostics" "$other_diagnostics" "$modeline" "$starter_diagnostics" <<'PY' || fail "yaml-language-server diagnostics: $diagnostics $other_diagnostics $modeline $starter_diagnostics"
 import json, sys
-got, other, modeline = (json.loads(a) for a in sys.argv[1:])
+got, other, modeline, starter = (json.loads(a) for a in sys.argv[1:])
+assert starter["channelguard.yaml"] == [], starter  # `channelguard init`'s file as written
 def only(found, line, text):
     assert len(found) == 1 and found[0]["line"] == line and text in found[0]["message"], found
 for clean in ["customers/contoso.yaml", "partners/fabrikam.yaml", "channelguard.yaml",
