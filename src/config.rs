@@ -1126,6 +1126,53 @@ mod tests {
         &text[finding.location.expect("located").span.range()]
     }
 
+    /// The editor schema of `channelguard.yaml` (`schemas export`) accepts the keys this module
+    /// reads and no other, with the same hard maxima: a key added here must be added there.
+    #[test]
+    fn editor_schema_matches_the_accepted_keys_and_maxima() {
+        let (_, text) = crate::schema::EDITOR_SCHEMAS
+            .iter()
+            .find(|(name, _)| *name == "channelguard-config.json")
+            .unwrap();
+        let schema: Value = serde_json::from_str(text).unwrap();
+        let keys = |pointer: &str| -> Vec<String> {
+            let mut keys: Vec<String> = schema
+                .pointer(pointer)
+                .and_then(Value::as_object)
+                .unwrap_or_else(|| panic!("no {pointer}"))
+                .keys()
+                .cloned()
+                .collect();
+            keys.sort();
+            keys
+        };
+        let sorted = |list: &[&str]| -> Vec<String> {
+            let mut list: Vec<String> = list.iter().map(|s| s.to_string()).collect();
+            list.sort();
+            list
+        };
+        assert_eq!(keys("/properties"), sorted(TOP_LEVEL_KEYS));
+        assert_eq!(
+            keys("/properties/rules/additionalProperties/properties"),
+            sorted(RULE_KEYS)
+        );
+        assert_eq!(
+            keys("/properties/waivers/items/properties"),
+            sorted(WAIVER_KEYS)
+        );
+        let names: Vec<&str> = LIMIT_KEYS.iter().map(|k| k.name).collect();
+        assert_eq!(keys("/properties/limits/properties"), sorted(&names));
+        for key in LIMIT_KEYS {
+            let maximum = schema
+                .pointer(&format!(
+                    "/properties/limits/properties/{}/maximum",
+                    key.name
+                ))
+                .and_then(Value::as_u64);
+            assert_eq!(maximum, Some((key.get)(&Limits::MAXIMA)), "{}", key.name);
+        }
+    }
+
     #[test]
     fn reads_every_section() {
         let config = parse_ok(

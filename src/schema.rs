@@ -47,6 +47,20 @@ pub const BUILTIN_SCHEMAS: &[(&str, &str)] = &[
     ("transfer.json", include_str!("../schemas/transfer.json")),
 ];
 
+/// Schemas of channelguard's own files, for editors only (`schemas export`, docs/editors.md):
+/// `channelguard.yaml` and policy test cases (`*.test.yaml`). The engine never validates with
+/// them (they name no `kind`); tests keep them in step with src/config.rs and src/testing.rs.
+pub const EDITOR_SCHEMAS: &[(&str, &str)] = &[
+    (
+        "channelguard-config.json",
+        include_str!("../schemas/tooling/channelguard-config.json"),
+    ),
+    (
+        "policy-test.json",
+        include_str!("../schemas/tooling/policy-test.json"),
+    ),
+];
+
 /// Base URI for schema files that declare no `$id`.
 const LOCAL_BASE: &str = "https://channelguard.local/schemas/";
 

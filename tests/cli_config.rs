@@ -311,12 +311,29 @@ fn init_writes_a_valid_starter_and_refuses_to_overwrite() {
     );
 }
 
+/// Every `$ref` value in a schema.
+fn refs(value: &Value) -> Vec<String> {
+    match value {
+        Value::Object(map) => map
+            .iter()
+            .flat_map(|(key, v)| match (key.as_str(), v) {
+                ("$ref", Value::String(r)) => vec![r.clone()],
+                _ => refs(v),
+            })
+            .collect(),
+        Value::Array(items) => items.iter().flat_map(refs).collect(),
+        _ => Vec::new(),
+    }
+}
+
 #[test]
 fn schemas_export_writes_the_bundled_schemas() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("schemas");
     let run = channelguard(&["schemas", "export", out.to_str().unwrap()]);
     assert_eq!(run.code, 0, "{}", run.stderr);
+    // The bundled schemas without their absolute `$id`: tools resolve the relative `$ref`s
+    // (`common.json#/$defs/guid`) against the exported file itself, not over the network.
     let mut exported = 0;
     for entry in std::fs::read_dir("schemas").unwrap() {
         let path = entry.unwrap().path();
@@ -324,27 +341,35 @@ fn schemas_export_writes_the_bundled_schemas() {
             continue;
         }
         let name = path.file_name().unwrap().to_str().unwrap();
-        let written = std::fs::read_to_string(out.join(name)).unwrap();
-        assert_eq!(written, std::fs::read_to_string(&path).unwrap(), "{name}");
-        let schema: Value = serde_json::from_str(&written).unwrap();
-        assert_eq!(
-            schema["$id"],
-            format!("https://channelguard.dev/schemas/v1/{name}"),
-            "{name}"
-        );
+        let written: Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join(name)).unwrap()).unwrap();
+        let mut bundled: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        bundled.as_object_mut().unwrap().remove("$id");
+        assert_eq!(written, bundled, "{name}");
         exported += 1;
     }
     assert!(exported >= 8);
-    // The bundled schemas plus `document.json`.
-    assert_eq!(std::fs::read_dir(&out).unwrap().count(), exported + 1);
-
-    // `document.json` applies the schema of each document's kind.
+    // Plus `document.json` and the schemas of `channelguard.yaml` and `*.test.yaml`.
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), exported + 3);
     let mut resources = Vec::new();
     for entry in std::fs::read_dir(&out).unwrap() {
-        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("\"$id\""), "{}", path.display());
         let schema: Value = serde_json::from_str(&text).unwrap();
-        resources.push((schema["$id"].as_str().unwrap().to_string(), schema));
+        for reference in refs(&schema) {
+            assert!(
+                !reference.contains("://"),
+                "{reference} in {}",
+                path.display()
+            );
+        }
+        let uri = format!("file://{}", path.display());
+        resources.push((uri, schema));
     }
+
+    // `document.json` applies the schema of each document's kind, resolved from the files.
     let registry = jsonschema::Registry::new()
         .extend(resources)
         .and_then(|r| r.prepare())
@@ -353,6 +378,7 @@ fn schemas_export_writes_the_bundled_schemas() {
         serde_json::from_str(&std::fs::read_to_string(out.join("document.json")).unwrap()).unwrap();
     let validator = jsonschema::options()
         .with_draft(jsonschema::Draft::Draft202012)
+        .with_base_uri(format!("file://{}", out.join("document.json").display()))
         .with_registry(&registry)
         .build(&document)
         .unwrap();

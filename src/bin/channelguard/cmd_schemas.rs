@@ -1,5 +1,6 @@
-//! `channelguard schemas export DIR`: writes the bundled JSON Schemas (stable `$id`s) to a
-//! directory, for editors that validate account YAML as it is typed (docs/editors.md).
+//! `channelguard schemas export DIR`: writes the bundled JSON Schemas, `document.json` and the
+//! schemas of `channelguard.yaml` and `*.test.yaml` to a directory, for editors that validate
+//! YAML as it is typed (docs/editors.md).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,7 +8,7 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
-use channelguard::schema::BUILTIN_SCHEMAS;
+use channelguard::schema::{BUILTIN_SCHEMAS, EDITOR_SCHEMAS};
 
 /// File name of the schema that accepts a document of any kind (see [`document_schema`]).
 const DOCUMENT_SCHEMA: &str = "document.json";
@@ -20,9 +21,9 @@ pub struct SchemasArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum SchemasCommand {
-    /// Write the bundled JSON Schemas, plus `document.json` for files that mix kinds, to DIR
-    /// (created if missing; existing schema files are replaced, so re-exporting after an
-    /// upgrade refreshes them)
+    /// Write the bundled JSON Schemas, `document.json` for files that mix kinds, and the
+    /// schemas of `channelguard.yaml` and `*.test.yaml` to DIR (created if missing; existing
+    /// schema files are replaced, so re-exporting after an upgrade refreshes them)
     Export {
         /// Directory to write the schemas into
         dir: PathBuf,
@@ -38,7 +39,8 @@ pub fn run(args: SchemasArgs) -> Result<ExitCode, String> {
                 .map_err(|e| format!("cannot encode `{DOCUMENT_SCHEMA}`: {e}"))?;
             let files = BUILTIN_SCHEMAS
                 .iter()
-                .map(|(name, text)| (*name, text.to_string()))
+                .chain(EDITOR_SCHEMAS)
+                .map(|(name, text)| (*name, without_id(text)))
                 .chain([(DOCUMENT_SCHEMA, document + "\n")]);
             let mut written = 0;
             for (name, text) in files {
@@ -51,6 +53,17 @@ pub fn run(args: SchemasArgs) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The schema text without its top-level `$id` line. The bundled schemas carry an absolute
+/// `$id` (`https://channelguard.dev/...`), against which a validator resolves the relative
+/// `$ref`s (`common.json#/$defs/guid`); offline, check-jsonschema then fails to fetch them.
+/// Without the `$id`, every tool resolves them against the exported file's own location, so
+/// the directory works as it lies on disk (and as `--schemas`, which names files by path).
+fn without_id(text: &str) -> String {
+    text.split_inclusive('\n')
+        .filter(|line| !line.starts_with("  \"$id\": "))
+        .collect()
 }
 
 /// A schema for "any document of the data model": it applies the schema of the document's
@@ -79,7 +92,6 @@ fn document_schema() -> Value {
     }
     json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": format!("https://channelguard.dev/schemas/v1/{DOCUMENT_SCHEMA}"),
         "title": "channelguard account data document",
         "description": "Any document of the account data model: the schema of its `kind` applies.",
         "type": "object",
