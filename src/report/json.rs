@@ -127,6 +127,9 @@ impl Reporter for JsonReporter {
                             SkipReason::Hidden => "hidden",
                             SkipReason::NonUtf8Name => "non_utf8_name",
                             SkipReason::UnreadableDirectory => "unreadable_directory",
+                            SkipReason::Excluded => "excluded",
+                            SkipReason::NotIncluded => "not_included",
+                            SkipReason::DefaultExcluded => "default_exclude",
                         },
                     })
                     .collect(),
