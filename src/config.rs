@@ -1266,6 +1266,51 @@ mod tests {
     }
 
     #[test]
+    fn scope_globs_are_read_checked_and_applied() {
+        assert_eq!(
+            parse_ok("include:\nexclude:\ndefault_exclude:\n"),
+            Config::default()
+        );
+        let config = parse_ok(
+            "include: [customers/**, partners]\nexclude: [\"*.draft.yaml\"]\ndefault_exclude: false\n",
+        );
+        assert_eq!(config.include, ["customers/**", "partners"]);
+        assert_eq!(config.exclude, ["*.draft.yaml"]);
+        assert_eq!(config.default_exclude, Some(false));
+        let mut options = CheckOptions::new(Vec::new(), jiff::civil::date(2024, 1, 1));
+        config.apply_to(&mut options);
+        use crate::discover::SkipReason;
+        assert_eq!(options.scope.leaves_out("partners/a.yaml"), None);
+        assert_eq!(
+            options.scope.leaves_out("mkdocs.yml"),
+            Some(SkipReason::NotIncluded)
+        );
+        assert_eq!(
+            options.scope.leaves_out("customers/a.draft.yaml"),
+            Some(SkipReason::Excluded)
+        );
+
+        let text = "exclude:\n  - ok/**\n  - \"a[b\"\ninclude: x\ndefault_exclude: 1\n";
+        let found = problems(text);
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert!(found.iter().all(|f| &*f.code == "C001"));
+        assert!(
+            found[0].message.starts_with("invalid glob `a[b`"),
+            "{}",
+            found[0].message
+        );
+        assert_eq!(snippet(text, &found[0]), "\"a[b\"");
+        assert!(
+            found[1].message.contains("`include` must be a list"),
+            "{}",
+            found[1].message
+        );
+        assert!(found[2]
+            .message
+            .contains("`default_exclude` must be true or false"));
+    }
+
+    #[test]
     fn unknown_key_is_located_with_did_you_mean() {
         let text = "as_of: 2024-06-30\nwaviers: []\n";
         let found = problems(text);

@@ -493,6 +493,63 @@ mod tests {
         );
     }
 
+    #[test]
+    fn walk_honours_gitignore_and_ignore_files_and_scope() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for (rel, text) in [
+            (".gitignore", "out/\n*.local.yaml\n!keep.local.yaml\n"),
+            ("a/.gitignore", "gen.yaml\n"),
+            (".ignore", "vendor\n"),
+            ("out/x.yaml", ""),
+            ("a/gen.yaml", ""),
+            ("a/b.local.yaml", ""),
+            ("a/keep.local.yaml", ""),
+            ("a/z.yaml", ""),
+            ("vendor/v.yaml", ""),
+            ("gen.yaml", ""),
+            ("mkdocs.yml", ""),
+            ("docs/d.yaml", ""),
+        ] {
+            std::fs::create_dir_all(root.join(rel).parent().unwrap()).unwrap();
+            std::fs::write(root.join(rel), text).unwrap();
+        }
+        let scope = Scope::new(&[], &["docs".to_string()], true).unwrap();
+        // The parallel walk is deterministic.
+        for _ in 0..5 {
+            let found = walk(&[root.to_path_buf()], root, &scope).unwrap();
+            let names: Vec<_> = found.candidates.iter().map(|c| c.name.as_str()).collect();
+            // `gen.yaml` at the root is not under `a/.gitignore`.
+            assert_eq!(names, ["a/keep.local.yaml", "a/z.yaml", "gen.yaml"]);
+            let skipped: Vec<_> = found
+                .skipped
+                .iter()
+                .map(|s| (s.name.as_str(), s.reason))
+                .collect();
+            assert_eq!(
+                skipped,
+                [
+                    ("docs/d.yaml", SkipReason::Excluded),
+                    ("mkdocs.yml", SkipReason::DefaultExcluded)
+                ]
+            );
+        }
+        // A subdirectory walk still honours the root's `.gitignore`.
+        let found = walk(&[root.join("a")], root, &scope).unwrap();
+        let names: Vec<_> = found.candidates.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["a/keep.local.yaml", "a/z.yaml"]);
+        // A file named explicitly is taken even when git ignores it, not when excluded.
+        let named = walk(
+            &[root.join("out/x.yaml"), root.join("docs/d.yaml")],
+            root,
+            &scope,
+        )
+        .unwrap();
+        assert_eq!(named.candidates.len(), 1);
+        assert_eq!(named.candidates[0].name, "out/x.yaml");
+        assert_eq!(named.skipped[0].reason, SkipReason::Excluded);
+    }
+
     #[cfg(unix)]
     #[test]
     fn names_that_are_not_utf8_are_escaped_not_lossy() {
