@@ -40,6 +40,8 @@ pub enum SkipReason {
     NonUtf8Name,
     /// A directory that could not be listed (also a Y013 finding).
     UnreadableDirectory,
+    /// A data file that `.gitignore`, `.ignore` or `.git/info/exclude` leaves out (never read).
+    Ignored,
     /// A data file name matched by `exclude:` in `channelguard.yaml` (never read).
     Excluded,
     /// A data file name that `include:` in `channelguard.yaml` does not match (never read).
@@ -55,6 +57,7 @@ impl SkipReason {
             SkipReason::Hidden => "hidden",
             SkipReason::NonUtf8Name => "non-UTF-8 name",
             SkipReason::UnreadableDirectory => "unreadable directory",
+            SkipReason::Ignored => "ignored by git",
             SkipReason::Excluded => "excluded by `exclude`",
             SkipReason::DefaultExcluded => "well-known non-account file",
             SkipReason::NotIncluded => "not matched by `include`",
@@ -254,7 +257,50 @@ fn walk_directory(
             ignore::WalkState::Continue
         })
     });
-    results.into_inner().unwrap_or_else(PoisonError::into_inner)
+    let (candidates, mut skipped) = results.into_inner().unwrap_or_else(PoisonError::into_inner);
+    skipped.extend(ignored(dir, root, &candidates, &skipped));
+    (candidates, skipped)
+}
+
+/// The data files under `dir` that `.gitignore`/`.ignore` left out of the walk, counted (never
+/// read) so that an ignore file committed to the repository cannot hide account data in
+/// silence. A second walk that lists names only; what it cannot list was not walked anyway.
+fn ignored(dir: &Path, root: &Path, found: &[Candidate], skipped: &[Skipped]) -> Vec<Skipped> {
+    let seen: std::collections::HashSet<&Path> = found
+        .iter()
+        .map(|c| c.path.as_path())
+        .chain(skipped.iter().map(|s| s.path.as_path()))
+        .collect();
+    let walker = ignore::WalkBuilder::new(dir)
+        .standard_filters(false)
+        .follow_links(false)
+        .filter_entry(|e| e.depth() == 0 || !is_vcs_dir(e.file_name()))
+        .build();
+    let mut left_out = Vec::new();
+    for entry in walker.flatten() {
+        if entry.file_type().is_none_or(|t| t.is_dir())
+            || !is_data_name(&entry.file_name().to_string_lossy())
+        {
+            continue;
+        }
+        let clean = entry.path().strip_prefix("./").unwrap_or(entry.path());
+        if seen.contains(clean) {
+            continue;
+        }
+        let below = entry.path().strip_prefix(dir).unwrap_or(entry.path());
+        let hidden = below.components().any(|c| is_hidden(c.as_os_str()));
+        left_out.push(Skipped {
+            name: escaped_name(clean, root),
+            path: clean.to_path_buf(),
+            reason: if hidden {
+                SkipReason::Hidden
+            } else {
+                SkipReason::Ignored
+            },
+            problem: None,
+        });
+    }
+    left_out
 }
 
 /// A directory the walk could not list, as a skipped path (`None` for other walk errors: a
@@ -529,8 +575,12 @@ mod tests {
             assert_eq!(
                 skipped,
                 [
+                    ("a/b.local.yaml", SkipReason::Ignored),
+                    ("a/gen.yaml", SkipReason::Ignored),
                     ("docs/d.yaml", SkipReason::Excluded),
-                    ("mkdocs.yml", SkipReason::DefaultExcluded)
+                    ("mkdocs.yml", SkipReason::DefaultExcluded),
+                    ("out/x.yaml", SkipReason::Ignored),
+                    ("vendor/v.yaml", SkipReason::Ignored),
                 ]
             );
         }

@@ -506,6 +506,7 @@ pub fn summary_line(report: &Report<'_>, elapsed: Option<Duration>) -> String {
             SkipReason::UnreadableDirectory => {
                 plural(n, "unreadable directory", "unreadable directories")
             }
+            SkipReason::Ignored => plural(n, "ignored by git", "ignored by git"),
             SkipReason::Excluded => plural(n, "excluded by `exclude`", "excluded by `exclude`"),
             SkipReason::NotIncluded => {
                 plural(n, "not matched by `include`", "not matched by `include`")
