@@ -312,8 +312,11 @@ fn unreadable(
     root: &Path,
 ) -> Option<Result<Candidate, Skipped>> {
     let at = error_path(error).unwrap_or(dir).to_path_buf();
-    let listing =
-        error.io_error().is_some() && std::fs::symlink_metadata(&at).is_ok_and(|m| m.is_dir());
+    // Not `metadata(at).is_dir()`: a path longer than PATH_MAX cannot be listed nor stat'ed.
+    let ignore_file = at
+        .file_name()
+        .is_some_and(|n| n == ".gitignore" || n == ".ignore" || n == "exclude");
+    let listing = error.io_error().is_some() && !ignore_file;
     if !listing {
         return None;
     }
