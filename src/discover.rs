@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use crate::codes;
@@ -240,11 +241,19 @@ fn walk_directory(
         .follow_links(false)
         .filter_entry(|e| e.depth() == 0 || !is_vcs_dir(e.file_name()))
         .build_parallel();
+    let saw_ignore_file = AtomicBool::new(false);
     walker.run(|| {
         let results = &results;
+        let saw_ignore_file = &saw_ignore_file;
         Box::new(move |entry| {
             let outcome = match entry {
-                Ok(entry) => visit(&entry, dir, root, scope, inside_root),
+                Ok(entry) => {
+                    let name = entry.file_name();
+                    if name == ".gitignore" || name == ".ignore" {
+                        saw_ignore_file.store(true, Ordering::Relaxed);
+                    }
+                    visit(&entry, dir, root, scope, inside_root)
+                }
                 Err(error) => unreadable(&error, dir, root),
             };
             if let Some(outcome) = outcome {
@@ -258,8 +267,23 @@ fn walk_directory(
         })
     });
     let (candidates, mut skipped) = results.into_inner().unwrap_or_else(PoisonError::into_inner);
-    skipped.extend(ignored(dir, root, &candidates, &skipped));
+    if saw_ignore_file.load(Ordering::Relaxed) || ignore_file_above(dir) {
+        skipped.extend(ignored(dir, root, &candidates, &skipped));
+    }
     (candidates, skipped)
+}
+
+/// Whether an ignore file applies to `dir` from a directory above it (the walk reads those too):
+/// `.gitignore`, `.ignore` or `.git/info/exclude` in `dir` or an ancestor.
+fn ignore_file_above(dir: &Path) -> bool {
+    let Ok(dir) = dir.canonicalize() else {
+        return true;
+    };
+    dir.ancestors().any(|d| {
+        [".gitignore", ".ignore", ".git/info/exclude"]
+            .iter()
+            .any(|f| d.join(f).exists())
+    })
 }
 
 /// The data files under `dir` that `.gitignore`/`.ignore` left out of the walk, counted (never
