@@ -49,6 +49,9 @@ pub struct CheckOptions {
     /// reference is reported once (R002/R003) instead of again by every rule that follows it.
     /// `explain` turns it off to run a policy's example on its own.
     pub skip_dangling: bool,
+    /// Which walked files are account data (`include:`/`exclude:` of `channelguard.yaml` and
+    /// the default exclusions).
+    pub scope: crate::scope::Scope,
 }
 
 impl CheckOptions {
@@ -80,6 +83,7 @@ impl CheckOptions {
             limits: Limits::default(),
             threads: None,
             skip_dangling: true,
+            scope: crate::scope::Scope::default(),
         }
     }
 }
@@ -238,7 +242,7 @@ fn run_in_pool(options: &CheckOptions, memory: &[MemoryInput]) -> Result<Outcome
         stages.push((name, now - stage_start));
         stage_start = now;
     };
-    let discovery = discover::walk(&options.paths, &options.root)?;
+    let discovery = discover::walk(&options.paths, &options.root, &options.scope)?;
     let mut candidates = discovery.candidates;
     let on_disk = candidates.len();
     candidates.extend(memory.iter().map(|m| Candidate {

@@ -32,7 +32,16 @@ pub const FILE_NAME: &str = "channelguard.yaml";
 
 /// Keys of the top-level mapping.
 const TOP_LEVEL_KEYS: &[&str] = &[
-    "as_of", "policies", "schemas", "rules", "settings", "limits", "waivers",
+    "as_of",
+    "policies",
+    "schemas",
+    "rules",
+    "settings",
+    "limits",
+    "waivers",
+    "include",
+    "exclude",
+    "default_exclude",
 ];
 const RULE_KEYS: &[&str] = &["enabled", "severity"];
 const WAIVER_KEYS: &[&str] = &[
@@ -133,6 +142,12 @@ pub struct Config {
     pub settings: Vec<Located<(String, Value)>>,
     pub limits: Limits,
     pub waivers: Vec<Waiver>,
+    /// `include:` globs: when given, only the data files they match are checked.
+    pub include: Vec<String>,
+    /// `exclude:` globs: data files they match are never read.
+    pub exclude: Vec<String>,
+    /// `default_exclude:` (`None`: true) leaves out [`crate::scope::DEFAULT_EXCLUDE`].
+    pub default_exclude: Option<bool>,
 }
 
 /// What phase 2 checks rule ids and settings against: built-in checks and the loaded policies.
@@ -323,6 +338,12 @@ pub fn parse(text: &str, base_dir: &Path) -> (Config, Vec<Finding>) {
             }
             "limits" => config.limits = reader.limits(&pointer, value),
             "waivers" => config.waivers = reader.waivers(&pointer, value),
+            "include" => config.include = reader.globs(&pointer, value, "`include`"),
+            "exclude" => config.exclude = reader.globs(&pointer, value, "`exclude`"),
+            "default_exclude" => match value {
+                Value::Bool(on) => config.default_exclude = Some(*on),
+                other => reader.wrong_type(&pointer, other, "`default_exclude`", "true or false"),
+            },
             _ => {}
         }
     }
@@ -474,6 +495,39 @@ impl<'a> Reader<'a> {
                 None
             }
         }
+    }
+
+    /// A list of globs (`include`, `exclude`): each must compile ([`crate::scope::compile`]).
+    fn globs(&mut self, pointer: &str, value: &'a Value, what: &str) -> Vec<String> {
+        let Some(items) = self.sequence(pointer, value, what) else {
+            return Vec::new();
+        };
+        let mut globs = Vec::new();
+        for (index, item) in items.iter().enumerate() {
+            let item_pointer = format!("{pointer}/{index}");
+            let Some(glob) = self.string(&item_pointer, item, "a glob") else {
+                continue;
+            };
+            match crate::scope::compile(glob) {
+                Ok(_) => globs.push(glob.to_string()),
+                Err(problem) => {
+                    let span = self.node_span(&item_pointer);
+                    let finding = self.error(
+                        span,
+                        &item_pointer,
+                        format!("invalid glob `{glob}`: {problem}"),
+                    );
+                    finding.label = Some("not a valid glob".to_string());
+                    finding.help = Some(
+                        "`*` and `?` match within a path segment, `**` across directories, \
+                         `[...]` a character class; write `\\[` for a literal `[` \
+                         (docs/configuration.md#scope)"
+                            .to_string(),
+                    );
+                }
+            }
+        }
+        globs
     }
 
     fn date(&mut self, pointer: &str, value: &Value) -> Option<jiff::civil::Date> {
@@ -901,6 +955,14 @@ impl Config {
                 .or_insert_with(|| value.clone());
         }
         options.limits = self.limits.clone();
+        // The globs were checked when the file was read (C001 stops the run otherwise).
+        if let Ok(scope) = crate::scope::Scope::new(
+            &self.include,
+            &self.exclude,
+            self.default_exclude.unwrap_or(true),
+        ) {
+            options.scope = scope;
+        }
     }
 }
 
@@ -1248,6 +1310,51 @@ mod tests {
             jiff::civil::date(2024, 6, 30)
         );
         assert_eq!(evaluation_date(None, None), crate::dates::today_utc());
+    }
+
+    #[test]
+    fn scope_globs_are_read_checked_and_applied() {
+        assert_eq!(
+            parse_ok("include:\nexclude:\ndefault_exclude:\n"),
+            Config::default()
+        );
+        let config = parse_ok(
+            "include: [customers/**, partners]\nexclude: [\"*.draft.yaml\"]\ndefault_exclude: false\n",
+        );
+        assert_eq!(config.include, ["customers/**", "partners"]);
+        assert_eq!(config.exclude, ["*.draft.yaml"]);
+        assert_eq!(config.default_exclude, Some(false));
+        let mut options = CheckOptions::new(Vec::new(), jiff::civil::date(2024, 1, 1));
+        config.apply_to(&mut options);
+        use crate::discover::SkipReason;
+        assert_eq!(options.scope.leaves_out("partners/a.yaml"), None);
+        assert_eq!(
+            options.scope.leaves_out("mkdocs.yml"),
+            Some(SkipReason::NotIncluded)
+        );
+        assert_eq!(
+            options.scope.leaves_out("customers/a.draft.yaml"),
+            Some(SkipReason::Excluded)
+        );
+
+        let text = "exclude:\n  - ok/**\n  - \"a[b\"\ninclude: x\ndefault_exclude: 1\n";
+        let found = problems(text);
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert!(found.iter().all(|f| &*f.code == "C001"));
+        assert!(
+            found[0].message.starts_with("invalid glob `a[b`"),
+            "{}",
+            found[0].message
+        );
+        assert_eq!(snippet(text, &found[0]), "\"a[b\"");
+        assert!(
+            found[1].message.contains("`include` must be a list"),
+            "{}",
+            found[1].message
+        );
+        assert!(found[2]
+            .message
+            .contains("`default_exclude` must be true or false"));
     }
 
     #[test]

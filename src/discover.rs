@@ -1,5 +1,6 @@
 //! Finding and reading input files: walks the given paths for `*.yaml`/`*.yml` (any case),
-//! leaving out hidden files and directories but counting what it leaves out, refuses anything
+//! honouring `.gitignore`/`.ignore` and the repository's scope ([`crate::scope`]), leaving out
+//! hidden files and directories but counting what it leaves out, refuses anything
 //! that is not a regular file inside the repository root, reads at most `limit + 1` bytes and
 //! decodes UTF-8 (reporting invalid bytes, UTF-16 and byte order marks as located findings).
 //! A path the walk cannot take (an unreadable directory, a name that is not UTF-8) is a located
@@ -8,11 +9,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use walkdir::WalkDir;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use crate::codes;
 use crate::finding::{ByteSpan, Finding};
 use crate::input::{read_bounded, Origin, ReadScope, Refused};
+use crate::scope::Scope;
 
 /// A file to check, as found by the walk.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -38,6 +41,14 @@ pub enum SkipReason {
     NonUtf8Name,
     /// A directory that could not be listed (also a Y013 finding).
     UnreadableDirectory,
+    /// A data file that `.gitignore`, `.ignore` or `.git/info/exclude` leaves out (never read).
+    Ignored,
+    /// A data file name matched by `exclude:` in `channelguard.yaml` (never read).
+    Excluded,
+    /// A data file name that `include:` in `channelguard.yaml` does not match (never read).
+    NotIncluded,
+    /// A well-known file that is not account data ([`crate::scope::DEFAULT_EXCLUDE`]).
+    DefaultExcluded,
 }
 
 impl SkipReason {
@@ -47,6 +58,10 @@ impl SkipReason {
             SkipReason::Hidden => "hidden",
             SkipReason::NonUtf8Name => "non-UTF-8 name",
             SkipReason::UnreadableDirectory => "unreadable directory",
+            SkipReason::Ignored => "ignored by git",
+            SkipReason::Excluded => "excluded by `exclude`",
+            SkipReason::DefaultExcluded => "well-known non-account file",
+            SkipReason::NotIncluded => "not matched by `include`",
         }
     }
 }
@@ -131,17 +146,22 @@ pub fn escaped_name(path: &Path, root: &Path) -> String {
     text
 }
 
-/// Walks `paths` (files or directories) and returns the data files, sorted by name and without
-/// duplicates. Explicitly named files are taken whatever their extension.
+/// Walks `paths` (files or directories) and returns the data files in the default scope, sorted
+/// by name and without duplicates. Explicitly named files are taken whatever their extension.
 pub fn discover(paths: &[PathBuf], root: &Path) -> Result<Vec<Candidate>, DiscoverError> {
-    walk(paths, root).map(|d| d.candidates)
+    walk(paths, root, &Scope::default()).map(|d| d.candidates)
 }
 
-/// Walks `paths` like [`discover`] and also returns what the walk left out: hidden data files
-/// (counted), data files with a name that is not UTF-8 and directories that cannot be listed
-/// (each also a Y013 finding of the run). A problem with a path named on the command line is
-/// an error.
-pub fn walk(paths: &[PathBuf], root: &Path) -> Result<Discovery, DiscoverError> {
+/// Walks `paths` like [`discover`], in `scope`, and also returns what the walk left out: hidden
+/// data files and data files out of scope (counted, never read), data files with a name that is
+/// not UTF-8 and directories that cannot be listed (each also a Y013 finding of the run). A
+/// problem with a path named on the command line is an error.
+///
+/// Directories are walked in parallel by the `ignore` crate, honouring `.gitignore`, `.ignore`
+/// and `.git/info/exclude` (also outside a git work tree, and never the user's global git
+/// excludes, so the result depends on the repository only); what they ignore is not listed,
+/// like `git status`. Links are not followed; the result is sorted.
+pub fn walk(paths: &[PathBuf], root: &Path, scope: &Scope) -> Result<Discovery, DiscoverError> {
     let mut found = Vec::new();
     let mut skipped = Vec::new();
     for path in paths {
@@ -161,67 +181,21 @@ pub fn walk(paths: &[PathBuf], root: &Path) -> Result<Discovery, DiscoverError> 
                     (path.canonicalize(), root.canonicalize()),
                     (Ok(dir), Ok(root)) if dir.starts_with(&root)
                 );
-            let walker = WalkDir::new(path)
-                .follow_links(false)
-                .sort_by_file_name()
-                .into_iter()
-                .filter_entry(|e| e.depth() == 0 || !is_vcs_dir(e.file_name()));
-            for entry in walker {
-                let entry = match entry {
-                    Ok(entry) => entry,
-                    Err(error) => {
-                        // One directory that cannot be listed never stops the others.
-                        let at = error.path().unwrap_or(path).to_path_buf();
-                        let clean = at.strip_prefix("./").unwrap_or(&at).to_path_buf();
-                        let cause = error
-                            .io_error()
-                            .map_or_else(|| error.to_string(), ToString::to_string);
-                        skipped.push(Skipped {
-                            name: escaped_name(&clean, root),
-                            path: clean,
-                            reason: SkipReason::UnreadableDirectory,
-                            problem: Some(format!(
-                                "cannot read the directory: {cause}; its files were not checked"
-                            )),
-                        });
-                        continue;
-                    }
-                };
-                if entry.file_type().is_dir() {
-                    continue;
-                }
-                let file_name = entry.file_name();
-                let lossy = file_name.to_string_lossy();
-                if !is_data_name(&lossy) {
-                    continue;
-                }
-                let below = entry.path().strip_prefix(path).unwrap_or(entry.path());
-                let hidden = below.components().any(|c| is_hidden(c.as_os_str()));
-                let clean = entry.path().strip_prefix("./").unwrap_or(entry.path());
-                if hidden || entry.path().to_str().is_none() {
-                    let (reason, problem) = if hidden {
-                        (SkipReason::Hidden, None)
-                    } else {
-                        (
-                            SkipReason::NonUtf8Name,
-                            Some(
-                                "the path is not valid UTF-8; not read (rename the file)"
-                                    .to_string(),
-                            ),
-                        )
-                    };
-                    skipped.push(Skipped {
-                        name: escaped_name(clean, root),
-                        path: clean.to_path_buf(),
-                        reason,
-                        problem,
-                    });
-                    continue;
-                }
-                found.push(candidate(entry.path(), root, inside_root));
-            }
+            let (mut more, mut left_out) = walk_directory(path, root, scope, inside_root);
+            found.append(&mut more);
+            skipped.append(&mut left_out);
         } else {
-            found.push(candidate(path, root, false));
+            let clean = path.strip_prefix("./").unwrap_or(path);
+            let name = escaped_name(clean, root);
+            match scope.leaves_out_named(&name) {
+                Some(reason) => skipped.push(Skipped {
+                    name,
+                    path: clean.to_path_buf(),
+                    reason,
+                    problem: None,
+                }),
+                None => found.push(candidate(path, root, false)),
+            }
         }
     }
     found.sort();
@@ -229,10 +203,200 @@ pub fn walk(paths: &[PathBuf], root: &Path) -> Result<Discovery, DiscoverError> 
     found.dedup_by(|later, earlier| later.path == earlier.path);
     skipped.sort();
     skipped.dedup_by(|later, earlier| later.path == earlier.path);
+    // A file both found and left out (a directory walk and a named file): it was found.
+    let taken: std::collections::HashSet<&Path> = found.iter().map(|c| c.path.as_path()).collect();
+    skipped.retain(|s| !taken.contains(s.path.as_path()));
     Ok(Discovery {
         candidates: found,
         skipped,
     })
+}
+
+/// The path named by a walk error, if any (the directory that could not be listed).
+fn error_path(error: &ignore::Error) -> Option<&Path> {
+    match error {
+        ignore::Error::WithPath { path, .. } => Some(path),
+        ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
+            error_path(err)
+        }
+        _ => None,
+    }
+}
+
+/// One directory of [`walk`]: the candidates and the skipped paths under it, unsorted.
+fn walk_directory(
+    dir: &Path,
+    root: &Path,
+    scope: &Scope,
+    inside_root: bool,
+) -> (Vec<Candidate>, Vec<Skipped>) {
+    let results: Mutex<(Vec<Candidate>, Vec<Skipped>)> = Mutex::default();
+    let walker = ignore::WalkBuilder::new(dir)
+        .standard_filters(false)
+        .git_ignore(true)
+        .git_exclude(true)
+        .ignore(true)
+        .require_git(false)
+        .parents(true)
+        .follow_links(false)
+        .filter_entry(|e| e.depth() == 0 || !is_vcs_dir(e.file_name()))
+        .build_parallel();
+    let saw_ignore_file = AtomicBool::new(false);
+    walker.run(|| {
+        let results = &results;
+        let saw_ignore_file = &saw_ignore_file;
+        Box::new(move |entry| {
+            let outcome = match entry {
+                Ok(entry) => {
+                    let name = entry.file_name();
+                    if name == ".gitignore" || name == ".ignore" {
+                        saw_ignore_file.store(true, Ordering::Relaxed);
+                    }
+                    visit(&entry, dir, root, scope, inside_root)
+                }
+                Err(error) => unreadable(&error, dir, root),
+            };
+            if let Some(outcome) = outcome {
+                let mut results = results.lock().unwrap_or_else(PoisonError::into_inner);
+                match outcome {
+                    Ok(candidate) => results.0.push(candidate),
+                    Err(skipped) => results.1.push(skipped),
+                }
+            }
+            ignore::WalkState::Continue
+        })
+    });
+    let (candidates, mut skipped) = results.into_inner().unwrap_or_else(PoisonError::into_inner);
+    if saw_ignore_file.load(Ordering::Relaxed) || ignore_file_above(dir) {
+        skipped.extend(ignored(dir, root, &candidates, &skipped));
+    }
+    (candidates, skipped)
+}
+
+/// Whether an ignore file applies to `dir` from a directory above it (the walk reads those too):
+/// `.gitignore`, `.ignore` or `.git/info/exclude` in `dir` or an ancestor.
+fn ignore_file_above(dir: &Path) -> bool {
+    let Ok(dir) = dir.canonicalize() else {
+        return true;
+    };
+    dir.ancestors().any(|d| {
+        [".gitignore", ".ignore", ".git/info/exclude"]
+            .iter()
+            .any(|f| d.join(f).exists())
+    })
+}
+
+/// The data files under `dir` that `.gitignore`/`.ignore` left out of the walk, counted (never
+/// read) so that an ignore file committed to the repository cannot hide account data in
+/// silence. A second walk that lists names only; what it cannot list was not walked anyway.
+fn ignored(dir: &Path, root: &Path, found: &[Candidate], skipped: &[Skipped]) -> Vec<Skipped> {
+    let seen: std::collections::HashSet<&Path> = found
+        .iter()
+        .map(|c| c.path.as_path())
+        .chain(skipped.iter().map(|s| s.path.as_path()))
+        .collect();
+    let walker = ignore::WalkBuilder::new(dir)
+        .standard_filters(false)
+        .follow_links(false)
+        .filter_entry(|e| e.depth() == 0 || !is_vcs_dir(e.file_name()))
+        .build();
+    let mut left_out = Vec::new();
+    for entry in walker.flatten() {
+        if entry.file_type().is_none_or(|t| t.is_dir())
+            || !is_data_name(&entry.file_name().to_string_lossy())
+        {
+            continue;
+        }
+        let clean = entry.path().strip_prefix("./").unwrap_or(entry.path());
+        if seen.contains(clean) {
+            continue;
+        }
+        let below = entry.path().strip_prefix(dir).unwrap_or(entry.path());
+        let hidden = below.components().any(|c| is_hidden(c.as_os_str()));
+        left_out.push(Skipped {
+            name: escaped_name(clean, root),
+            path: clean.to_path_buf(),
+            reason: if hidden {
+                SkipReason::Hidden
+            } else {
+                SkipReason::Ignored
+            },
+            problem: None,
+        });
+    }
+    left_out
+}
+
+/// A directory the walk could not list, as a skipped path (`None` for other walk errors: a
+/// `.gitignore` line that is not a valid glob is left out, as git does, and a `.gitignore` that
+/// cannot be read only means fewer files are left out).
+fn unreadable(
+    error: &ignore::Error,
+    dir: &Path,
+    root: &Path,
+) -> Option<Result<Candidate, Skipped>> {
+    let at = error_path(error).unwrap_or(dir).to_path_buf();
+    // Not `metadata(at).is_dir()`: a path longer than PATH_MAX cannot be listed nor stat'ed.
+    let ignore_file = at
+        .file_name()
+        .is_some_and(|n| n == ".gitignore" || n == ".ignore" || n == "exclude");
+    let listing = error.io_error().is_some() && !ignore_file;
+    if !listing {
+        return None;
+    }
+    // One directory that cannot be listed never stops the others.
+    let clean = at.strip_prefix("./").unwrap_or(&at).to_path_buf();
+    let cause = error
+        .io_error()
+        .map_or_else(|| error.to_string(), ToString::to_string);
+    Some(Err(Skipped {
+        name: escaped_name(&clean, root),
+        path: clean,
+        reason: SkipReason::UnreadableDirectory,
+        problem: Some(format!(
+            "cannot read the directory: {cause}; its files were not checked"
+        )),
+    }))
+}
+
+/// One entry of the walk: a candidate, a skipped data file, or `None` (a directory, a file that
+/// is not a data file).
+fn visit(
+    entry: &ignore::DirEntry,
+    dir: &Path,
+    root: &Path,
+    scope: &Scope,
+    inside_root: bool,
+) -> Option<Result<Candidate, Skipped>> {
+    if entry.file_type().is_none_or(|t| t.is_dir()) {
+        return None;
+    }
+    let lossy = entry.file_name().to_string_lossy();
+    if !is_data_name(&lossy) {
+        return None;
+    }
+    let below = entry.path().strip_prefix(dir).unwrap_or(entry.path());
+    let hidden = below.components().any(|c| is_hidden(c.as_os_str()));
+    let clean = entry.path().strip_prefix("./").unwrap_or(entry.path());
+    let name = escaped_name(clean, root);
+    let (reason, problem) = if hidden {
+        (SkipReason::Hidden, None)
+    } else if entry.path().to_str().is_none() {
+        (
+            SkipReason::NonUtf8Name,
+            Some("the path is not valid UTF-8; not read (rename the file)".to_string()),
+        )
+    } else if let Some(reason) = scope.leaves_out(&name) {
+        (reason, None)
+    } else {
+        return Some(Ok(candidate(entry.path(), root, inside_root)));
+    };
+    Some(Err(Skipped {
+        name,
+        path: clean.to_path_buf(),
+        reason,
+        problem,
+    }))
 }
 
 fn candidate(path: &Path, root: &Path, inside_root: bool) -> Candidate {
@@ -385,7 +549,7 @@ mod tests {
             std::fs::create_dir_all(root.join(rel).parent().unwrap()).unwrap();
             std::fs::write(root.join(rel), text).unwrap();
         }
-        let found = walk(&[root.to_path_buf()], root).unwrap();
+        let found = walk(&[root.to_path_buf()], root, &Scope::default()).unwrap();
         let names: Vec<_> = found.candidates.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, ["b/c.YAML"]);
         let skipped: Vec<_> = found
@@ -400,6 +564,67 @@ mod tests {
                 ("b/.z.YML", SkipReason::Hidden, false)
             ]
         );
+    }
+
+    #[test]
+    fn walk_honours_gitignore_and_ignore_files_and_scope() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for (rel, text) in [
+            (".gitignore", "out/\n*.local.yaml\n!keep.local.yaml\n"),
+            ("a/.gitignore", "gen.yaml\n"),
+            (".ignore", "vendor\n"),
+            ("out/x.yaml", ""),
+            ("a/gen.yaml", ""),
+            ("a/b.local.yaml", ""),
+            ("a/keep.local.yaml", ""),
+            ("a/z.yaml", ""),
+            ("vendor/v.yaml", ""),
+            ("gen.yaml", ""),
+            ("mkdocs.yml", ""),
+            ("docs/d.yaml", ""),
+        ] {
+            std::fs::create_dir_all(root.join(rel).parent().unwrap()).unwrap();
+            std::fs::write(root.join(rel), text).unwrap();
+        }
+        let scope = Scope::new(&[], &["docs".to_string()], true).unwrap();
+        // The parallel walk is deterministic.
+        for _ in 0..5 {
+            let found = walk(&[root.to_path_buf()], root, &scope).unwrap();
+            let names: Vec<_> = found.candidates.iter().map(|c| c.name.as_str()).collect();
+            // `gen.yaml` at the root is not under `a/.gitignore`.
+            assert_eq!(names, ["a/keep.local.yaml", "a/z.yaml", "gen.yaml"]);
+            let skipped: Vec<_> = found
+                .skipped
+                .iter()
+                .map(|s| (s.name.as_str(), s.reason))
+                .collect();
+            assert_eq!(
+                skipped,
+                [
+                    ("a/b.local.yaml", SkipReason::Ignored),
+                    ("a/gen.yaml", SkipReason::Ignored),
+                    ("docs/d.yaml", SkipReason::Excluded),
+                    ("mkdocs.yml", SkipReason::DefaultExcluded),
+                    ("out/x.yaml", SkipReason::Ignored),
+                    ("vendor/v.yaml", SkipReason::Ignored),
+                ]
+            );
+        }
+        // A subdirectory walk still honours the root's `.gitignore`.
+        let found = walk(&[root.join("a")], root, &scope).unwrap();
+        let names: Vec<_> = found.candidates.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["a/keep.local.yaml", "a/z.yaml"]);
+        // A file named explicitly is taken even when git ignores it, not when excluded.
+        let named = walk(
+            &[root.join("out/x.yaml"), root.join("docs/d.yaml")],
+            root,
+            &scope,
+        )
+        .unwrap();
+        assert_eq!(named.candidates.len(), 1);
+        assert_eq!(named.candidates[0].name, "out/x.yaml");
+        assert_eq!(named.skipped[0].reason, SkipReason::Excluded);
     }
 
     #[cfg(unix)]

@@ -26,6 +26,7 @@ pub mod repository;
 pub mod root;
 pub mod rules_doc;
 pub mod schema;
+pub mod scope;
 pub mod source;
 pub mod testing;
 pub mod waivers;

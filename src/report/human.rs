@@ -510,6 +510,16 @@ pub fn summary_line(report: &Report<'_>, elapsed: Option<Duration>) -> String {
             SkipReason::UnreadableDirectory => {
                 plural(n, "unreadable directory", "unreadable directories")
             }
+            SkipReason::Ignored => plural(n, "ignored by git", "ignored by git"),
+            SkipReason::Excluded => plural(n, "excluded by `exclude`", "excluded by `exclude`"),
+            SkipReason::NotIncluded => {
+                plural(n, "not matched by `include`", "not matched by `include`")
+            }
+            SkipReason::DefaultExcluded => plural(
+                n,
+                "well-known non-account file",
+                "well-known non-account files",
+            ),
         })
         .collect();
     if !skipped.is_empty() {

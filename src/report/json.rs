@@ -127,6 +127,10 @@ impl Reporter for JsonReporter {
                             SkipReason::Hidden => "hidden",
                             SkipReason::NonUtf8Name => "non_utf8_name",
                             SkipReason::UnreadableDirectory => "unreadable_directory",
+                            SkipReason::Ignored => "ignored",
+                            SkipReason::Excluded => "excluded",
+                            SkipReason::NotIncluded => "not_included",
+                            SkipReason::DefaultExcluded => "default_exclude",
                         },
                     })
                     .collect(),
