@@ -16,21 +16,7 @@ const LONG: Duration = Duration::from_secs(30);
 
 /// `channelguard ARGS` run in `dir` (file names after `--only` are relative to it).
 fn run_in(dir: &Path, args: &[&str]) -> Run {
-    let started = Instant::now();
-    let output = Command::cargo_bin("channelguard")
-        .unwrap()
-        .current_dir(dir)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env_remove("CHANNELGUARD_TEST_PANIC_ON")
-        .output()
-        .unwrap();
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        elapsed: started.elapsed(),
-    }
+    hardening_support::run_in(dir, args, &[])
 }
 
 const CHECK: [&str; 6] = [

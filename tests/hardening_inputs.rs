@@ -7,34 +7,17 @@
 mod hardening_support;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use assert_cmd::Command;
 use hardening_support::{assert_at, Repo, Run, GOOD_FILES};
 
 /// A value only the child's environment holds: if it shows up in a report, the environment
 /// was read.
 const SECRET: &str = "cg-secret-7f3a9c21";
 
-/// Runs the binary in `dir` with a secret in its environment, killing it after 300 s (a FIFO
-/// read would hang forever).
+/// Runs the binary in `dir` with a secret in its environment.
 fn run_in(dir: &Path, args: &[&str]) -> Run {
-    let started = Instant::now();
-    let output = Command::cargo_bin("channelguard")
-        .unwrap()
-        .current_dir(dir)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env("CG_DEPLOY_TOKEN", SECRET)
-        .timeout(Duration::from_secs(300))
-        .output()
-        .unwrap();
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        elapsed: started.elapsed(),
-    }
+    hardening_support::run_in(dir, args, &[("CG_DEPLOY_TOKEN", SECRET)])
 }
 
 /// `channelguard check .` in JSON, plus `extra`, from inside the repository.

@@ -125,6 +125,29 @@ pub fn assert_at(finding: &Value, text: &str, file: &str, line: u64, column: u64
     );
 }
 
+/// `channelguard ARGS` run in `dir` with `env` added, killed after five minutes (a hang, such as
+/// a FIFO read, fails the test instead of blocking the suite).
+pub fn run_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let started = Instant::now();
+    let mut command = assert_cmd::Command::cargo_bin("channelguard").unwrap();
+    command
+        .current_dir(dir)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("CHANNELGUARD_TEST_PANIC_ON")
+        .timeout(Duration::from_secs(300));
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let output = command.output().unwrap();
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        elapsed: started.elapsed(),
+    }
+}
+
 /// `channelguard check` with JSON output at the repository root, plus `extra` arguments.
 pub fn check(repo: &Repo, extra: &[&str]) -> Run {
     check_paths(repo, &[repo.root().to_str().unwrap()], extra, &[])
