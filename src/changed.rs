@@ -276,11 +276,28 @@ fn references_a_removed_document(
     })
 }
 
-fn git(args: &[&str]) -> Result<std::process::Output, ChangedError> {
+/// Runs git in `dir` (`git -C`), so `--changed-since` works from any current directory.
+fn git(dir: &Path, args: &[&str]) -> Result<std::process::Output, ChangedError> {
     Command::new("git")
+        .arg("-C")
+        .arg(dir)
         .args(args)
         .output()
         .map_err(ChangedError::GitMissing)
+}
+
+/// The directory git runs in: the first path (its directory when it is a file), resolved.
+fn git_dir(paths: &[PathBuf]) -> PathBuf {
+    let first = paths.first().map_or(Path::new("."), PathBuf::as_path);
+    let dir = if first.is_dir() {
+        first
+    } else {
+        first
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+    };
+    dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf())
 }
 
 fn stderr_line(output: &std::process::Output) -> String {
@@ -298,18 +315,22 @@ fn is_hidden(path: &str) -> bool {
 }
 
 /// Reads the data files under `paths` as they were at `reference` (`git ls-tree` and
-/// `git show`, run in the current directory).
+/// `git cat-file`, run in the repository of the first path, whatever the current directory).
 pub fn snapshot_at(
     reference: &str,
     paths: &[PathBuf],
     limits: &Limits,
 ) -> Result<Snapshot, ChangedError> {
-    let verify = git(&[
-        "rev-parse",
-        "--verify",
-        "--quiet",
-        &format!("{reference}^{{commit}}"),
-    ])?;
+    let dir = git_dir(paths);
+    let verify = git(
+        &dir,
+        &[
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            &format!("{reference}^{{commit}}"),
+        ],
+    )?;
     if !verify.status.success() {
         let detail = stderr_line(&verify);
         return Err(ChangedError::UnknownRef {
@@ -334,9 +355,15 @@ pub fn snapshot_at(
     .iter()
     .map(|s| s.to_string())
     .collect();
-    args.extend(paths.iter().map(|p| p.to_string_lossy().into_owned()));
+    // Resolved: relative pathspecs would be read against `dir`, not the current directory.
+    args.extend(paths.iter().map(|p| {
+        p.canonicalize()
+            .unwrap_or_else(|_| p.clone())
+            .to_string_lossy()
+            .into_owned()
+    }));
     let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let listing = git(&arg_refs)?;
+    let listing = git(&dir, &arg_refs)?;
     if !listing.status.success() {
         return Err(ChangedError::Git(stderr_line(&listing)));
     }
@@ -350,7 +377,7 @@ pub fn snapshot_at(
     let mut snapshot = Snapshot::default();
     for (name, blob) in names
         .iter()
-        .zip(read_blobs(&commit, &names, limits.max_file_bytes)?)
+        .zip(read_blobs(&dir, &commit, &names, limits.max_file_bytes)?)
     {
         // A file that was not UTF-8 then has no comparable documents: it reads as changed.
         if let Some(text) = blob.and_then(|bytes| String::from_utf8(bytes).ok()) {
@@ -364,6 +391,7 @@ pub fn snapshot_at(
 /// `git show REF:path` prints, read through one `git cat-file --batch` process: spawning git once
 /// per file cost about 10 ms a file (24 s for 2,400 files).
 fn read_blobs(
+    dir: &Path,
     commit: &str,
     names: &[&str],
     max_bytes: u64,
@@ -371,6 +399,8 @@ fn read_blobs(
     use std::io::{BufRead, Read, Write};
     use std::process::Stdio;
     let mut child = Command::new("git")
+        .arg("-C")
+        .arg(dir)
         .args(["cat-file", "--batch"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -443,7 +473,7 @@ pub fn changed_since(
     limits: &Limits,
 ) -> Result<Selection, ChangedError> {
     let before = snapshot_at(reference, paths, limits)?;
-    let top = git(&["rev-parse", "--show-toplevel"])?;
+    let top = git(&git_dir(paths), &["rev-parse", "--show-toplevel"])?;
     if !top.status.success() {
         return Err(ChangedError::Git(stderr_line(&top)));
     }

@@ -563,6 +563,51 @@ fn changed_since_reports_references_left_dangling_by_a_rename() {
 }
 
 #[test]
+fn changed_since_works_from_outside_the_repository() {
+    // git runs in the checked repository, not in the current directory.
+    let dir = fixture_copy();
+    git(dir.path(), &["init", "-q"]);
+    git(dir.path(), &["add", "."]);
+    git(dir.path(), &["commit", "-q", "-m", "base"]);
+    let path = dir.path().join("customers/adventure-works.yaml");
+    let before = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        before.replace("tenant_country: \"SE\"", "tenant_country: \"se\""),
+    )
+    .unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = check_fixture(
+        elsewhere.path(),
+        &[
+            "--format",
+            "json",
+            "--changed-since",
+            "HEAD",
+            dir.path().to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<&str> = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["document"]["id"].as_str().unwrap_or(""))
+        .collect();
+    assert!(
+        !ids.is_empty() && ids.iter().all(|id| *id == "adventure-works"),
+        "{ids:?}"
+    );
+}
+
+#[test]
 fn changed_since_never_reads_an_old_blob_larger_than_the_file_limit() {
     // An old commit may hold a huge file; its blob is skipped unread (the file then counts as
     // changed) instead of being allocated whole.
