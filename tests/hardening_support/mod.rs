@@ -153,27 +153,14 @@ pub fn check(repo: &Repo, extra: &[&str]) -> Run {
     check_paths(repo, &[repo.root().to_str().unwrap()], extra, &[])
 }
 
+/// `channelguard check` with JSON output, `--root` the repository, on `paths`, plus `extra`.
 pub fn check_paths(repo: &Repo, paths: &[&str], extra: &[&str], env: &[(&str, &str)]) -> Run {
-    let started = Instant::now();
-    let mut command = Command::cargo_bin("channelguard").unwrap();
-    command
-        .args(["check", "--as-of", "2024-06-30", "--color", "never"])
-        .args(["--format", "json", "--root"])
-        .arg(repo.root())
-        .args(paths)
-        .args(extra)
-        .env("NO_COLOR", "1")
-        .env_remove("CHANNELGUARD_TEST_PANIC_ON");
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    let output = command.output().unwrap();
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        elapsed: started.elapsed(),
-    }
+    let root = repo.root().to_str().unwrap();
+    let mut args = vec!["check", "--as-of", "2024-06-30", "--color", "never"];
+    args.extend(["--format", "json", "--root", root]);
+    args.extend_from_slice(paths);
+    args.extend_from_slice(extra);
+    run_in(Path::new("."), &args, env)
 }
 
 /// Runs a hostile policy body over the 20-file repository without the built-in pack.
