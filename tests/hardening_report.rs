@@ -5,54 +5,33 @@
 
 mod hardening_support;
 
-use std::process::Command;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use assert_cmd::cargo::CommandCargoExt;
 use hardening_support::*;
 
 /// Generous bound for one run of the debug binary on a loaded 2-core machine.
 const LONG: Duration = Duration::from_secs(60);
 
-/// `channelguard check` on the repository with the given formats, as (exit code, stdout).
+/// `channelguard check` on the repository with the given formats, as (exit code, stdout, time).
 fn formats(repo: &Repo, extra: &[&str]) -> (i32, String, Duration) {
-    let started = Instant::now();
-    let output = Command::cargo_bin("channelguard")
-        .unwrap()
-        .args([
-            "check",
-            "--as-of",
-            "2024-06-30",
-            "--color",
-            "never",
-            "--root",
-        ])
-        .arg(repo.root())
-        .arg(repo.root())
-        .args(extra)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8(output.stdout).expect("output is UTF-8"),
-        started.elapsed(),
-    )
+    let run = render(repo, extra, &[]);
+    (run.code, run.stdout, run.elapsed)
+}
+
+/// `channelguard check --root REPO REPO EXTRA` (human unless `extra` says otherwise).
+fn render(repo: &Repo, extra: &[&str], env: &[(&str, &str)]) -> Run {
+    let root = repo.root().to_str().unwrap();
+    let mut args = vec!["check", "--as-of", "2024-06-30", "--color", "never"];
+    args.extend(["--root", root, root]);
+    args.extend_from_slice(extra);
+    run_in(Path::new("."), &args, env)
 }
 
 /// `channelguard` with `args`, as (exit code, stdout, stderr).
 fn channelguard(args: &[&str]) -> (i32, String, String) {
-    let output = Command::cargo_bin("channelguard")
-        .unwrap()
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8(output.stdout).expect("output is UTF-8"),
-        String::from_utf8(output.stderr).expect("stderr is UTF-8"),
-    )
+    let run = run_in(Path::new("."), args, &[]);
+    (run.code, run.stdout, run.stderr)
 }
 
 // ---- item 3: the human report is linear and never panics ----
@@ -369,23 +348,7 @@ fn h5_the_human_report_is_the_same_for_any_rendering_thread_count() {
         format!("kind: Partner\nid: many\n{keys}").as_bytes(),
     );
     let render = |threads: &str| {
-        let output = Command::cargo_bin("channelguard")
-            .unwrap()
-            .args([
-                "check",
-                "--as-of",
-                "2024-06-30",
-                "--color",
-                "never",
-                "--root",
-            ])
-            .arg(repo.root())
-            .arg(repo.root())
-            .env("NO_COLOR", "1")
-            .env("RAYON_NUM_THREADS", threads)
-            .output()
-            .unwrap();
-        let text = String::from_utf8(output.stdout).unwrap();
+        let text = render(&repo, &[], &[("RAYON_NUM_THREADS", threads)]).stdout;
         // Without the summary line, which ends with the elapsed time.
         text.lines()
             .filter(|line| !line.starts_with("checked "))
