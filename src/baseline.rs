@@ -157,7 +157,8 @@ impl Baseline {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::finding::{ByteSpan, DocumentRef, Severity, WaiverNote};
+    use crate::finding::{DocumentRef, Severity, WaiverNote};
+    use crate::source::ByteSpan;
     use crate::source::{FileRole, SourceFile};
     use std::sync::Arc;
 

@@ -13,12 +13,13 @@ use rayon::prelude::*;
 
 use crate::codes;
 use crate::discover::{self, Candidate};
-use crate::finding::{code, ByteSpan, Finding, Origin, Severity};
+use crate::finding::{code, Finding, Origin, Severity};
 use crate::input::ReadScope;
 use crate::limits::Limits;
 use crate::policy::{EvalContext, PolicySet, PolicySources};
 use crate::repository::{Document, Kind, Repository};
 use crate::schema::SchemaSet;
+use crate::source::ByteSpan;
 use crate::source::{FileId, FileRole, SourceFile, SourceMap};
 use crate::yaml;
 

@@ -17,12 +17,13 @@ use serde_json::{Map, Value};
 
 use crate::check::{self, CheckError, CheckOptions, Outcome, Stats};
 use crate::codes;
-use crate::finding::{code, describe_value, ByteSpan, DocumentRef, Finding, Severity};
+use crate::finding::{code, describe_value, DocumentRef, Finding, Severity};
 use crate::input::{read_text, Origin as ReadOrigin, ReadScope};
 use crate::limits::Limits;
 use crate::policy::{PolicySet, PolicySources, SettingDecl};
 use crate::repository::{Kind, Repository};
 use crate::schema::suggest;
+use crate::source::ByteSpan;
 use crate::source::{display_path, FileId, FileRole, SourceFile, SourceMap};
 use crate::waivers::{self, Waiver};
 use crate::yaml::{self, escape_pointer_segment, SpanTable};

@@ -13,9 +13,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use crate::codes;
-use crate::finding::{ByteSpan, Finding};
+use crate::finding::Finding;
 use crate::input::{read_bounded, Origin, ReadScope, Refused};
 use crate::scope::Scope;
+use crate::source::ByteSpan;
 
 /// A file to check, as found by the walk.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]

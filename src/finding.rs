@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::source::FileId;
+use crate::source::{ByteSpan, FileId, Location};
 
 /// How serious a finding is. Ordered: `Info < Warning < Error`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -43,45 +43,6 @@ impl fmt::Display for Severity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
-}
-
-/// A half-open byte range `[start, end)` into a source file's text.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ByteSpan {
-    pub start: u32,
-    pub end: u32,
-}
-
-impl ByteSpan {
-    pub fn new(start: usize, end: usize) -> ByteSpan {
-        ByteSpan {
-            start: start as u32,
-            end: end.max(start) as u32,
-        }
-    }
-
-    pub fn empty_at(offset: usize) -> ByteSpan {
-        ByteSpan::new(offset, offset)
-    }
-
-    pub fn len(self) -> usize {
-        (self.end - self.start) as usize
-    }
-
-    pub fn is_empty(self) -> bool {
-        self.start == self.end
-    }
-
-    pub fn range(self) -> std::ops::Range<usize> {
-        self.start as usize..self.end as usize
-    }
-}
-
-/// A place in a loaded file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Location {
-    pub file: FileId,
-    pub span: ByteSpan,
 }
 
 /// The document a finding is about, by kind and id.

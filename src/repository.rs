@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::finding::{ByteSpan, DocumentRef, Location};
+use crate::finding::DocumentRef;
 use crate::source::FileId;
+use crate::source::{ByteSpan, Location};
 use crate::yaml::{NodeInfo, SpanTable};
 
 /// The kinds of the data model.

@@ -15,9 +15,10 @@ use jsonschema::{Draft, Validator};
 use serde_json::Value;
 
 use crate::codes;
-use crate::finding::{code, describe_value, ByteSpan, Finding, Severity};
+use crate::finding::{code, describe_value, Finding, Severity};
 use crate::input::{read_text, Origin, ReadScope, Refused};
 use crate::repository::Kind;
+use crate::source::ByteSpan;
 use crate::source::{FileId, FileRole, SourceFile, SourceMap};
 use crate::yaml::LoadedDocument;
 

@@ -7,7 +7,44 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use crate::finding::ByteSpan;
+/// A half-open byte range `[start, end)` into a source file's text.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ByteSpan {
+    pub start: u32,
+    pub end: u32,
+}
+
+impl ByteSpan {
+    pub fn new(start: usize, end: usize) -> ByteSpan {
+        ByteSpan {
+            start: start as u32,
+            end: end.max(start) as u32,
+        }
+    }
+
+    pub fn empty_at(offset: usize) -> ByteSpan {
+        ByteSpan::new(offset, offset)
+    }
+
+    pub fn len(self) -> usize {
+        (self.end - self.start) as usize
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.start == self.end
+    }
+
+    pub fn range(self) -> std::ops::Range<usize> {
+        self.start as usize..self.end as usize
+    }
+}
+
+/// A place in a loaded file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Location {
+    pub file: FileId,
+    pub span: ByteSpan,
+}
 
 /// Index of a file in a [`SourceMap`]. Files are numbered in sorted path order, so ids (and
 /// everything ordered by them) do not depend on which worker loaded a file first.

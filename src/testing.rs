@@ -16,10 +16,11 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::check::{self, CheckOptions, MemoryInput, Outcome};
-use crate::finding::{ByteSpan, Finding, Severity};
+use crate::finding::{Finding, Severity};
 use crate::input::{read_text, Origin as ReadOrigin, ReadScope};
 use crate::limits::Limits;
 use crate::policy::PolicySet;
+use crate::source::ByteSpan;
 use crate::source::{FileId, SourceMap};
 
 /// One expected finding.

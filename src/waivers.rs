@@ -6,7 +6,8 @@
 //! is reported as unused (W002), so stale waivers do not pile up.
 
 use crate::codes;
-use crate::finding::{code, ByteSpan, DocumentRef, Finding, Origin, WaiverNote};
+use crate::finding::{code, DocumentRef, Finding, Origin, WaiverNote};
+use crate::source::ByteSpan;
 use crate::source::FileId;
 
 /// One accepted finding, as written in the configuration.

@@ -15,8 +15,9 @@ use saphyr_parser::{Event, Parser, ScalarStyle, Span as ParserSpan, Tag};
 use serde_json::{Map, Number, Value};
 
 use crate::codes::{self, BuiltinCheck};
-use crate::finding::{code, ByteSpan, Finding, RelatedLabel};
+use crate::finding::{code, Finding, RelatedLabel};
 use crate::limits::Limits;
+use crate::source::ByteSpan;
 use crate::source::FileId;
 
 /// One YAML document of a file.
@@ -778,7 +779,7 @@ impl Loader<'_> {
                     .at_span(file, span)
                     .with_label("second occurrence")
                     .with_related(RelatedLabel {
-                        location: crate::finding::Location { file, span: first },
+                        location: crate::source::Location { file, span: first },
                         message: "first occurrence".to_string(),
                         pointer: None,
                         document: None,

@@ -22,10 +22,11 @@ use rayon::prelude::*;
 use rhai::{Dynamic, Engine, EvalAltResult, ImmutableString, Position, AST};
 
 use crate::codes::{self, BuiltinCheck};
-use crate::finding::{code, ByteSpan, Finding, Location, Origin, RelatedLabel, Severity};
+use crate::finding::{code, Finding, Origin, RelatedLabel, Severity};
 use crate::input::{read_text, Origin as ReadOrigin, ReadScope, Refused};
 use crate::limits::Limits;
 use crate::repository::{DocIndex, Kind, Repository};
+use crate::source::{ByteSpan, Location};
 use crate::source::{FileId, FileRole, SourceFile, SourceMap};
 
 pub use meta::{PolicyMeta, SettingDecl};

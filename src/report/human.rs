@@ -22,7 +22,8 @@ use miette::{
 use super::escape::{escape_snippet, escape_untrusted};
 use super::{Report, Reporter};
 use crate::discover::SkipReason;
-use crate::finding::{ByteSpan, Finding, Severity};
+use crate::finding::{Finding, Severity};
+use crate::source::ByteSpan;
 use crate::source::{SourceFile, SourceMap};
 
 /// Longest part of a source line shown, in bytes; a longer line is clipped around its label,

@@ -7,7 +7,8 @@ use serde::Serialize;
 
 use super::{line_cols, Counts, Report, Reporter};
 use crate::discover::SkipReason;
-use crate::finding::{DocumentRef, Location, Origin, Severity, WaiverNote};
+use crate::finding::{DocumentRef, Origin, Severity, WaiverNote};
+use crate::source::Location;
 use crate::source::SourceMap;
 
 /// Version of the JSON report format.

@@ -11,7 +11,8 @@ pub mod sarif;
 use std::io::{self, Write};
 
 use crate::check::Outcome;
-use crate::finding::{Finding, Location, Origin, Severity};
+use crate::finding::{Finding, Origin, Severity};
+use crate::source::Location;
 use crate::source::{LineCol, SourceMap};
 
 pub use escape::escape_untrusted;

@@ -12,7 +12,8 @@ use serde::Serialize;
 
 use super::{line_cols, Report, Reporter};
 use crate::codes;
-use crate::finding::{Finding, Location, Origin, RelatedLabel, Severity};
+use crate::finding::{Finding, Origin, RelatedLabel, Severity};
+use crate::source::Location;
 use crate::source::SourceMap;
 
 /// The OASIS schema URI written into `$schema`.
