@@ -127,7 +127,7 @@ pub fn yaml_spans(data: &[u8]) {
         for (pointer, value) in scalars {
             let info = doc
                 .spans
-                .lookup(&doc.value, &pointer)
+                .node_at(&doc.value, &pointer)
                 .unwrap_or_else(|| panic!("no span for `{pointer}`"));
             let slice = &text[info.span.range()];
             let simple = info.plain_scalar

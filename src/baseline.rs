@@ -158,6 +158,7 @@ impl Baseline {
 mod tests {
     use super::*;
     use crate::finding::{DocumentRef, Severity, WaiverNote};
+    use crate::model::Kind;
     use crate::source::ByteSpan;
     use crate::source::{FileRole, SourceFile};
     use std::sync::Arc;
@@ -178,7 +179,7 @@ mod tests {
             .at_span(crate::source::FileId(0), ByteSpan::new(at, at + 1))
             .with_pointer(pointer)
             .with_document(Some(DocumentRef {
-                kind: Arc::from("Partner"),
+                kind: Kind::Partner,
                 id: Arc::from(id),
             }))
     }

@@ -17,6 +17,7 @@ use serde_json::Value;
 use crate::check::Outcome;
 use crate::finding::{Finding, Origin};
 use crate::limits::Limits;
+use crate::model::Kind;
 use crate::source::{FileId, FileRole, SourceMap};
 
 /// Why `--changed-since` could not be computed (exit 2).
@@ -34,7 +35,7 @@ pub enum ChangedError {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Selection {
     pub files: HashSet<FileId>,
-    pub documents: HashSet<(Arc<str>, Arc<str>)>,
+    pub documents: HashSet<(Kind, Arc<str>)>,
 }
 
 impl Selection {
@@ -49,10 +50,8 @@ impl Selection {
         if sources.get(location.file).role != FileRole::Data {
             return true;
         }
-        let document_selected = |d: &crate::finding::DocumentRef| {
-            self.documents
-                .contains(&(Arc::clone(&d.kind), Arc::clone(&d.id)))
-        };
+        let document_selected =
+            |d: &crate::finding::DocumentRef| self.documents.contains(&(d.kind, Arc::clone(&d.id)));
         let primary = match &finding.document {
             Some(document) => document_selected(document),
             None => self.files.contains(&location.file),

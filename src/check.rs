@@ -16,8 +16,9 @@ use crate::discover::{self, Candidate};
 use crate::finding::{code, Finding, Origin, Severity};
 use crate::input::ReadScope;
 use crate::limits::Limits;
+use crate::model::Kind;
 use crate::policy::{EvalContext, PolicySet, PolicySources};
-use crate::repository::{Document, Kind, Repository};
+use crate::repository::{Document, Repository};
 use crate::schema::SchemaSet;
 use crate::source::ByteSpan;
 use crate::source::{FileId, FileRole, SourceFile, SourceMap};
@@ -107,8 +108,8 @@ pub struct Stats {
 
 impl Stats {
     /// How many paths were skipped for each reason, in a fixed order.
-    pub fn skipped_counts(&self) -> Vec<(discover::SkipReason, usize)> {
-        let mut counts: std::collections::BTreeMap<discover::SkipReason, usize> =
+    pub fn skipped_counts(&self) -> Vec<(crate::scope::SkipReason, usize)> {
+        let mut counts: std::collections::BTreeMap<crate::scope::SkipReason, usize> =
             std::collections::BTreeMap::new();
         for s in &self.skipped {
             *counts.entry(s.reason).or_default() += 1;
@@ -591,7 +592,7 @@ fn check_loaded(
             if let Some(schema) = schemas.for_kind(kind) {
                 let outcome = schema.validate_source(kind, &mut doc, file, Some(text));
                 let document_ref = crate::finding::DocumentRef {
-                    kind: Arc::from(kind.as_str()),
+                    kind,
                     id: Arc::clone(&id),
                 };
                 findings.extend(
@@ -645,17 +646,14 @@ fn identify(
         Some(serde_json::Value::String(name)) => match Kind::parse(name) {
             Some(kind) => kind,
             None => {
-                let span = doc
-                    .spans
-                    .lookup(&doc.value, "/kind")
-                    .map_or(doc.head, |n| n.span);
+                let span = doc.span_or_head("/kind");
                 let mut f = codes::UNKNOWN_KIND
                     .finding(format!("unknown kind {}", code(name)))
                     .at_span(file, span)
                     .with_pointer("/kind")
                     .with_label("not a kind of the data model");
                 if let Some(best) =
-                    crate::schema::suggest(name, Kind::ALL.iter().map(|k| k.as_str()))
+                    crate::suggest::closest(name, Kind::ALL.iter().map(|k| k.as_str()))
                 {
                     f.help = Some(format!("did you mean `{best}`?"));
                 }
@@ -664,10 +662,7 @@ fn identify(
             }
         },
         Some(other) => {
-            let span = doc
-                .spans
-                .lookup(&doc.value, "/kind")
-                .map_or(doc.head, |n| n.span);
+            let span = doc.span_or_head("/kind");
             findings.push(
                 codes::UNKNOWN_KIND
                     .finding(format!(
@@ -685,10 +680,7 @@ fn identify(
             Some((kind, Arc::from(id.as_str()), true))
         }
         Some(other) => {
-            let span = doc
-                .spans
-                .lookup(&doc.value, "/id")
-                .map_or(doc.head, |n| n.span);
+            let span = doc.span_or_head("/id");
             let mut f = codes::MISSING_ID
                 .finding(format!(
                     "`id` must be a non-empty string; found {}",

@@ -20,11 +20,12 @@ use crate::codes;
 use crate::finding::{code, describe_value, DocumentRef, Finding, Severity};
 use crate::input::{read_text, Origin as ReadOrigin, ReadScope};
 use crate::limits::Limits;
+use crate::model::Kind;
 use crate::policy::{PolicySet, PolicySources, SettingDecl};
-use crate::repository::{Kind, Repository};
-use crate::schema::suggest;
+use crate::repository::Repository;
 use crate::source::ByteSpan;
 use crate::source::{display_path, FileId, FileRole, SourceFile, SourceMap};
+use crate::suggest;
 use crate::waivers::{self, Waiver};
 use crate::yaml::{self, escape_pointer_segment, SpanTable};
 
@@ -418,20 +419,20 @@ struct Reader<'a> {
 impl<'a> Reader<'a> {
     fn node_span(&self, pointer: &str) -> ByteSpan {
         self.spans
-            .locate(self.root, pointer)
+            .closest_node(self.root, pointer)
             .map_or_else(ByteSpan::default, |n| n.span)
     }
 
     fn key_span(&self, pointer: &str) -> ByteSpan {
         self.spans
-            .lookup(self.root, pointer)
+            .node_at(self.root, pointer)
             .and_then(|n| n.key_span)
             .unwrap_or_else(|| self.node_span(pointer))
     }
 
     /// `key: value` for a mapping entry with a scalar value, else the node itself.
     fn entry_span(&self, pointer: &str) -> ByteSpan {
-        match self.spans.lookup(self.root, pointer) {
+        match self.spans.node_at(self.root, pointer) {
             Some(node) => match (node.key_span, self.root.pointer(pointer)) {
                 (Some(key), Some(v)) if !v.is_object() && !v.is_array() => {
                     ByteSpan::new(key.start as usize, node.span.end as usize)
@@ -602,7 +603,7 @@ impl<'a> Reader<'a> {
                         );
                         if let Some(text) = severity.as_str() {
                             const LEVELS: &[&str] = &["error", "warning", "info"];
-                            if let Some(best) = suggest(text, LEVELS.iter().copied()) {
+                            if let Some(best) = suggest::closest(text, LEVELS.iter().copied()) {
                                 if let Some(last) = self.findings.last_mut() {
                                     last.help = Some(format!("did you mean `{best}`?"));
                                 }
@@ -795,7 +796,7 @@ impl<'a> Reader<'a> {
         match text.split_once('/') {
             Some((kind, id)) if !id.is_empty() => match Kind::parse(kind) {
                 Some(kind) => Some(DocumentRef {
-                    kind: Arc::from(kind.as_str()),
+                    kind,
                     id: Arc::from(id),
                 }),
                 None => {
@@ -827,7 +828,7 @@ fn did_you_mean<'a>(
     listed: &[&str],
 ) -> String {
     let candidates: Vec<&str> = candidates.collect();
-    match suggest(text, candidates.iter().copied()) {
+    match suggest::closest(text, candidates.iter().copied()) {
         Some(best) => format!("did you mean `{best}`?"),
         None if !listed.is_empty() => {
             let all: Vec<String> = listed.iter().map(|k| format!("`{k}`")).collect();
@@ -1327,7 +1328,7 @@ mod tests {
         assert_eq!(config.default_exclude, Some(false));
         let mut options = CheckOptions::new(Vec::new(), jiff::civil::date(2024, 1, 1));
         config.apply_to(&mut options);
-        use crate::discover::SkipReason;
+        use crate::scope::SkipReason;
         assert_eq!(options.scope.leaves_out("partners/a.yaml"), None);
         assert_eq!(
             options.scope.leaves_out("mkdocs.yml"),
@@ -1479,7 +1480,7 @@ mod tests {
 
         let config = parse_ok("waivers:\n  - rule: MC002\n    document: Subscription/x\n    pointer: /managed_by\n    reason: ok\n    approved_by: me\n    expires: 2024-07-31\n");
         let waiver = &config.waivers[0];
-        assert_eq!(&*waiver.document.kind, "Subscription");
+        assert_eq!(waiver.document.kind, Kind::Subscription);
         assert_eq!(&*waiver.document.id, "x");
         assert_eq!(waiver.pointer.as_deref(), Some("/managed_by"));
         assert_eq!(waiver.expires, Some(jiff::civil::date(2024, 7, 31)));

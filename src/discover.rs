@@ -15,7 +15,7 @@ use std::sync::{Mutex, PoisonError};
 use crate::codes;
 use crate::finding::Finding;
 use crate::input::{read_bounded, Origin, ReadScope, Refused};
-use crate::scope::Scope;
+use crate::scope::{Scope, SkipReason};
 use crate::source::ByteSpan;
 
 /// A file to check, as found by the walk.
@@ -29,42 +29,6 @@ pub struct Candidate {
     /// is inside the root unless it is itself a symbolic link, so reading it needs no
     /// `canonicalize` (two of them per file were a quarter of the read time).
     pub inside_root: bool,
-}
-
-/// Why the walk did not take a path.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum SkipReason {
-    /// A data file name inside a hidden directory, or a hidden data file (like ripgrep, the
-    /// walk leaves them out; name them on the command line to check them).
-    Hidden,
-    /// A data file whose name (or a directory above it) is not UTF-8: it cannot be named
-    /// exactly in a report, a waiver or a baseline (also a Y013 finding).
-    NonUtf8Name,
-    /// A directory that could not be listed (also a Y013 finding).
-    UnreadableDirectory,
-    /// A data file that `.gitignore`, `.ignore` or `.git/info/exclude` leaves out (never read).
-    Ignored,
-    /// A data file name matched by `exclude:` in `channelguard.yaml` (never read).
-    Excluded,
-    /// A data file name that `include:` in `channelguard.yaml` does not match (never read).
-    NotIncluded,
-    /// A well-known file that is not account data ([`crate::scope::DEFAULT_EXCLUDE`]).
-    DefaultExcluded,
-}
-
-impl SkipReason {
-    /// How the summary names the reason.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SkipReason::Hidden => "hidden",
-            SkipReason::NonUtf8Name => "non-UTF-8 name",
-            SkipReason::UnreadableDirectory => "unreadable directory",
-            SkipReason::Ignored => "ignored by git",
-            SkipReason::Excluded => "excluded by `exclude`",
-            SkipReason::DefaultExcluded => "well-known non-account file",
-            SkipReason::NotIncluded => "not matched by `include`",
-        }
-    }
 }
 
 /// A path the walk did not take.

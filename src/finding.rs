@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::Kind;
 use crate::source::{ByteSpan, FileId, Location};
 
 /// How serious a finding is. Ordered: `Info < Warning < Error`.
@@ -46,10 +47,26 @@ impl fmt::Display for Severity {
 }
 
 /// The document a finding is about, by kind and id.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct DocumentRef {
-    pub kind: Arc<str>,
+    pub kind: Kind,
     pub id: Arc<str>,
+}
+
+/// By kind *name*, then id: the order reports have always used (not the kinds' model order).
+impl Ord for DocumentRef {
+    fn cmp(&self, other: &DocumentRef) -> Ordering {
+        self.kind
+            .as_str()
+            .cmp(other.kind.as_str())
+            .then_with(|| self.id.cmp(&other.id))
+    }
+}
+
+impl PartialOrd for DocumentRef {
+    fn partial_cmp(&self, other: &DocumentRef) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
 }
 
 /// A secondary location with its own message ("the relationship that is still `requested` is here").

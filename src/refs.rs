@@ -10,8 +10,9 @@ use serde_json::Value;
 
 use crate::codes;
 use crate::finding::{code, Finding, RelatedLabel};
-use crate::repository::{DocIndex, Document, Kind, Repository};
-use crate::schema::suggest;
+use crate::model::Kind;
+use crate::repository::{DocIndex, Document, Repository};
+use crate::suggest;
 
 /// What the repository checks found.
 pub struct RefsOutcome {
@@ -178,7 +179,7 @@ impl Suggester {
     fn suggest<'r>(&self, repo: &'r Repository, kind: Kind, target: &str) -> Option<&'r str> {
         let ids = repo.of_kind(kind);
         if ids.len() <= SCAN_LIMIT {
-            return suggest(target, repo.ids_of_kind(kind));
+            return suggest::closest(target, repo.ids_of_kind(kind));
         }
         let index = self.indexes[kind as usize].get_or_init(|| {
             let mut index: HashMap<String, Vec<DocIndex>> = HashMap::new();
@@ -197,7 +198,7 @@ impl Suggester {
             .collect();
         candidates.sort_unstable();
         candidates.dedup();
-        suggest(target, candidates.iter().map(|&i| &*repo.get(i).id))
+        suggest::closest(target, candidates.iter().map(|&i| &*repo.get(i).id))
     }
 }
 

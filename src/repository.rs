@@ -2,115 +2,15 @@
 //! cross-document checks and policies use (never a scan per document).
 
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::Arc;
 
 use serde_json::Value;
 
 use crate::finding::DocumentRef;
+use crate::model::Kind;
 use crate::source::FileId;
 use crate::source::{ByteSpan, Location};
 use crate::yaml::{NodeInfo, SpanTable};
-
-/// The kinds of the data model.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Kind {
-    Partner,
-    Customer,
-    Subscription,
-    ResellerRelationship,
-    DelegatedAdmin,
-    IndirectPartnership,
-    Transfer,
-}
-
-impl Kind {
-    pub const ALL: [Kind; 7] = [
-        Kind::Partner,
-        Kind::Customer,
-        Kind::Subscription,
-        Kind::ResellerRelationship,
-        Kind::DelegatedAdmin,
-        Kind::IndirectPartnership,
-        Kind::Transfer,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Partner => "Partner",
-            Kind::Customer => "Customer",
-            Kind::Subscription => "Subscription",
-            Kind::ResellerRelationship => "ResellerRelationship",
-            Kind::DelegatedAdmin => "DelegatedAdmin",
-            Kind::IndirectPartnership => "IndirectPartnership",
-            Kind::Transfer => "Transfer",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Kind> {
-        Kind::ALL.into_iter().find(|k| k.as_str() == text)
-    }
-
-    /// Reference fields of this kind and the kind each must name. `many` fields hold a list.
-    pub fn references(self) -> &'static [ReferenceField] {
-        const fn r(field: &'static str, target: Kind) -> ReferenceField {
-            ReferenceField {
-                field,
-                target,
-                many: false,
-            }
-        }
-        const CUSTOMER: &[ReferenceField] = &[r("owned_by_partner", Kind::Partner)];
-        const SUBSCRIPTION: &[ReferenceField] = &[
-            r("customer", Kind::Customer),
-            r("partner_of_record", Kind::Partner),
-            r("managed_by", Kind::Partner),
-            r("replaces", Kind::Subscription),
-        ];
-        const RESELLER_RELATIONSHIP: &[ReferenceField] = &[
-            r("partner", Kind::Partner),
-            r("customer", Kind::Customer),
-            r("via_indirect_provider", Kind::Partner),
-        ];
-        const DELEGATED_ADMIN: &[ReferenceField] =
-            &[r("partner", Kind::Partner), r("customer", Kind::Customer)];
-        const INDIRECT_PARTNERSHIP: &[ReferenceField] =
-            &[r("provider", Kind::Partner), r("reseller", Kind::Partner)];
-        const TRANSFER: &[ReferenceField] = &[
-            r("customer", Kind::Customer),
-            ReferenceField {
-                field: "subscriptions",
-                target: Kind::Subscription,
-                many: true,
-            },
-            r("source_partner", Kind::Partner),
-            r("target_partner", Kind::Partner),
-        ];
-        match self {
-            Kind::Partner => &[],
-            Kind::Customer => CUSTOMER,
-            Kind::Subscription => SUBSCRIPTION,
-            Kind::ResellerRelationship => RESELLER_RELATIONSHIP,
-            Kind::DelegatedAdmin => DELEGATED_ADMIN,
-            Kind::IndirectPartnership => INDIRECT_PARTNERSHIP,
-            Kind::Transfer => TRANSFER,
-        }
-    }
-}
-
-impl fmt::Display for Kind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A field that references another document by id.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ReferenceField {
-    pub field: &'static str,
-    pub target: Kind,
-    pub many: bool,
-}
 
 /// Index of a document in [`Repository::documents`].
 pub type DocIndex = u32;
@@ -142,7 +42,7 @@ pub struct Document {
 impl Document {
     pub fn reference(&self) -> DocumentRef {
         DocumentRef {
-            kind: Arc::from(self.kind.as_str()),
+            kind: self.kind,
             id: Arc::clone(&self.id),
         }
     }
@@ -182,12 +82,12 @@ impl Document {
 
     /// The node at `pointer`, or its closest existing ancestor.
     pub fn node(&self, pointer: &str) -> Option<NodeInfo> {
-        self.spans.locate(&self.value, pointer)
+        self.spans.closest_node(&self.value, pointer)
     }
 
     /// The location for a finding about `pointer` (the node, else the document head).
     pub fn location(&self, pointer: &str) -> Location {
-        let span = match self.spans.lookup(&self.value, pointer) {
+        let span = match self.spans.node_at(&self.value, pointer) {
             Some(info) => info.span,
             None if pointer.is_empty() => self.head,
             // A missing field: point at the document head rather than the whole mapping.
@@ -244,7 +144,7 @@ const PARTNER_FIELDS: &[(Kind, &str)] = &[
 
 impl Repository {
     /// Builds the indexes. The first document with a given (kind, id) wins; duplicates are
-    /// reported by [`crate::refs`].
+    /// reported by the reference checks (`refs`).
     pub fn new(documents: Vec<Document>) -> Repository {
         let mut repo = Repository {
             documents,

@@ -2,7 +2,7 @@
 //! `channelguard.yaml` and the default exclusions of well-known files that are not account data
 //! (CI definitions, tool configuration). Globs are matched against the path relative to the
 //! repository root, `/`-separated; `.gitignore` and `.ignore` are applied by the walk
-//! ([`crate::discover`]), not here.
+//! (`discover`), not here.
 //!
 //! Glob syntax (gitignore-like, see docs/configuration.md): `*` and `?` stay within one path
 //! segment, `**` crosses directories; a glob without `/` matches a file or directory name at any
@@ -10,11 +10,45 @@
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
-use crate::discover::SkipReason;
+/// Why the walk did not take a path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SkipReason {
+    /// A data file name inside a hidden directory, or a hidden data file (like ripgrep, the
+    /// walk leaves them out; name them on the command line to check them).
+    Hidden,
+    /// A data file whose name (or a directory above it) is not UTF-8: it cannot be named
+    /// exactly in a report, a waiver or a baseline (also a Y013 finding).
+    NonUtf8Name,
+    /// A directory that could not be listed (also a Y013 finding).
+    UnreadableDirectory,
+    /// A data file that `.gitignore`, `.ignore` or `.git/info/exclude` leaves out (never read).
+    Ignored,
+    /// A data file name matched by `exclude:` in `channelguard.yaml` (never read).
+    Excluded,
+    /// A data file name that `include:` in `channelguard.yaml` does not match (never read).
+    NotIncluded,
+    /// A well-known file that is not account data ([`DEFAULT_EXCLUDE`]).
+    DefaultExcluded,
+}
+
+impl SkipReason {
+    /// How the summary names the reason.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::Hidden => "hidden",
+            SkipReason::NonUtf8Name => "non-UTF-8 name",
+            SkipReason::UnreadableDirectory => "unreadable directory",
+            SkipReason::Ignored => "ignored by git",
+            SkipReason::Excluded => "excluded by `exclude`",
+            SkipReason::DefaultExcluded => "well-known non-account file",
+            SkipReason::NotIncluded => "not matched by `include`",
+        }
+    }
+}
 
 /// Well-known files that are not account data, left out unless `default_exclude: false`.
 /// (`channelguard.yaml`, `.pre-commit-config.yaml`, `.pre-commit-hooks.yaml` and policy test
-/// cases `*.test.yaml` are never data files at all: see [`crate::discover::is_data_file`].)
+/// cases `*.test.yaml` are never data files at all: see `discover::is_data_file`.)
 pub const DEFAULT_EXCLUDE: &[&str] = &[
     // CI definitions.
     ".github",

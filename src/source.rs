@@ -230,10 +230,6 @@ impl SourceMap {
         &self.files[id.0 as usize]
     }
 
-    pub fn get_arc(&self, id: FileId) -> Arc<SourceFile> {
-        Arc::clone(&self.files[id.0 as usize])
-    }
-
     pub fn len(&self) -> usize {
         self.files.len()
     }
@@ -250,6 +246,30 @@ impl SourceMap {
     }
 }
 
+/// Byte offset in `text` of a 1-based line and 1-based character column, as parsers report
+/// them (serde_json, Rhai, policy headers). `None` if `text` has fewer lines. A column past the
+/// line's last character gives `line_start + past_end(line)`, `line` with its line break, so
+/// each caller keeps its own rule for "after the end of the line".
+pub fn offset_of(
+    text: &str,
+    line: usize,
+    column: usize,
+    past_end: impl FnOnce(&str) -> usize,
+) -> Option<usize> {
+    let mut line_start = 0;
+    for (index, line_text) in text.split_inclusive('\n').enumerate() {
+        if index + 1 == line {
+            let in_line = line_text
+                .char_indices()
+                .nth(column.saturating_sub(1))
+                .map_or_else(|| past_end(line_text), |(byte, _)| byte);
+            return Some(line_start + in_line);
+        }
+        line_start += line_text.len();
+    }
+    None
+}
+
 /// Shows `path` relative to `base` when it is inside it, always with `/` separators.
 pub fn display_path(path: &Path, base: &Path) -> String {
     let shown = path.strip_prefix(base).unwrap_or(path);
@@ -264,6 +284,28 @@ pub fn display_path(path: &Path, base: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn offset_of_counts_lines_and_characters() {
+        let text = "ab\ncé€d\n\nlast";
+        assert_eq!(offset_of(text, 1, 1, str::len), Some(0));
+        assert_eq!(offset_of(text, 1, 2, str::len), Some(1));
+        // `é` is two bytes: the fourth character of line 2 starts at byte 3 + 1 + 2 + 3.
+        assert_eq!(offset_of(text, 2, 4, str::len), Some(9));
+        assert_eq!(offset_of(text, 4, 1, str::len), Some(text.len() - 4));
+        assert_eq!(offset_of(text, 5, 1, str::len), None);
+        assert_eq!(offset_of(text, 0, 1, str::len), None);
+    }
+
+    #[test]
+    fn offset_of_past_the_line_end_follows_the_caller_rule() {
+        let text = "ab  \nnext";
+        // With the line break: the start of the next line.
+        assert_eq!(offset_of(text, 1, 9, str::len), Some(5));
+        // Trimmed: right after the last visible character.
+        assert_eq!(offset_of(text, 1, 9, |l| l.trim_end().len()), Some(2));
+        assert_eq!(offset_of(text, 2, 9, str::len), Some(text.len()));
+    }
 
     fn file(text: &str) -> SourceFile {
         SourceFile::new("t.yaml", "t.yaml", Arc::from(text), FileRole::Data)

@@ -210,10 +210,11 @@ pub fn parse_case_with_regions(text: &str) -> Result<(TestCase, Option<Vec<ByteS
     // Problems inside the inline documents (a duplicate key, a tab) are what a case may test:
     // the pipeline reports them again when it loads those documents. A syntax error still
     // ends the file, so it always makes the case unreadable.
-    let inline_span = loaded
-        .documents
-        .first()
-        .and_then(|d| d.spans.lookup(&d.value, "/documents").map(|node| node.span));
+    let inline_span = loaded.documents.first().and_then(|d| {
+        d.spans
+            .node_at(&d.value, "/documents")
+            .map(|node| node.span)
+    });
     let in_documents = |f: &Finding| {
         f.code.as_ref() != crate::codes::YAML_SYNTAX.id
             && f.location
@@ -250,7 +251,7 @@ pub fn parse_case_with_regions(text: &str) -> Result<(TestCase, Option<Vec<ByteS
         .map(|i| {
             document
                 .spans
-                .lookup(&document.value, &format!("/documents/{i}"))
+                .node_at(&document.value, &format!("/documents/{i}"))
                 .map(|node| node.span)
                 .ok_or_else(|| format!("cannot locate `documents/{i}` in the case file"))
         })

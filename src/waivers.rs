@@ -82,7 +82,7 @@ fn closest_document<'a>(waiver: &Waiver, findings: &'a [Finding]) -> Option<&'a 
         fixed.document = document.clone();
         (document.kind == waiver.document.kind && fixed.matches(finding)).then_some(&*document.id)
     });
-    crate::schema::suggest(&waiver.document.id, candidates)
+    crate::suggest::closest(&waiver.document.id, candidates)
 }
 
 /// Marks the findings that `waivers` cover as waived, and appends a W001 finding for each
@@ -140,6 +140,7 @@ mod tests {
 
     use super::*;
     use crate::finding::Severity;
+    use crate::model::Kind;
 
     const CONFIG: FileId = FileId(9);
 
@@ -151,7 +152,7 @@ mod tests {
         Finding::new(rule, Severity::Error, "broken")
             .with_pointer(pointer)
             .with_document(Some(DocumentRef {
-                kind: Arc::from("Customer"),
+                kind: Kind::Customer,
                 id: Arc::from(id),
             }))
     }
@@ -160,7 +161,7 @@ mod tests {
         Waiver {
             rule: rule.to_string(),
             document: DocumentRef {
-                kind: Arc::from("Customer"),
+                kind: Kind::Customer,
                 id: Arc::from(id),
             },
             pointer: pointer.map(str::to_string),

@@ -165,11 +165,11 @@ proptest! {
         let doc = &loaded.documents[0];
         prop_assert_eq!(&doc.value, &value(&tree));
         for (pointer, text) in &emitted.scalars {
-            let info = doc.spans.lookup(&doc.value, pointer).expect("scalar has a span");
+            let info = doc.spans.node_at(&doc.value, pointer).expect("scalar has a span");
             prop_assert_eq!(&emitted.out[info.span.range()], text.as_str(), "at `{}`", pointer);
         }
         for (pointer, text) in &emitted.keys {
-            let info = doc.spans.lookup(&doc.value, pointer).expect("entry has a span");
+            let info = doc.spans.node_at(&doc.value, pointer).expect("entry has a span");
             let key = info.key_span.expect("mapping entry has a key span");
             prop_assert_eq!(&emitted.out[key.range()], text.as_str(), "key at `{}`", pointer);
         }

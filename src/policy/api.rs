@@ -16,7 +16,8 @@ use serde_json::Value;
 
 use crate::dates;
 use crate::finding::Severity;
-use crate::repository::{DocIndex, Kind, Repository};
+use crate::model::Kind;
+use crate::repository::{DocIndex, Repository};
 
 /// What every evaluation of a run shares: the repository, the fields each kind's schema knows,
 /// the evaluation date and the settings.
@@ -228,7 +229,7 @@ fn unknown_field(f: &Frame, doc: &crate::repository::Document, key: &str) -> Str
         .iter()
         .map(String::as_str);
     let mut message = format!("unknown field `{key}` of a {} document", doc.kind);
-    if let Some(close) = crate::schema::suggest(key, known.chain(present)) {
+    if let Some(close) = crate::suggest::closest(key, known.chain(present)) {
         message.push_str(&format!("; did you mean `{close}`?"));
     }
     message

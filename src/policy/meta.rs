@@ -15,7 +15,7 @@
 //! A line indented under a key continues its value.
 
 use crate::finding::Severity;
-use crate::repository::Kind;
+use crate::model::Kind;
 
 /// A rule setting a policy declares, with its default.
 #[derive(Clone, Debug, PartialEq)]

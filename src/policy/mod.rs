@@ -25,7 +25,8 @@ use crate::codes::{self, BuiltinCheck};
 use crate::finding::{code, Finding, Origin, RelatedLabel, Severity};
 use crate::input::{read_text, Origin as ReadOrigin, ReadScope, Refused};
 use crate::limits::Limits;
-use crate::repository::{DocIndex, Kind, Repository};
+use crate::model::Kind;
+use crate::repository::{DocIndex, Repository};
 use crate::source::{ByteSpan, Location};
 use crate::source::{FileId, FileRole, SourceFile, SourceMap};
 
@@ -134,18 +135,7 @@ fn id_line(text: &str) -> ByteSpan {
 pub fn position_offset(text: &str, position: Position) -> Option<usize> {
     let line = position.line()?;
     let column = position.position().unwrap_or(1);
-    let mut offset = 0;
-    for (index, l) in text.split_inclusive('\n').enumerate() {
-        if index + 1 == line {
-            let column_offset = l
-                .char_indices()
-                .nth(column.saturating_sub(1))
-                .map_or(l.trim_end().len(), |(b, _)| b);
-            return Some(offset + column_offset);
-        }
-        offset += l.len();
-    }
-    None
+    crate::source::offset_of(text, line, column, |l| l.trim_end().len())
 }
 
 fn span_at(text: &str, position: Position) -> ByteSpan {
@@ -305,11 +295,8 @@ impl PolicySet {
         let meta = match meta::parse(text) {
             Ok(meta) => meta,
             Err(error) => {
-                let at = text
-                    .split_inclusive('\n')
-                    .take(error.line - 1)
-                    .map(str::len)
-                    .sum::<usize>();
+                let at =
+                    crate::source::offset_of(text, error.line, 1, str::len).unwrap_or(text.len());
                 let end = text[at..].find('\n').map_or(text.len(), |e| at + e);
                 findings.push(
                     check_finding(codes::POLICY_METADATA, error.message)

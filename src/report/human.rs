@@ -21,8 +21,8 @@ use miette::{
 
 use super::escape::{escape_snippet, escape_untrusted};
 use super::{Report, Reporter};
-use crate::discover::SkipReason;
 use crate::finding::{Finding, Severity};
+use crate::scope::SkipReason;
 use crate::source::ByteSpan;
 use crate::source::{SourceFile, SourceMap};
 

@@ -6,8 +6,8 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use super::{line_cols, Counts, Report, Reporter};
-use crate::discover::SkipReason;
 use crate::finding::{DocumentRef, Origin, Severity, WaiverNote};
+use crate::scope::SkipReason;
 use crate::source::Location;
 use crate::source::SourceMap;
 

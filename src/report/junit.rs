@@ -21,6 +21,7 @@ use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
 
 use super::{escape_untrusted, line_cols, Report, Reporter};
 use crate::finding::{DocumentRef, Finding, Origin};
+use crate::model::Kind;
 use crate::source::{FileId, SourceMap};
 
 /// Name of the suite holding findings that concern no file.
@@ -153,7 +154,7 @@ impl Reporter for JunitReporter {
                 .or_default()
                 .case(Some(document.reference()));
         }
-        let mut document_files: HashMap<(Arc<str>, Arc<str>), FileId> = HashMap::new();
+        let mut document_files: HashMap<(Kind, Arc<str>), FileId> = HashMap::new();
         for document in &report.outcome.repository.documents {
             document_files
                 .entry((document.reference().kind, Arc::clone(&document.id)))
@@ -161,11 +162,10 @@ impl Reporter for JunitReporter {
         }
         for finding in report.visible() {
             let file = finding.location.map(|l| l.file).or_else(|| {
-                finding.document.as_ref().and_then(|d| {
-                    document_files
-                        .get(&(Arc::clone(&d.kind), Arc::clone(&d.id)))
-                        .copied()
-                })
+                finding
+                    .document
+                    .as_ref()
+                    .and_then(|d| document_files.get(&(d.kind, Arc::clone(&d.id))).copied())
             });
             suites
                 .entry(file)

@@ -561,7 +561,7 @@ fn result<'a>(
             })
             .collect(),
         properties: ResultProperties {
-            document_kind: finding.document.as_ref().map(|d| &*d.kind),
+            document_kind: finding.document.as_ref().map(|d| d.kind.as_str()),
             document_id: finding.document.as_ref().map(|d| &*d.id),
             pointer: finding.pointer.as_deref(),
             help: finding.help.as_deref(),

@@ -187,7 +187,7 @@ pub fn run(args: ExplainArgs) -> Result<ExitCode, String> {
         .collect();
     let upper = wanted.to_ascii_uppercase();
     let mut message = format!("unknown rule `{wanted}`");
-    if let Some(best) = channelguard::schema::suggest(&upper, known.iter().map(String::as_str)) {
+    if let Some(best) = channelguard::suggest::closest(&upper, known.iter().map(String::as_str)) {
         message.push_str(&format!("; did you mean `{best}`?"));
     }
     message.push_str(" (`channelguard list` shows every rule)");
