@@ -11,12 +11,13 @@ use std::time::{Duration, Instant};
 
 use channelguard::check::{self, CheckOptions, MemoryInput, Outcome};
 use channelguard::discover;
-use channelguard::finding::{ByteSpan, Severity};
+use channelguard::finding::Severity;
 use channelguard::limits::Limits;
 use channelguard::report::human::HumanReporter;
 use channelguard::report::json::JsonReporter;
 use channelguard::report::{Report, Reporter};
 use channelguard::schema::{SchemaSet, BUILTIN_SCHEMAS};
+use channelguard::source::ByteSpan;
 use channelguard::source::{FileId, SourceMap};
 use channelguard::yaml;
 use serde_json::Value;
@@ -353,8 +354,9 @@ pub const MAX_RENDER_FINDINGS: usize = 2_000;
 /// `file:line:column`, keep every output line short (long lines are clipped), and carry no
 /// raw unsafe character (`report::escape`).
 pub fn human_render(data: &[u8]) {
-    use channelguard::finding::{Finding, Location, RelatedLabel};
+    use channelguard::finding::{Finding, RelatedLabel};
     use channelguard::report::escape::is_unsafe;
+    use channelguard::source::Location;
     use channelguard::source::{FileRole, SourceFile};
 
     let (control, text) = match data.iter().position(|&b| b == 0) {

@@ -217,21 +217,11 @@ fn worker_pool(threads: Option<usize>) -> Result<rayon::ThreadPool, CheckError> 
     Ok(pool)
 }
 
-/// A document after loading and schema validation: its kind and id, the document, whether
-/// policies may see it, and the top-level fields its schema errors are in.
-type LoadedDoc = (
-    Kind,
-    Arc<str>,
-    yaml::LoadedDocument,
-    bool,
-    Vec<String>,
-    Option<Box<serde_json::Value>>,
-);
-
 /// A file after reading, loading and schema validation (one worker's result).
 struct LoadedInput {
     text: Arc<str>,
-    documents: Vec<LoadedDoc>,
+    /// Identified and schema-checked: already the repository's document type.
+    documents: Vec<Document>,
     findings: Vec<Finding>,
 }
 
@@ -326,19 +316,7 @@ fn run_in_pool(options: &CheckOptions, memory: &[MemoryInput]) -> Result<Outcome
             ),
         );
         findings.extend(input.findings);
-        for (kind, id, doc, checkable, invalid_fields, written) in input.documents {
-            documents.push(Document {
-                invalid_fields,
-                written,
-                file,
-                kind,
-                id,
-                value: doc.value,
-                spans: doc.spans,
-                head: doc.head,
-                checkable,
-            });
-        }
+        documents.extend(input.documents);
     }
 
     // Documents of a kind whose schema is broken are listed once per kind.
@@ -577,7 +555,7 @@ fn check_loaded(
     text: &str,
     file: FileId,
     schemas: &SchemaSet,
-    documents: &mut Vec<LoadedDoc>,
+    documents: &mut Vec<Document>,
     findings: &mut Vec<Finding>,
 ) {
     findings.extend(loaded.findings);
@@ -610,7 +588,17 @@ fn check_loaded(
                 checkable = false;
             }
         }
-        documents.push((kind, id, doc, checkable, invalid_fields, written));
+        documents.push(Document {
+            file,
+            kind,
+            id,
+            value: doc.value,
+            spans: doc.spans,
+            head: doc.head,
+            checkable,
+            invalid_fields,
+            written,
+        });
     }
 }
 

@@ -143,8 +143,8 @@ impl SchemaSet {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::limits::Limits;
     use crate::finding::Severity;
+    use crate::limits::Limits;
     use crate::source::SourceMap;
     use crate::yaml::LoadedDocument;
 
