@@ -13,8 +13,12 @@
 //! among MC002, MC017, MC021, MC024, MC014, MC009, a dangling customer reference and a schema error;
 //! the summary line counts each kind. See `docs/generator.md`.
 //!
-//! The output is a pure function of `--customers`, `--seed` and `--violation-rate`: the same values give
-//! a byte-identical tree. Standard library only; files are written by four threads that each own
+//! `--shape distributor` gives the book of business of issue 15 instead (more partners per customer,
+//! fewer GDAP records, more partnerships, more managed non-CSP subscriptions); the default shape is
+//! unchanged by the option.
+//!
+//! The output is a pure function of `--customers`, `--seed`, `--violation-rate` and `--shape`: the
+//! same values give a byte-identical tree. Standard library only; files are written by four threads that each own
 //! their directories, one `write` per file.
 //!
 //! ```text

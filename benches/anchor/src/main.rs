@@ -211,6 +211,8 @@ fn run(args: &Args) -> Result<(), String> {
     });
     let t_index = start.elapsed();
 
+    // `ANCHOR_RULE=data.anchor.mc012` evaluates one rule's set alone (its cost on its own).
+    let rule = std::env::var("ANCHOR_RULE").unwrap_or_else(|_| "data.anchor.findings".to_string());
     let chunk = inputs.len().div_ceil(args.threads.max(1) * 8).max(1);
     type Counts = (BTreeMap<String, usize>, Vec<String>);
     let counts: Result<Vec<Counts>, String> = pool.install(|| {
@@ -222,9 +224,7 @@ fn run(args: &Args) -> Result<(), String> {
                 let mut listed = Vec::new();
                 for doc in docs {
                     engine.set_input(doc.clone());
-                    let found = engine
-                        .eval_rule("data.anchor.findings".to_string())
-                        .map_err(|e| e.to_string())?;
+                    let found = engine.eval_rule(rule.clone()).map_err(|e| e.to_string())?;
                     if let Ok(set) = found.as_set() {
                         for f in set.iter() {
                             let rule = f["rule"].as_string().map_err(|e| e.to_string())?;
