@@ -1354,7 +1354,11 @@ impl<'w> Build<'w> {
             });
         }
         let mut manager = None;
-        let gdap_chance = if world.shape.distributor() { 0.45 } else { 0.85 };
+        let gdap_chance = if world.shape.distributor() {
+            0.45
+        } else {
+            0.85
+        };
         if rng.chance(gdap_chance) {
             let admin = b.gdap(rng, admin_holder, holder_accepted);
             if admin.status == "active" && sp.role == Role::DirectBill {
@@ -1698,7 +1702,11 @@ impl<'w> Build<'w> {
             _ => rng.pick(&THIRD_PARTY_LICENSE),
         };
         let i = self.non_csp_license(rng, offer, channel);
-        let managed = if self.world.shape.distributor() { 0.95 } else { 0.6 };
+        let managed = if self.world.shape.distributor() {
+            0.95
+        } else {
+            0.6
+        };
         if manager.is_some() && self.subs[i].status == "active" && rng.chance(managed) {
             self.subs[i].managed_by = manager;
         }
