@@ -13,8 +13,12 @@
 //! among MC002, MC017, MC021, MC024, MC014, MC009, a dangling customer reference and a schema error;
 //! the summary line counts each kind. See `docs/generator.md`.
 //!
-//! The output is a pure function of `--customers`, `--seed` and `--violation-rate`: the same values give
-//! a byte-identical tree. Standard library only; files are written by four threads that each own
+//! `--shape distributor` gives the book of business of issue 15 instead (more partners per customer,
+//! fewer GDAP records, more partnerships, more managed non-CSP subscriptions); the default shape is
+//! unchanged by the option.
+//!
+//! The output is a pure function of `--customers`, `--seed`, `--violation-rate` and `--shape`: the
+//! same values give a byte-identical tree. Standard library only; files are written by four threads that each own
 //! their directories, one `write` per file.
 //!
 //! ```text
@@ -34,8 +38,8 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Instant;
 
-const USAGE: &str =
-    "usage: generate [--customers N] [--seed N] [--violation-rate F] [--force] OUT_DIR";
+const USAGE: &str = "usage: generate [--customers N] [--seed N] [--violation-rate F] \
+     [--shape default|distributor] [--force] OUT_DIR";
 
 const HELP: &str = "\
 generate: write a synthetic channelguard account-data repository (YAML) for benchmarks
@@ -47,6 +51,9 @@ options:
     --customers N         number of customers (default 100); partners = max(14, N / 50)
     --seed N              PRNG seed (default 7); same options give a byte-identical tree
     --violation-rate F    share of documents with a deliberate violation, 0..1 (default 0.02)
+    --shape S             `default`, or `distributor`: partners = max(14, N / 40), more partners
+                          per customer, fewer GDAP records, more partnerships, more managed
+                          non-CSP subscriptions (MC001 infos); see docs/generator.md
     --force               write into a non-empty OUT_DIR; its partners/, customers/, relationships/,
                           subscriptions/, partnerships/ and transfers/ folders are removed first
     -h, --help            print this help
@@ -830,6 +837,7 @@ struct World {
     transacting: [Vec<usize>; 5],
     csp: [Vec<usize>; 5],
     customer_width: usize,
+    shape: Shape,
 }
 
 fn digits(n: usize) -> usize {
@@ -837,10 +845,11 @@ fn digits(n: usize) -> usize {
 }
 
 impl World {
-    fn build(rng: &mut Rng, customers: usize, inj: &mut Injector) -> World {
+    fn build(rng: &mut Rng, customers: usize, shape: Shape, inj: &mut Injector) -> World {
         use Market::*;
         use Role::*;
-        let count = (customers / 50).max(14);
+        let per_partner = if shape.distributor() { 40 } else { 50 };
+        let count = (customers / per_partner).max(14);
         let width = digits(count).max(4);
         let base: [(Market, &'static str, Role); 14] = [
             (Europe, "NO", DirectBill),
@@ -935,7 +944,11 @@ impl World {
             });
             // Seller weight: a few large partners, many small ones; resellers sell less (two-tier
             // customers end up about a third of all).
-            let w = 1 + rng.below(12) * rng.below(4);
+            let mut w = 1 + rng.below(12) * rng.below(4);
+            if shape.distributor() && rng.chance(0.08) {
+                // A distributor's book: a few very large partners.
+                w *= 6;
+            }
             weights.push(if role == Reseller { 2 * w } else { 5 * w });
         }
 
@@ -967,7 +980,8 @@ impl World {
                 continue;
             }
             let pool = &providers[partners[r].market.index()];
-            let wanted = if pool.len() > 1 && rng.chance(0.35) {
+            let two = if shape.distributor() { 0.95 } else { 0.35 };
+            let wanted = if pool.len() > 1 && rng.chance(two) {
                 2
             } else {
                 1
@@ -990,7 +1004,8 @@ impl World {
                 });
             }
             // Now and then a pending request to one more provider (not used for orders).
-            if pool.len() > chosen.len() && rng.chance(0.1) {
+            let pending = if shape.distributor() { 0.3 } else { 0.1 };
+            if pool.len() > chosen.len() && rng.chance(pending) {
                 let p = *pool.iter().find(|p| !chosen.contains(p)).unwrap();
                 partnerships.push(Partnership {
                     id: format!("ip-{}-{}", partners[p].id, partners[r].id),
@@ -1026,6 +1041,7 @@ impl World {
             transacting,
             csp,
             customer_width: digits(customers).max(6),
+            shape,
         }
     }
 
@@ -1298,7 +1314,8 @@ impl<'w> Build<'w> {
             b.push_rel(rng, seller, requested, accepted, None);
             lanes.push((seller, None));
             admin_holder = seller;
-            if transfer || rng.chance(0.25) {
+            let second_chance = if world.shape.distributor() { 0.5 } else { 0.25 };
+            if transfer || rng.chance(second_chance) {
                 let others: Vec<usize> = world.direct[market.index()]
                     .iter()
                     .copied()
@@ -1337,7 +1354,12 @@ impl<'w> Build<'w> {
             });
         }
         let mut manager = None;
-        if rng.chance(0.85) {
+        let gdap_chance = if world.shape.distributor() {
+            0.45
+        } else {
+            0.85
+        };
+        if rng.chance(gdap_chance) {
             let admin = b.gdap(rng, admin_holder, holder_accepted);
             if admin.status == "active" && sp.role == Role::DirectBill {
                 manager = Some(seller);
@@ -1345,9 +1367,22 @@ impl<'w> Build<'w> {
             b.admins.push(admin);
         }
 
+        if world.shape.distributor() && manager.is_none() {
+            // A distributor's partners manage what their customers bought elsewhere, with or
+            // without admin rights (MC001 infos, MC002 warnings).
+            manager = Some(seller);
+        }
+        // The share of CSP subscriptions; the other channels share the rest in the same ratios.
+        let csp_share = if world.shape.distributor() { 55 } else { 70 };
         let n = 1 + rng.below(6) as usize + rng.below(6) as usize;
         while b.subs.len() < n {
-            let channel = match rng.below(100) {
+            let roll = rng.below(100);
+            let roll = if roll < csp_share {
+                0
+            } else {
+                70 + (roll - csp_share) * 30 / (100 - csp_share)
+            };
+            let channel = match roll {
                 0..=69 => "csp",
                 70..=77 => "direct",
                 78..=83 => "ea",
@@ -1667,7 +1702,12 @@ impl<'w> Build<'w> {
             _ => rng.pick(&THIRD_PARTY_LICENSE),
         };
         let i = self.non_csp_license(rng, offer, channel);
-        if manager.is_some() && self.subs[i].status == "active" && rng.chance(0.6) {
+        let managed = if self.world.shape.distributor() {
+            0.95
+        } else {
+            0.6
+        };
+        if manager.is_some() && self.subs[i].status == "active" && rng.chance(managed) {
             self.subs[i].managed_by = manager;
         }
     }
@@ -2168,14 +2208,32 @@ struct Args {
     customers: usize,
     seed: u64,
     rate: f64,
+    shape: Shape,
     force: bool,
     out: PathBuf,
+}
+
+/// The book of business's shape. `Default` is the original generator, byte for byte; `Distributor`
+/// resembles an independently written book (issue 15): a higher partner fan-out, fewer GDAP
+/// records, twice the indirect partnerships and about half of all findings MC001 infos. Each
+/// distributor-only choice draws from the PRNG only in that shape, so the default tree is unchanged.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Shape {
+    Default,
+    Distributor,
+}
+
+impl Shape {
+    fn distributor(self) -> bool {
+        self == Shape::Distributor
+    }
 }
 
 fn parse_args(argv: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
     let mut customers = 100usize;
     let mut seed = 7u64;
     let mut rate = 0.02f64;
+    let mut shape = Shape::Default;
     let mut force = false;
     let mut out = None;
     let mut argv = argv.peekable();
@@ -2213,6 +2271,14 @@ fn parse_args(argv: impl Iterator<Item = String>) -> Result<Option<Args>, String
                     .filter(|r: &f64| (0.0..=1.0).contains(r))
                     .ok_or_else(|| format!("--violation-rate: not a number in 0..1: {v}"))?;
             }
+            "--shape" => {
+                let v = value("--shape")?;
+                shape = match v.as_str() {
+                    "default" => Shape::Default,
+                    "distributor" => Shape::Distributor,
+                    _ => return Err(format!("--shape: not `default` or `distributor`: {v}")),
+                };
+            }
             s if s.starts_with('-') && s.len() > 1 => return Err(format!("unknown option {s}")),
             _ => {
                 if out.is_some() {
@@ -2227,6 +2293,7 @@ fn parse_args(argv: impl Iterator<Item = String>) -> Result<Option<Args>, String
         customers,
         seed,
         rate,
+        shape,
         force,
         out,
     }))
@@ -2285,7 +2352,7 @@ fn run(args: &Args) -> Result<String, String> {
         schema_variant: 0,
     };
     let mut stats = Stats::default();
-    let world = World::build(&mut rng, args.customers, &mut inj);
+    let world = World::build(&mut rng, args.customers, args.shape, &mut inj);
     let writer = Writer::start(&args.out);
 
     let mut jobs = Vec::new();
