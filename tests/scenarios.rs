@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use channelguard::check::CheckOptions;
-use channelguard::testing::{discover_cases, run_case};
+use channelguard::policy_cases::{discover_cases, run_case};
 
 fn run_all(dir: &str) -> usize {
     let cases = discover_cases(Path::new(dir));
