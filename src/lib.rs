@@ -15,6 +15,7 @@ pub mod config;
 
 pub mod dates;
 pub mod discover;
+pub mod fault;
 pub mod finding;
 pub mod input;
 pub mod limits;
