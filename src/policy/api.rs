@@ -715,10 +715,7 @@ mod tests {
     }
 
     /// The fixture with `edit` applied to each document, and `grace_days = 30` set, plus `extra`.
-    fn shared_with(
-        edit: impl Fn(&mut Document),
-        extra: HashMap<String, Dynamic>,
-    ) -> Arc<Shared> {
+    fn shared_with(edit: impl Fn(&mut Document), extra: HashMap<String, Dynamic>) -> Arc<Shared> {
         let documents: Vec<Document> = DOCS
             .iter()
             .map(|(kind, text)| {
@@ -779,7 +776,9 @@ mod tests {
     }
 
     fn eval(script: &str) -> Dynamic {
-        eval_on("c1", script).0.unwrap_or_else(|e| panic!("{script}: {e}"))
+        eval_on("c1", script)
+            .0
+            .unwrap_or_else(|e| panic!("{script}: {e}"))
     }
 
     /// The sorted ids of the documents a list lookup returns.
@@ -878,7 +877,9 @@ mod tests {
         );
         assert_eq!(text("doc.to_string()"), "Customer c1");
         assert!(eval("doc == find(\"Customer\", \"c1\")").as_bool().unwrap());
-        assert!(eval("doc != find(\"Partner\", \"p-res\")").as_bool().unwrap());
+        assert!(eval("doc != find(\"Partner\", \"p-res\")")
+            .as_bool()
+            .unwrap());
         let (error, _) = eval_on("c1", "doc.name = \"x\"");
         assert!(error.is_err());
     }
@@ -939,7 +940,9 @@ mod tests {
     #[test]
     fn reports_are_bounded() {
         let (error, _) = eval_on("c1", "report(\"id\", \"no slash\")");
-        assert!(error.unwrap_err().contains("must be empty or start with `/`"));
+        assert!(error
+            .unwrap_err()
+            .contains("must be empty or start with `/`"));
         let (result, collected) = eval_on(
             "c1",
             "let s = \"x\"; s.pad(5000, \"y\"); for i in 0..150 { report(\"\", s); }",
@@ -961,7 +964,10 @@ mod tests {
         assert_eq!(text("parse_date(\"2024-01-05\")"), "2024-01-05");
         assert!(eval("parse_date(\"soon\")").is_unit());
         assert!(eval("parse_date(())").is_unit());
-        assert_eq!(eval("days_between(\"2024-01-01\", \"2024-03-01\")").as_int(), Ok(60));
+        assert_eq!(
+            eval("days_between(\"2024-01-01\", \"2024-03-01\")").as_int(),
+            Ok(60)
+        );
         assert_eq!(text("add_days(\"2024-02-28\", 2)"), "2024-03-01");
         assert_eq!(text("add_months(\"2024-01-31\", 1)"), "2024-02-29");
         assert_eq!(text("add_duration(\"2024-01-01\", \"P1Y\")"), "2025-01-01");

@@ -57,7 +57,10 @@ pub(super) fn is_cancelled(error: &EvalAltResult) -> bool {
 }
 
 /// Maps a Rhai error to a check and a message in our style.
-pub(super) fn describe_error(error: &EvalAltResult, limits: &Limits) -> (&'static BuiltinCheck, String) {
+pub(super) fn describe_error(
+    error: &EvalAltResult,
+    limits: &Limits,
+) -> (&'static BuiltinCheck, String) {
     let mut inner = error;
     while let EvalAltResult::ErrorInFunctionCall(_, _, next, _) = inner {
         inner = next;

@@ -131,7 +131,6 @@ fn report_lines(script: &str) -> Vec<u16> {
         .collect()
 }
 
-
 impl PolicySet {
     /// Loads the built-in pack and/or user directories. A user policy with the id of a built-in
     /// one replaces it. Problems are returned as findings (origin `Tool`) pointing into the
@@ -198,12 +197,8 @@ impl PolicySet {
                 Err(problem) => {
                     // No text to show: the file is registered empty so that the finding can
                     // name it, and the other policies still load.
-                    let file = sources.add(SourceFile::new(
-                        name,
-                        path,
-                        Arc::from(""),
-                        FileRole::Policy,
-                    ));
+                    let file =
+                        sources.add(SourceFile::new(name, path, Arc::from(""), FileRole::Policy));
                     findings.push(problem.finding(limits).at_span(file, ByteSpan::default()));
                     continue;
                 }
@@ -323,5 +318,4 @@ impl PolicySet {
             report_lines: report_lines(text),
         })
     }
-
 }

@@ -12,10 +12,10 @@ use crate::cmd_explain::engine_options;
 use crate::EXIT_INCOMPLETE;
 use channelguard::check::CheckOptions;
 use channelguard::policy::PolicySet;
+use channelguard::policy_cases::{self, CaseResult};
 use channelguard::report::escape_untrusted;
 use channelguard::report::human::HumanReporter;
 use channelguard::source::SourceMap;
-use channelguard::policy_cases::{self, CaseResult};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum TestFormat {
@@ -203,7 +203,10 @@ fn selected(policy: &policy_cases::PolicyCoverage, filter: &str, results: &[Case
         })
 }
 
-fn write_coverage(out: &mut dyn Write, report: &[policy_cases::PolicyCoverage]) -> std::io::Result<()> {
+fn write_coverage(
+    out: &mut dyn Write,
+    report: &[policy_cases::PolicyCoverage],
+) -> std::io::Result<()> {
     writeln!(out)?;
     writeln!(
         out,
