@@ -37,14 +37,22 @@ pub fn test_panic_hook(stage: &str, name: &str) {
     let _ = (stage, name);
 }
 
-/// Uses at least `kib` KiB of this thread's stack (one 1 KiB frame per level).
+/// Uses `kib` KiB of this thread's stack, measured by the addresses of its frames (their size
+/// differs between builds, so it is not counted in frames).
 #[cfg(debug_assertions)]
-fn use_stack(kib: usize) -> usize {
-    let frame = std::hint::black_box([kib as u8; 1024]);
-    if kib == 0 {
+fn use_stack(kib: usize) {
+    let top = std::hint::black_box(0u8);
+    let until = (&top as *const u8 as usize).saturating_sub(kib * 1024);
+    std::hint::black_box(descend(until));
+}
+
+#[cfg(debug_assertions)]
+fn descend(until: usize) -> usize {
+    let frame = std::hint::black_box([1u8; 1024]);
+    if (&frame as *const [u8; 1024] as usize) <= until {
         return frame[0] as usize;
     }
-    std::hint::black_box(use_stack(kib - 1)) + frame[1023] as usize
+    std::hint::black_box(descend(until)) + frame[1023] as usize
 }
 
 /// The text of a caught panic (`unknown panic` for a payload that is not a string).
