@@ -138,8 +138,8 @@ pub enum CheckError {
     Discover(#[from] discover::DiscoverError),
     #[error("{0}")]
     Schemas(String),
-    #[error("{0}")]
-    Policies(String),
+    #[error(transparent)]
+    Policies(#[from] crate::policy::LoadError),
     #[error("cannot start worker threads: {0}")]
     Threads(String),
 }
@@ -291,7 +291,7 @@ fn run_in_pool(options: &CheckOptions, memory: &[MemoryInput]) -> Result<Outcome
             // A panic while loading one file (a bug) becomes an internal-error finding on that
             // file; the other files are still checked.
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                test_panic_hook("load", &candidate.name);
+                crate::fault::test_panic_hook("load", &candidate.name);
                 match i.checked_sub(on_disk) {
                     None => load_input(candidate, file, &schemas, options, &data_scope),
                     Some(m) => load_memory_input(&memory[m], file, &schemas, options),
@@ -423,37 +423,9 @@ fn run_in_pool(options: &CheckOptions, memory: &[MemoryInput]) -> Result<Outcome
     })
 }
 
-/// Fault injection for tests, compiled into debug builds only:
-/// `CHANNELGUARD_TEST_PANIC_ON=<file name>` panics while loading that data file, and
-/// `CHANNELGUARD_TEST_PANIC_ON=policy:<file name>` while running a policy on its documents.
-/// The name is the display name (`customers/x.yaml`) or its last components.
-pub fn test_panic_hook(stage: &str, name: &str) {
-    #[cfg(debug_assertions)]
-    {
-        static SPEC: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
-        let spec = SPEC.get_or_init(|| std::env::var("CHANNELGUARD_TEST_PANIC_ON").ok());
-        if let Some(spec) = spec {
-            let (wanted, file) = match spec.split_once(':') {
-                Some(("policy", file)) => ("policy", file),
-                _ => ("load", spec.as_str()),
-            };
-            let matches = name == file || name.ends_with(&format!("/{file}"));
-            if wanted == stage && matches {
-                panic!("injected panic in {stage} of `{name}` (CHANNELGUARD_TEST_PANIC_ON)");
-            }
-        }
-    }
-    #[cfg(not(debug_assertions))]
-    let _ = (stage, name);
-}
-
 /// What a file's loading gives when it panicked: one internal-error finding (exit 2).
 fn internal_error(file: FileId, payload: &(dyn std::any::Any + Send)) -> LoadedInput {
-    let text = payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".to_string());
+    let text = crate::fault::panic_text(payload);
     LoadedInput {
         text: Arc::from(""),
         documents: Vec::new(),

@@ -58,7 +58,7 @@ fn test_without_dir_runs_the_policy_directory_cases() {
 fn test_without_dir_runs_the_embedded_builtin_cases() {
     let (code, stdout, stderr) = run(&["test"]);
     assert_eq!(code, 0, "{stdout}{stderr}");
-    let cases = channelguard::testing::builtin_cases();
+    let cases = channelguard::policy_cases::builtin_cases();
     assert!(stdout.starts_with(&format!("running {} test", cases.len())));
     // Embedded cases run from memory and are shown as such.
     if !cases.is_empty() {

@@ -110,7 +110,7 @@ fn the_repositorys_test_cases_validate_against_the_test_schema_and_typos_do_not(
         let text = std::fs::read_to_string(path).unwrap();
         let value = yaml(path);
         let problems = errors(&schema, &value);
-        match channelguard::testing::parse_case(&text) {
+        match channelguard::policy_cases::parse_case(&text) {
             Ok(_) => {
                 assert_eq!(problems, Vec::<String>::new(), "{}", path.display());
                 accepted += 1;

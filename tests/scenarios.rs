@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use channelguard::check::CheckOptions;
-use channelguard::testing::{discover_cases, run_case};
+use channelguard::policy_cases::{discover_cases, read_case, run_case};
 
 fn run_all(dir: &str) -> usize {
     let cases = discover_cases(Path::new(dir));
@@ -45,5 +45,44 @@ fn scenario_fixtures_report_exactly_the_expected_findings() {
 
 #[test]
 fn builtin_policy_cases_pass() {
-    run_all("policies/tests");
+    let count = run_all("policies/tests");
+    // Every built-in policy has a case that expects it to fire and one that compares it and
+    // expects silence: a pack whose cases went missing (or were never found) fails here.
+    let ids: Vec<String> = channelguard::policy::BUILTIN_POLICIES
+        .iter()
+        .map(|(_, text)| channelguard::policy::meta::parse(text).unwrap().id)
+        .collect();
+    assert!(ids.len() >= 20, "only {} built-in policies", ids.len());
+    let cases: Vec<_> = discover_cases(Path::new("policies/tests"))
+        .iter()
+        .map(|path| read_case(path).unwrap())
+        .collect();
+    assert_eq!(cases.len(), count);
+    let mut lacking = Vec::new();
+    for id in &ids {
+        let compares = |case: &&channelguard::policy_cases::TestCase| {
+            case.rules
+                .as_ref()
+                .is_none_or(|rules| rules.iter().any(|r| r == id))
+        };
+        let fails = cases
+            .iter()
+            .filter(compares)
+            .filter(|case| case.expect.iter().any(|e| &e.rule == id))
+            .count();
+        let passes = cases
+            .iter()
+            .filter(compares)
+            .filter(|case| case.expect.iter().all(|e| &e.rule != id))
+            .count();
+        if fails == 0 || passes == 0 {
+            lacking.push(format!("{id}: {passes} passing, {fails} failing cases"));
+        }
+    }
+    assert!(lacking.is_empty(), "{}", lacking.join("\n"));
+    assert!(
+        count >= 2 * ids.len(),
+        "{count} cases for {} policies",
+        ids.len()
+    );
 }

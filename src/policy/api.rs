@@ -3,9 +3,9 @@
 //! docs/policy-api.md.
 //!
 //! Native functions are registered once on the shared engine, so they reach the evaluation
-//! they serve through a thread-local [`Frame`] that [`with_frame`] installs around each call.
+//! they serve through a per-thread [`Frame`] that `thread::with_frame` installs around each
+//! call.
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -14,6 +14,7 @@ use rhai::{
 };
 use serde_json::Value;
 
+use super::thread::frame;
 use crate::dates;
 use crate::finding::Severity;
 use crate::model::Kind;
@@ -38,14 +39,14 @@ pub struct Reported {
     pub message: String,
     pub help: Option<String>,
     pub related: Vec<RelatedRef>,
-    pub line: u16,
 }
 
-/// A related location a script named: a document (kind, id), a pointer and a message.
+/// A related location a script named: a document, a pointer and a message. `at(doc, …)` carries
+/// the document's index itself; a location map written by hand is looked up once by its `kind`
+/// and `id` (`None` when there is no such document: the label is left out).
 #[derive(Clone, Debug)]
 pub struct RelatedRef {
-    pub kind: Option<Kind>,
-    pub id: String,
+    pub document: Option<DocIndex>,
     pub pointer: String,
     pub message: String,
 }
@@ -57,7 +58,6 @@ pub struct Frame {
     pub output: Vec<String>,
     /// Lines of `report` calls that ran (for `test --coverage`).
     pub reached: Vec<u16>,
-    pub settings_read: Vec<String>,
     /// Most reports kept; further ones are only counted in `dropped` (a policy may report in
     /// a loop, with messages up to the string limit: memory must stay bounded).
     pub report_cap: usize,
@@ -93,72 +93,14 @@ fn bounded(text: &str) -> String {
     format!("{}…", &text[..end])
 }
 
-thread_local! {
-    static FRAME: RefCell<Option<Frame>> = const { RefCell::new(None) };
-}
-
 /// What one evaluation collected.
 #[derive(Default)]
 pub struct Collected {
     pub reported: Vec<Reported>,
     pub output: Vec<String>,
     pub reached: Vec<u16>,
-    pub settings_read: Vec<String>,
     pub dropped: usize,
     pub skipped: Option<Skipped>,
-}
-
-/// Runs `body` in this thread's frame for `shared` and returns what it collected. The frame
-/// stays installed between calls on the same worker thread (it is replaced when another run's
-/// `shared` comes along): cloning one `Arc` for each of a million evaluations made the two
-/// workers contend for its reference count.
-pub fn with_frame<T>(
-    shared: &Arc<Shared>,
-    report_cap: usize,
-    body: impl FnOnce() -> T,
-) -> (T, Collected) {
-    FRAME.with(|f| {
-        let mut slot = f.borrow_mut();
-        let reuse = slot
-            .as_ref()
-            .is_some_and(|frame| Arc::ptr_eq(&frame.shared, shared));
-        if reuse {
-            if let Some(frame) = slot.as_mut() {
-                frame.report_cap = report_cap;
-            }
-        } else {
-            *slot = Some(Frame {
-                shared: Arc::clone(shared),
-                reported: Vec::new(),
-                output: Vec::new(),
-                reached: Vec::new(),
-                settings_read: Vec::new(),
-                report_cap,
-                dropped: 0,
-                skipped: None,
-            });
-        }
-    });
-    let result = body();
-    let collected = FRAME.with(|f| match f.borrow_mut().as_mut() {
-        Some(frame) => Collected {
-            reported: std::mem::take(&mut frame.reported),
-            output: std::mem::take(&mut frame.output),
-            reached: std::mem::take(&mut frame.reached),
-            settings_read: std::mem::take(&mut frame.settings_read),
-            dropped: std::mem::take(&mut frame.dropped),
-            skipped: frame.skipped.take(),
-        },
-        None => Collected::default(),
-    });
-    (result, collected)
-}
-
-fn frame<T>(body: impl FnOnce(&mut Frame) -> T) -> Result<T, Box<EvalAltResult>> {
-    FRAME.with(|f| match f.borrow_mut().as_mut() {
-        Some(frame) => Ok(body(frame)),
-        None => Err("policy API called outside an evaluation".into()),
-    })
 }
 
 /// Captures `print`/`debug` output: policies never write to stdout.
@@ -379,9 +321,21 @@ fn related_refs(related: Array) -> Result<Vec<RelatedRef>, Box<EvalAltResult>> {
                     .map(|v| super::guard::display_capped(v, MAX_REPORT_TEXT))
                     .unwrap_or_default()
             };
+            let carried = map
+                .get("document")
+                .and_then(|d| d.clone().try_cast::<DocumentValue>());
+            let document = match carried {
+                Some(doc) => Some(doc.0),
+                None => {
+                    let (kind, id) = (Kind::parse(&text("kind")), text("id"));
+                    match kind {
+                        Some(kind) => frame(|f| f.shared.repo.find(kind, &id))?,
+                        None => None,
+                    }
+                }
+            };
             Ok(RelatedRef {
-                kind: Kind::parse(&text("kind")),
-                id: text("id"),
+                document,
                 pointer: text("pointer"),
                 message: text("message"),
             })
@@ -416,16 +370,12 @@ fn push_report(
             message: bounded(message),
             help: help.map(bounded),
             related,
-            line,
         });
     })
 }
 
 fn setting(name: &str) -> Result<Dynamic, Box<EvalAltResult>> {
-    let found = frame(|f| {
-        f.settings_read.push(name.to_string());
-        f.shared.settings.get(name).cloned()
-    })?;
+    let found = frame(|f| f.shared.settings.get(name).cloned())?;
     found.ok_or_else(|| format!("unknown setting `{name}`: declare it in the policy header (`//! setting: {name} = default — description`)").into())
 }
 
@@ -506,6 +456,8 @@ pub fn register(engine: &mut Engine) {
         "at",
         |doc: DocumentValue, pointer: &str, message: &str| -> Map {
             let mut related = Map::new();
+            // The index travels with the location; `kind` and `id` are there for scripts.
+            related.insert("document".into(), Dynamic::from(doc));
             related.insert("kind".into(), doc.text("kind"));
             related.insert("id".into(), doc.text("id"));
             related.insert(
@@ -734,4 +686,348 @@ pub fn error_position(error: &EvalAltResult) -> Position {
         current = inner;
     }
     current.position()
+}
+
+#[cfg(test)]
+mod tests {
+    //! Every exported function on a tiny repository: one indirect provider, one reseller, and
+    //! a customer with a relationship, a delegated admin, two subscriptions and a transfer.
+
+    use super::*;
+    use crate::limits::Limits;
+    use crate::policy::thread::with_frame;
+    use crate::repository::Document;
+    use crate::source::FileId;
+
+    const DOCS: &[(Kind, &str)] = &[
+        (Kind::Partner, "id: p-dist\npartner_id: \"1000001\"\ntenant_id: 00000000-0000-4000-8000-00000000000A\ncountry: US\n"),
+        (Kind::Partner, "id: p-res\npartner_id: \"1000002\"\ntenant_id: 00000000-0000-4000-8000-00000000000B\ncountry: DE\n"),
+        (Kind::Customer, "id: c1\nowned_by_partner: p-res\ntenant_id: 00000000-0000-4000-8000-00000000000C\nname: Contoso\n"),
+        (Kind::ResellerRelationship, "id: rr1\npartner: p-res\ncustomer: c1\nvia_indirect_provider: p-dist\nstatus: accepted\n"),
+        (Kind::IndirectPartnership, "id: ip1\nprovider: p-dist\nreseller: p-res\n"),
+        (Kind::DelegatedAdmin, "id: da1\npartner: p-res\ncustomer: c1\n"),
+        (Kind::Subscription, "id: s1\ncustomer: c1\npartner_of_record: p-res\nmanaged_by: p-dist\nsubscription_id: 11111111-2222-4333-8444-555555555555\n"),
+        (Kind::Subscription, "id: s2\ncustomer: c1\npartner_of_record: p-res\nreplaces: s1\n"),
+        (Kind::Transfer, "id: t1\ncustomer: c1\nsubscriptions: [s1]\nsource_partner: p-res\ntarget_partner: p-dist\n"),
+    ];
+
+    fn shared() -> Arc<Shared> {
+        shared_with(|_| {}, HashMap::new())
+    }
+
+    /// The fixture with `edit` applied to each document, and `grace_days = 30` set, plus `extra`.
+    fn shared_with(edit: impl Fn(&mut Document), extra: HashMap<String, Dynamic>) -> Arc<Shared> {
+        let documents: Vec<Document> = DOCS
+            .iter()
+            .map(|(kind, text)| {
+                let mut loaded = crate::yaml::load(text, 0, FileId(0), &Limits::default());
+                let doc = loaded.documents.remove(0);
+                let id = doc.value["id"].as_str().unwrap().to_string();
+                let mut doc = Document {
+                    file: FileId(0),
+                    kind: *kind,
+                    id: Arc::from(id.as_str()),
+                    value: doc.value,
+                    spans: doc.spans,
+                    head: doc.head,
+                    checkable: true,
+                    invalid_fields: Vec::new(),
+                    written: None,
+                };
+                edit(&mut doc);
+                doc
+            })
+            .collect();
+        let mut known_fields = vec![Vec::new(); Kind::ALL.len()];
+        known_fields[Kind::Customer as usize] = vec!["notes".to_string()];
+        let mut settings = extra;
+        settings.insert("grace_days".to_string(), Dynamic::from_int(30));
+        Arc::new(Shared {
+            repo: Arc::new(Repository::new(documents)),
+            known_fields,
+            as_of: jiff::civil::date(2024, 6, 30),
+            as_of_text: ImmutableString::from("2024-06-30"),
+            settings,
+        })
+    }
+
+    fn run_in(shared: &Arc<Shared>, script: &str) -> (Result<Dynamic, String>, Collected) {
+        let mut engine = super::super::engine::build(&Limits::default());
+        register(&mut engine);
+        with_frame(shared, 100, || {
+            engine.eval::<Dynamic>(script).map_err(|e| e.to_string())
+        })
+    }
+
+    /// Evaluates `script` in a frame with `doc` bound to the document `doc_id` (any kind).
+    fn eval_on(doc_id: &str, script: &str) -> (Result<Dynamic, String>, Collected) {
+        let shared = shared();
+        let mut engine = super::super::engine::build(&Limits::default());
+        register(&mut engine);
+        let index = (0..shared.repo.documents.len() as DocIndex)
+            .find(|&i| &*shared.repo.get(i).id == doc_id)
+            .expect("a document of the fixture");
+        with_frame(&shared, 100, || {
+            let mut scope = rhai::Scope::new();
+            scope.push("doc", document_value(index));
+            engine
+                .eval_with_scope::<Dynamic>(&mut scope, script)
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn eval(script: &str) -> Dynamic {
+        eval_on("c1", script)
+            .0
+            .unwrap_or_else(|e| panic!("{script}: {e}"))
+    }
+
+    /// The sorted ids of the documents a list lookup returns.
+    fn ids(lookup: &str) -> Vec<String> {
+        let array = eval(&format!(
+            "let out = []; for d in {lookup} {{ out.push(d.id); }} out"
+        ))
+        .into_array()
+        .unwrap();
+        let mut ids: Vec<String> = array.into_iter().map(|d| d.to_string()).collect();
+        ids.sort();
+        ids
+    }
+
+    fn text(script: &str) -> String {
+        eval(script).to_string()
+    }
+
+    #[test]
+    fn list_lookups_go_through_the_indexes() {
+        let cases: &[(&str, &[&str])] = &[
+            ("reseller_relationships_of(\"c1\")", &["rr1"]),
+            ("delegated_admins_of(\"c1\")", &["da1"]),
+            ("subscriptions_of(\"c1\")", &["s1", "s2"]),
+            ("transfers_of(\"c1\")", &["t1"]),
+            ("relationships_of_partner(\"p-res\")", &["rr1"]),
+            ("relationships_via_provider(\"p-dist\")", &["rr1"]),
+            ("relationships_via_provider(\"p-res\")", &[]),
+            ("delegated_admins_of_partner(\"p-res\")", &["da1"]),
+            ("partnerships_of_provider(\"p-dist\")", &["ip1"]),
+            ("partnerships_of_reseller(\"p-res\")", &["ip1"]),
+            ("partnerships_of_reseller(\"p-dist\")", &[]),
+            ("subscriptions_sold_by(\"p-res\")", &["s1", "s2"]),
+            ("subscriptions_managed_by(\"p-dist\")", &["s1"]),
+            ("customers_owned_by(\"p-res\")", &["c1"]),
+            ("customers_owned_by(\"p-dist\")", &[]),
+            ("partners_with_partner_id(\"1000002\")", &["p-res"]),
+            (
+                "partners_with_tenant(\"00000000-0000-4000-8000-00000000000a\")",
+                &["p-dist"],
+            ),
+            (
+                "customers_with_tenant(\"00000000-0000-4000-8000-00000000000C\")",
+                &["c1"],
+            ),
+            (
+                "subscriptions_with_subscription_id(\"11111111-2222-4333-8444-555555555555\")",
+                &["s1"],
+            ),
+            ("replacements_of(\"s1\")", &["s2"]),
+            ("transfers_of_subscription(\"s1\")", &["t1"]),
+            ("transfers_of_subscription(\"s2\")", &[]),
+        ];
+        for (lookup, expected) in cases {
+            assert_eq!(ids(lookup), *expected, "{lookup}");
+        }
+    }
+
+    #[test]
+    fn find_returns_one_document_or_unit() {
+        assert_eq!(text("find(\"Partner\", \"p-res\").id"), "p-res");
+        assert!(eval("find(\"Partner\", \"nobody\")").is_unit());
+        assert!(eval("find(\"Partner\", ())").is_unit());
+        let (error, _) = eval_on("c1", "find(\"Nation\", \"x\")");
+        assert!(error.unwrap_err().contains("unknown kind `Nation`"));
+    }
+
+    #[test]
+    fn lookups_hide_documents_that_failed_to_load() {
+        let hidden = shared_with(|d| d.checkable = d.kind != Kind::Customer, HashMap::new());
+        let (result, _) = run_in(
+            &hidden,
+            "[find(\"Customer\", \"c1\"), customers_owned_by(\"p-res\").len()]",
+        );
+        let result = result.unwrap().into_array().unwrap();
+        assert!(result[0].is_unit());
+        assert_eq!(result[1].as_int(), Ok(0));
+    }
+
+    #[test]
+    fn documents_read_fields_by_name_and_are_read_only() {
+        assert_eq!(text("doc.name"), "Contoso");
+        assert_eq!(text("doc[\"name\"]"), "Contoso");
+        // Declared by the kind's schema but absent: `()`.
+        assert!(eval("doc.notes").is_unit());
+        let (error, _) = eval_on("c1", "doc.nmae");
+        let error = error.unwrap_err();
+        assert!(error.contains("unknown field `nmae`"), "{error}");
+        assert!(error.contains("did you mean `name`?"), "{error}");
+        assert!(eval("doc.contains(\"name\")").as_bool().unwrap());
+        assert!(!eval("doc.contains(\"notes\")").as_bool().unwrap());
+        assert!(eval("has(doc, \"tenant_id\")").as_bool().unwrap());
+        assert_eq!(
+            text("doc.keys()"),
+            "[\"id\", \"name\", \"notes\", \"owned_by_partner\", \"tenant_id\"]"
+        );
+        assert_eq!(text("doc.to_string()"), "Customer c1");
+        assert!(eval("doc == find(\"Customer\", \"c1\")").as_bool().unwrap());
+        assert!(eval("doc != find(\"Partner\", \"p-res\")")
+            .as_bool()
+            .unwrap());
+        let (error, _) = eval_on("c1", "doc.name = \"x\"");
+        assert!(error.is_err());
+    }
+
+    #[test]
+    fn reading_an_invalid_field_skips_the_evaluation() {
+        let invalid = shared_with(
+            |d| {
+                if &*d.id == "c1" {
+                    d.mark_invalid("tenant_id");
+                }
+            },
+            HashMap::new(),
+        );
+        let (result, collected) = run_in(
+            &invalid,
+            "report(\"\", \"before\"); let c = find(\"Customer\", \"c1\"); c.tenant_id",
+        );
+        assert!(result.unwrap_err().contains("is invalid or missing"));
+        let skipped = collected.skipped.expect("skipped");
+        assert_eq!(
+            (skipped.field.as_str(), skipped.reported_before),
+            ("tenant_id", 1)
+        );
+        assert_eq!(&*invalid.repo.get(skipped.document).id, "c1");
+    }
+
+    #[test]
+    fn reports_carry_severity_help_and_related_documents() {
+        let (result, collected) = eval_on(
+            "s1",
+            "report(\"/customer\", \"plain\");\n\
+             report(\"/customer\", \"with help\", \"do this\");\n\
+             report_warning(\"/id\", \"soft\", \"h\");\n\
+             report_info(\"/id\", \"note\", \"h\", [at(find(\"Customer\", \"c1\"), \"/name\", \"here\")]);\n\
+             report(\"\", \"by hand\", \"\", [#{kind: \"Partner\", id: \"p-res\", pointer: \"/id\", message: \"m\"},\n\
+                                            #{kind: \"Nation\", id: \"x\", pointer: \"\", message: \"dropped\"}]);",
+        );
+        let _ = result.unwrap();
+        let r = &collected.reported;
+        assert_eq!(r.len(), 5);
+        assert_eq!((r[0].severity, r[0].help.as_deref()), (None, None));
+        assert_eq!(r[1].help.as_deref(), Some("do this"));
+        assert_eq!(r[2].severity, Some(Severity::Warning));
+        assert_eq!(r[3].severity, Some(Severity::Info));
+        let shared = shared();
+        let repo = &shared.repo;
+        // `at` carries the document's index; a hand-written map is looked up once.
+        let related = &r[3].related[0];
+        let c1 = repo.find(Kind::Customer, "c1");
+        assert_eq!((related.document, related.pointer.as_str()), (c1, "/name"));
+        assert_eq!(related.message, "here");
+        assert_eq!(r[4].related[0].document, repo.find(Kind::Partner, "p-res"));
+        assert_eq!(r[4].related[1].document, None);
+        assert_eq!(collected.reached, vec![1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn reports_are_bounded() {
+        let (error, _) = eval_on("c1", "report(\"id\", \"no slash\")");
+        assert!(error
+            .unwrap_err()
+            .contains("must be empty or start with `/`"));
+        let (result, collected) = eval_on(
+            "c1",
+            "let s = \"x\"; s.pad(5000, \"y\"); for i in 0..150 { report(\"\", s); }",
+        );
+        let _ = result.unwrap();
+        assert_eq!((collected.reported.len(), collected.dropped), (100, 50));
+        assert!(collected.reported[0].message.ends_with('…'));
+        assert!(collected.reported[0].message.len() <= MAX_REPORT_TEXT + 3);
+        let (error, _) = eval_on("c1", "report(\"\", \"x\", \"\", [1])");
+        assert!(error.unwrap_err().contains("must be made with `at("));
+    }
+
+    #[test]
+    fn dates_are_iso_strings_and_unit_for_no_date() {
+        assert_eq!(text("today()"), "2024-06-30");
+        assert!(eval("is_date(\"2024-02-29\")").as_bool().unwrap());
+        assert!(!eval("is_date(\"2023-02-29\")").as_bool().unwrap());
+        assert!(!eval("is_date(())").as_bool().unwrap());
+        assert_eq!(text("parse_date(\"2024-01-05\")"), "2024-01-05");
+        assert!(eval("parse_date(\"soon\")").is_unit());
+        assert!(eval("parse_date(())").is_unit());
+        assert_eq!(
+            eval("days_between(\"2024-01-01\", \"2024-03-01\")").as_int(),
+            Ok(60)
+        );
+        assert_eq!(text("add_days(\"2024-02-28\", 2)"), "2024-03-01");
+        assert_eq!(text("add_months(\"2024-01-31\", 1)"), "2024-02-29");
+        assert_eq!(text("add_duration(\"2024-01-01\", \"P1Y\")"), "2025-01-01");
+        assert_eq!(eval("duration_days(\"P7D\")").as_int(), Ok(7));
+        assert!(eval("duration_days(\"a week\")").is_unit());
+        assert!(eval("is_duration(\"PT0S\")").as_bool().unwrap());
+        assert!(!eval("is_duration(\"P\")").as_bool().unwrap());
+        let (error, _) = eval_on("c1", "days_between(\"2024-01-01\", \"later\")");
+        assert!(error.unwrap_err().contains("`later` is not a date"));
+        let (error, _) = eval_on("c1", "add_duration(\"2024-01-01\", \"1 year\")");
+        assert!(error.unwrap_err().contains("is not an ISO 8601 duration"));
+    }
+
+    #[test]
+    fn markets_settings_and_helpers() {
+        assert!(!eval("market_of(\"US\")").is_unit());
+        assert!(eval("market_of(\"XX\")").is_unit());
+        assert!(eval("same_market(\"US\", \"GU\")").as_bool().unwrap());
+        // An unknown partner country is no market (`()`); an unknown tenant country is outside.
+        assert!(eval("same_market(\"XX\", \"US\")").is_unit());
+        assert!(!eval("same_market(\"US\", \"XX\")").as_bool().unwrap());
+        assert_eq!(eval("setting(\"grace_days\")").as_int(), Ok(30));
+        let (error, _) = eval_on("c1", "setting(\"grace\")");
+        assert!(error.unwrap_err().contains("unknown setting `grace`"));
+        assert_eq!(text("q(\"a\")"), "`a`");
+        assert_eq!(text("q(())"), "`null`");
+        assert_eq!(text("lower(\"AbC\")"), "abc");
+        assert!(eval("same_guid(\"AB-cd\", \"ab-CD\")").as_bool().unwrap());
+        assert!(eval("has(#{a: 1}, \"a\")").as_bool().unwrap());
+        assert!(!eval("has(#{a: ()}, \"a\")").as_bool().unwrap());
+    }
+
+    #[test]
+    fn print_and_debug_are_captured_never_written() {
+        let (result, collected) = eval_on("c1", "print(\"hello\"); debug(\"x\");");
+        let _ = result.unwrap();
+        assert_eq!(collected.output, vec!["print: hello", "debug: \"x\""]);
+    }
+
+    #[test]
+    fn the_api_outside_an_evaluation_is_an_error() {
+        let error = super::super::thread::frame(|_| ()).unwrap_err();
+        assert!(error.to_string().contains("outside an evaluation"));
+    }
+
+    #[test]
+    fn error_positions_point_inside_the_failing_function() {
+        let mut engine = super::super::engine::build(&Limits::default());
+        register(&mut engine);
+        let error = engine
+            .eval::<Dynamic>("fn f() {\n  throw \"x\";\n}\nf()")
+            .unwrap_err();
+        assert_eq!(error_position(&error).line(), Some(2));
+    }
+
+    #[test]
+    fn json_values_convert_to_rhai() {
+        let value = serde_json::json!({"a": [1, 2.5, "s", null, true]});
+        let dynamic = to_dynamic(&value);
+        assert_eq!(dynamic.to_string(), "#{\"a\": [1, 2.5, \"s\", (), true]}");
+    }
 }

@@ -1,78 +1,20 @@
 //! The sandboxed Rhai engine: built once from `Engine::new_raw()` with only the packages
 //! policies need, every limit set, `eval` and `import` disabled, `print`/`debug` captured, and a
-//! wall-clock deadline read from a thread-local (the closure lives on the shared engine).
+//! wall-clock deadline and a breaker read from per-thread state ([`super::thread`]: the closure
+//! lives on the shared engine).
 //! `Engine::new()` is not a sandbox: it reads modules from disk and prints to stdout.
-
-use std::cell::{Cell, RefCell};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
-use std::time::Instant;
 
 use rhai::packages::{Package, StandardPackage};
 use rhai::{Dynamic, Engine};
 
+use super::thread;
 use crate::limits::Limits;
-
-thread_local! {
-    /// When the evaluation running on this thread must stop.
-    static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
-}
-
-thread_local! {
-    /// The policy's circuit breaker and the document being evaluated on this thread: once a
-    /// document earlier in repository order has hit a limit, this evaluation is pointless.
-    static CANCEL: RefCell<Option<Breaker>> = const { RefCell::new(None) };
-}
 
 /// Token passed to `ErrorTerminated` when the deadline passes.
 pub const DEADLINE_TOKEN: &str = "deadline";
 
 /// Token passed to `ErrorTerminated` when the policy's breaker stops the evaluation.
 pub const CANCEL_TOKEN: &str = "cancelled";
-
-/// Sets (or clears) the deadline of the evaluations on this thread.
-pub fn set_deadline(deadline: Option<Instant>) {
-    DEADLINE.with(|d| d.set(deadline));
-}
-
-/// The breakers of one run (one per policy) and the evaluation running on this thread.
-struct Breaker {
-    tripped: Arc<Vec<AtomicU32>>,
-    policy: usize,
-    document: u32,
-}
-
-/// Sets the breaker of the evaluation on this thread: it is cancelled as soon as
-/// `tripped[policy]` holds a document index below `document`. The breakers stay installed
-/// between calls (replaced only for another run), so no reference count is touched per call.
-pub fn set_cancel(tripped: &Arc<Vec<AtomicU32>>, policy: usize, document: u32) {
-    CANCEL.with(|c| {
-        let mut slot = c.borrow_mut();
-        match slot.as_mut() {
-            Some(breaker) if Arc::ptr_eq(&breaker.tripped, tripped) => {
-                breaker.policy = policy;
-                breaker.document = document;
-            }
-            _ => {
-                *slot = Some(Breaker {
-                    tripped: Arc::clone(tripped),
-                    policy,
-                    document,
-                })
-            }
-        }
-    });
-}
-
-fn cancelled() -> bool {
-    CANCEL.with(|c| {
-        c.borrow().as_ref().is_some_and(|b| {
-            b.tripped
-                .get(b.policy)
-                .is_some_and(|t| t.load(Ordering::Relaxed) < b.document)
-        })
-    })
-}
 
 /// Builds the immutable engine shared by all workers.
 pub fn build(limits: &Limits) -> Engine {
@@ -107,11 +49,10 @@ pub fn build(limits: &Limits) -> Engine {
         if operations % 512 != 0 {
             return None;
         }
-        let expired = DEADLINE.with(|d| d.get().is_some_and(|deadline| Instant::now() >= deadline));
-        if expired {
+        if thread::deadline_passed() {
             return Some(Dynamic::from(DEADLINE_TOKEN));
         }
-        cancelled().then(|| Dynamic::from(CANCEL_TOKEN))
+        thread::cancelled().then(|| Dynamic::from(CANCEL_TOKEN))
     });
     // Rhai's `exit()` ends a script *successfully* when it is called through `call_fn`, so a
     // policy could pass every document by exiting. Engine functions shadow the package ones.
@@ -134,7 +75,10 @@ pub fn build(limits: &Limits) -> Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+    use crate::policy::thread::{set_cancel, set_deadline};
+    use std::sync::atomic::AtomicU32;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
 
     fn run(script: &str) -> Result<Dynamic, String> {
         let engine = build(&Limits::default());

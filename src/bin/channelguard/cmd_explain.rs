@@ -10,7 +10,7 @@ use clap::Args;
 use crate::args::EngineArgs;
 use crate::parse_as_of;
 use channelguard::check::{self, CheckOptions, MemoryInput};
-use channelguard::policy::{PolicyMeta, PolicySet};
+use channelguard::policy::{PolicyMeta, PolicyOrigin, PolicySet};
 use channelguard::report::human::HumanReporter;
 use channelguard::rules_doc;
 use channelguard::source::SourceMap;
@@ -35,8 +35,8 @@ pub fn load_policies(engine: &EngineArgs) -> Result<NamedPolicies, String> {
     load_policies_and_problems(engine).map(|(policies, _)| policies)
 }
 
-/// Loaded policies with the name of their file.
-type NamedPolicies = Vec<(PolicyMeta, String)>;
+/// Loaded policies with the name of their file and whether they are built in.
+type NamedPolicies = Vec<(PolicyMeta, String, bool)>;
 /// `(file text, message)` of each policy that did not load.
 type LoadProblems = Vec<(String, String)>;
 
@@ -55,7 +55,13 @@ fn load_policies_and_problems(
     let policies = set
         .policies
         .iter()
-        .map(|p| (p.meta.clone(), sources.get(p.file).name.clone()))
+        .map(|p| {
+            (
+                p.meta.clone(),
+                sources.get(p.file).name.clone(),
+                p.origin == PolicyOrigin::Builtin,
+            )
+        })
         .collect();
     let problems = findings
         .iter()
@@ -146,13 +152,12 @@ fn example_diagnostics(
 pub fn run(args: ExplainArgs) -> Result<ExitCode, String> {
     let (policies, problems) = load_policies_and_problems(&args.engine)?;
     let wanted = args.id.trim();
-    if let Some((meta, file)) = policies
+    if let Some((meta, file, builtin)) = policies
         .iter()
-        .find(|(meta, _)| meta.id.eq_ignore_ascii_case(wanted))
+        .find(|(meta, ..)| meta.id.eq_ignore_ascii_case(wanted))
     {
         let as_of = parse_as_of(args.as_of.as_deref())?;
-        let builtin = file.starts_with("<builtin>/");
-        let mut text = rules_doc::explain_policy(meta, file, builtin);
+        let mut text = rules_doc::explain_policy(meta, file, *builtin);
         if !meta.example.is_empty() {
             text.push_str(&format!(
                 "\nwhat channelguard reports for the example (as of {as_of})\n"
@@ -182,7 +187,7 @@ pub fn run(args: ExplainArgs) -> Result<ExitCode, String> {
     }
     let known: Vec<String> = policies
         .iter()
-        .map(|(meta, _)| meta.id.clone())
+        .map(|(meta, ..)| meta.id.clone())
         .chain(codes::ALL.iter().map(|c| c.id.to_string()))
         .collect();
     let upper = wanted.to_ascii_uppercase();

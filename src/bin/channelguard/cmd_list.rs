@@ -64,7 +64,7 @@ fn table(rules: &[RuleSummary]) -> String {
 pub fn run(args: ListArgs) -> Result<ExitCode, String> {
     let policies: Vec<_> = load_policies(&args.engine)?
         .into_iter()
-        .map(|(meta, _)| meta)
+        .map(|(meta, ..)| meta)
         .collect();
     let rules = rules_doc::catalog(&policies);
     match args.format {

@@ -12,10 +12,10 @@ use crate::cmd_explain::engine_options;
 use crate::EXIT_INCOMPLETE;
 use channelguard::check::CheckOptions;
 use channelguard::policy::PolicySet;
+use channelguard::policy_cases::{self, CaseResult};
 use channelguard::report::escape_untrusted;
 use channelguard::report::human::HumanReporter;
 use channelguard::source::SourceMap;
-use channelguard::testing::{self, CaseResult};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum TestFormat {
@@ -70,16 +70,16 @@ impl Case {
     /// The case's `name:`, read without running it (for `--filter`).
     fn name(&self) -> Option<String> {
         let case = match self {
-            Case::Disk(path) => testing::read_case(path).ok()?,
-            Case::Builtin(_, text) => testing::parse_case(text).ok()?,
+            Case::Disk(path) => policy_cases::read_case(path).ok()?,
+            Case::Builtin(_, text) => policy_cases::parse_case(text).ok()?,
         };
         Some(case.name)
     }
 
     fn run(&self, base: &CheckOptions) -> CaseResult {
         match self {
-            Case::Disk(path) => testing::run_case(path, base),
-            Case::Builtin(path, text) => testing::run_builtin_case(path, text, base),
+            Case::Disk(path) => policy_cases::run_case(path, base),
+            Case::Builtin(path, text) => policy_cases::run_builtin_case(path, text, base),
         }
     }
 }
@@ -89,7 +89,7 @@ fn collect_cases(args: &TestArgs, options: &CheckOptions) -> Result<Vec<Case>, S
         if dir.is_file() {
             vec![Case::Disk(dir.to_path_buf())]
         } else {
-            testing::discover_cases(dir)
+            policy_cases::discover_cases(dir)
                 .into_iter()
                 .map(Case::Disk)
                 .collect()
@@ -104,7 +104,7 @@ fn collect_cases(args: &TestArgs, options: &CheckOptions) -> Result<Vec<Case>, S
     let mut cases = Vec::new();
     if !args.engine.no_builtin_policies {
         cases.extend(
-            testing::builtin_cases()
+            policy_cases::builtin_cases()
                 .into_iter()
                 .map(|(path, text)| Case::Builtin(path, text)),
         );
@@ -154,14 +154,14 @@ fn write_result(
         out,
         "        expected but missing (-), found but not expected (+): rule severity file:line document pointer message"
     )?;
-    for line in testing::diff_lines(result) {
+    for line in policy_cases::diff_lines(result) {
         writeln!(out, "        {line}")?;
     }
     if verbose {
         if let Some(outcome) = &result.outcome {
             let reporter = HumanReporter::default();
             for finding in outcome.findings.iter() {
-                let actual = testing::actual(finding, outcome, Path::new(""));
+                let actual = policy_cases::actual(finding, outcome, Path::new(""));
                 let unexpected = result.unexpected.iter().any(|u| {
                     u.rule == actual.rule && u.line == actual.line && u.message == actual.message
                 });
@@ -179,7 +179,7 @@ fn write_result(
 fn coverage_of(
     results: &[CaseResult],
     options: &CheckOptions,
-) -> Result<Vec<testing::PolicyCoverage>, String> {
+) -> Result<Vec<policy_cases::PolicyCoverage>, String> {
     let mut sources = SourceMap::new();
     let (policies, _) = PolicySet::load(
         &options.policies,
@@ -187,13 +187,13 @@ fn coverage_of(
         &options.limits,
         &options.read_scope(),
     )?;
-    Ok(testing::coverage(results, &policies, &sources))
+    Ok(policy_cases::coverage(results, &policies, &sources))
 }
 
 /// With `--filter`, coverage is reported for the selected policies only: those whose id or
 /// file contains the filter text, and those a selected case names in its `rules:`. (A case
 /// without `rules:` compares every policy, so it selects none by itself.)
-fn selected(policy: &testing::PolicyCoverage, filter: &str, results: &[CaseResult]) -> bool {
+fn selected(policy: &policy_cases::PolicyCoverage, filter: &str, results: &[CaseResult]) -> bool {
     policy.id.contains(filter)
         || policy.file.contains(filter)
         || results.iter().any(|r| {
@@ -203,7 +203,10 @@ fn selected(policy: &testing::PolicyCoverage, filter: &str, results: &[CaseResul
         })
 }
 
-fn write_coverage(out: &mut dyn Write, report: &[testing::PolicyCoverage]) -> std::io::Result<()> {
+fn write_coverage(
+    out: &mut dyn Write,
+    report: &[policy_cases::PolicyCoverage],
+) -> std::io::Result<()> {
     writeln!(out)?;
     writeln!(
         out,
@@ -252,7 +255,7 @@ fn status(result: &CaseResult) -> &'static str {
 fn json_report(
     cases: &[Case],
     results: &[CaseResult],
-    coverage: Option<&[testing::PolicyCoverage]>,
+    coverage: Option<&[policy_cases::PolicyCoverage]>,
 ) -> serde_json::Value {
     let count = |wanted: &str| results.iter().filter(|r| status(r) == wanted).count();
     let cases: Vec<serde_json::Value> = cases

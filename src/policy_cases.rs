@@ -8,6 +8,9 @@
 //! case's own lines. The built-in pack's cases are embedded in the binary
 //! ([`crate::policy::BUILTIN_POLICY_TESTS`]); a `repo` directory of an embedded case is
 //! materialised from the embedded files beside it, in memory.
+//!
+//! It sits beside [`crate::policy`], not inside it: a case runs a whole check
+//! ([`crate::check`]), and `policy` never reaches up into the orchestration.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};

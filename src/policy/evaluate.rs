@@ -1,0 +1,514 @@
+//! Evaluating the compiled policies over the repository: scheduling on the current rayon pool
+//! (one Rhai conversion per document, one breaker per policy), then merging the workers' results
+//! in repository order and locating what the scripts reported.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use rayon::prelude::*;
+use rhai::{Dynamic, ImmutableString};
+
+use crate::codes;
+use crate::finding::{code, Finding, RelatedLabel};
+use crate::model::Kind;
+use crate::repository::{DocIndex, Repository};
+use crate::source::ByteSpan;
+use crate::source::SourceMap;
+
+use super::errors::{describe_error, is_cancelled, span_at, tool_finding};
+use super::{api, thread, Policy, PolicySet};
+
+/// What a policy run needs besides the repository.
+pub struct EvalContext {
+    pub as_of: jiff::civil::Date,
+    /// Setting overrides from the configuration, by name.
+    pub settings: HashMap<String, serde_json::Value>,
+    /// Fields each kind's schema declares (absent ones are `()` for policies).
+    pub known_fields: HashMap<Kind, Vec<String>>,
+}
+
+/// What evaluating the policies produced.
+#[derive(Default)]
+pub struct EvalOutcome {
+    pub findings: Vec<Finding>,
+    /// Per policy id: the lines of `report*` calls that ran (for coverage).
+    pub reached: BTreeMap<String, Vec<u16>>,
+}
+
+/// A runtime problem of one policy, aggregated over documents.
+struct ScriptError {
+    finding: Finding,
+    documents: usize,
+    /// The first document (in repository order) it happened on.
+    document: DocIndex,
+    /// A limit (operations, time, depth, size): the policy's breaker trips on it.
+    limit: bool,
+}
+
+/// The span of a policy's entry point, for errors that carry no position: Rhai replaces the
+/// position of limit errors (operations, time, stack, size) by the call site, and the entry
+/// point is called from the host.
+pub(super) fn entry_span(text: &str) -> ByteSpan {
+    text.find("fn check").map_or_else(ByteSpan::default, |at| {
+        ByteSpan::new(at, at + "fn check".len())
+    })
+}
+
+impl PolicySet {
+    /// Evaluates every policy on every document of its kinds. Documents are converted to Rhai
+    /// values once; evaluation runs on the current rayon pool.
+    pub fn evaluate(
+        &self,
+        repo: Arc<Repository>,
+        context: &EvalContext,
+        sources: &SourceMap,
+    ) -> EvalOutcome {
+        if self.policies.is_empty() {
+            return EvalOutcome::default();
+        }
+        let mut settings: HashMap<String, Dynamic> = HashMap::new();
+        for (name, (decl, _)) in self.declared_settings() {
+            let value = context.settings.get(&name).unwrap_or(&decl.default);
+            settings.insert(name, api::to_dynamic(value));
+        }
+        let shared = Arc::new(api::Shared {
+            repo: Arc::clone(&repo),
+            known_fields: Kind::ALL
+                .iter()
+                .map(|kind| {
+                    let mut fields = context.known_fields.get(kind).cloned().unwrap_or_default();
+                    fields.sort();
+                    fields
+                })
+                .collect(),
+            as_of: context.as_of,
+            as_of_text: ImmutableString::from(context.as_of.to_string()),
+            settings,
+        });
+        let applicable: Vec<Vec<usize>> = Kind::ALL
+            .iter()
+            .map(|kind| {
+                (0..self.policies.len())
+                    .filter(|&p| self.policies[p].meta.kinds.contains(kind))
+                    .collect()
+            })
+            .collect();
+
+        // One breaker per policy: the lowest document index on which it hit a limit. Documents
+        // after it are skipped (and in-flight ones cancelled), documents before it always run,
+        // so what is reported does not depend on the thread count or on timing.
+        let tripped: Arc<Vec<AtomicU32>> = Arc::new(
+            (0..self.policies.len())
+                .map(|_| AtomicU32::new(DocIndex::MAX))
+                .collect(),
+        );
+        // Results are tagged with (policy, document) so that those after a breaker's document
+        // can be dropped.
+        struct Partial {
+            findings: Vec<(usize, DocIndex, Finding)>,
+            errors: Vec<(usize, String, ScriptError)>,
+            reached: Vec<(usize, DocIndex, u16)>,
+            output: Vec<(usize, DocIndex, String)>,
+            skips: Vec<(usize, DocIndex, api::Skipped)>,
+        }
+        let partials: Vec<Partial> = (0..repo.documents.len() as DocIndex)
+            .into_par_iter()
+            .with_min_len(64)
+            .fold(
+                || Partial {
+                    findings: Vec::new(),
+                    errors: Vec::new(),
+                    reached: Vec::new(),
+                    output: Vec::new(),
+                    skips: Vec::new(),
+                },
+                |mut partial, index| {
+                    let doc = repo.get(index);
+                    if !doc.checkable {
+                        return partial;
+                    }
+                    for &p in &applicable[doc.kind as usize] {
+                        if index > tripped[p].load(Ordering::Relaxed) {
+                            continue;
+                        }
+                        let mut findings = Vec::new();
+                        let mut reached = Vec::new();
+                        let mut output = Vec::new();
+                        let mut skipped = None;
+                        // A panic in the engine or the API (a bug) becomes an internal-error
+                        // finding for this policy and document; the others still run.
+                        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            crate::fault::test_panic_hook("policy", &sources.get(doc.file).name);
+                            self.evaluate_one(
+                                p,
+                                index,
+                                &shared,
+                                sources,
+                                &tripped,
+                                &mut findings,
+                                &mut partial.errors,
+                                &mut reached,
+                                &mut output,
+                                &mut skipped,
+                            );
+                        }));
+                        if let Err(payload) = caught {
+                            thread::set_deadline(None);
+                            findings.clear();
+                            findings.push(self.internal_error(p, index, &repo, sources, &*payload));
+                        }
+                        partial
+                            .findings
+                            .extend(findings.into_iter().map(|f| (p, index, f)));
+                        partial
+                            .reached
+                            .extend(reached.into_iter().map(|(_, l)| (p, index, l)));
+                        partial
+                            .output
+                            .extend(output.into_iter().map(|(_, t)| (p, index, t)));
+                        if let Some(skipped) = skipped {
+                            partial.skips.push((p, index, skipped));
+                        }
+                    }
+                    partial
+                },
+            )
+            .collect();
+
+        let mut outcome = EvalOutcome::default();
+        let mut errors: BTreeMap<(usize, String), ScriptError> = BTreeMap::new();
+        let mut output: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+        let breaker: Vec<DocIndex> = tripped.iter().map(|t| t.load(Ordering::Relaxed)).collect();
+        let kept = |policy: usize, document: DocIndex| document <= breaker[policy];
+        let mut skips: Vec<(usize, DocIndex, api::Skipped)> = Vec::new();
+        for partial in partials {
+            skips.extend(partial.skips.into_iter().filter(|(p, d, _)| kept(*p, *d)));
+            outcome.findings.extend(
+                partial
+                    .findings
+                    .into_iter()
+                    .filter(|(p, d, _)| kept(*p, *d))
+                    .map(|(_, _, f)| f),
+            );
+            for (policy, key, error) in partial.errors {
+                if !kept(policy, error.document) {
+                    continue;
+                }
+                match errors.entry((policy, key)) {
+                    std::collections::btree_map::Entry::Vacant(v) => {
+                        v.insert(error);
+                    }
+                    std::collections::btree_map::Entry::Occupied(mut o) => {
+                        let existing = o.get_mut();
+                        existing.documents += error.documents;
+                        // Keep the first document in repository order, whatever the workers did.
+                        if error.document < existing.document {
+                            existing.finding.related = error.finding.related;
+                            existing.document = error.document;
+                        }
+                    }
+                }
+            }
+            for (policy, _, line) in partial.reached.into_iter().filter(|(p, d, _)| kept(*p, *d)) {
+                outcome
+                    .reached
+                    .entry(self.policies[policy].meta.id.clone())
+                    .or_default()
+                    .push(line);
+            }
+            for (policy, _, text) in partial.output.into_iter().filter(|(p, d, _)| kept(*p, *d)) {
+                output.entry(policy).or_default().push(text);
+            }
+        }
+        for ((policy, _), error) in errors {
+            let mut finding = error.finding;
+            if error.documents > 1 {
+                finding.message = format!("{} (in {} documents)", finding.message, error.documents);
+            }
+            if error.limit && error.document == breaker[policy] {
+                let kinds = &self.policies[policy].meta.kinds;
+                let skipped = repo.documents[breaker[policy] as usize + 1..]
+                    .iter()
+                    .filter(|d| d.checkable && kinds.contains(&d.kind))
+                    .count();
+                if skipped > 0 {
+                    finding.message = format!(
+                        "{}; not run on the {skipped} documents after it",
+                        finding.message
+                    );
+                }
+            }
+            outcome.findings.push(finding);
+        }
+        outcome.findings.extend(self.skipped_findings(&repo, skips));
+        for (policy, mut texts) in output {
+            texts.sort();
+            texts.dedup();
+            let policy = &self.policies[policy];
+            let text = &sources.get(policy.file).text;
+            let at = text
+                .find("print(")
+                .or_else(|| text.find("debug("))
+                .unwrap_or(0);
+            // Printing is harmless (the text is captured): P005's own severity (info), origin
+            // `Data`, so it never makes the run exit 2.
+            outcome.findings.push(
+                codes::POLICY_OUTPUT
+                    .finding(format!(
+                        "policy {} printed {}",
+                        code(&policy.meta.id),
+                        code(&texts[0])
+                    ))
+                    .at_span(policy.file, ByteSpan::new(at, at + 5))
+                    .with_label(format!("{} distinct lines printed", texts.len())),
+            );
+        }
+        for lines in outcome.reached.values_mut() {
+            lines.sort_unstable();
+            lines.dedup();
+        }
+        outcome
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn evaluate_one(
+        &self,
+        policy_index: usize,
+        doc_index: DocIndex,
+        shared: &Arc<api::Shared>,
+        sources: &SourceMap,
+        tripped: &Arc<Vec<AtomicU32>>,
+        findings: &mut Vec<Finding>,
+        errors: &mut Vec<(usize, String, ScriptError)>,
+        reached: &mut Vec<(usize, u16)>,
+        output: &mut Vec<(usize, String)>,
+        skipped: &mut Option<api::Skipped>,
+    ) {
+        let policy = &self.policies[policy_index];
+        let repo = &shared.repo;
+        let doc = repo.get(doc_index);
+        thread::set_deadline(Some(Instant::now() + self.limits.policy_deadline));
+        thread::set_cancel(tripped, policy_index, doc_index);
+        let argument = api::document_value(doc_index);
+        let cap = self.limits.max_findings_per_policy_file;
+        let (result, frame) = thread::with_frame(shared, cap, || {
+            let mut scope = rhai::Scope::new();
+            let options = rhai::CallFnOptions::new()
+                .eval_ast(false)
+                .rewind_scope(true);
+            thread::with_thread_ast(self, shared, policy_index, sources, |ast| {
+                self.engine.call_fn_with_options::<Dynamic>(
+                    options,
+                    &mut scope,
+                    ast,
+                    "check",
+                    (argument,),
+                )
+            })
+        });
+        thread::set_deadline(None);
+        reached.extend(frame.reached.iter().map(|&line| (policy_index, line)));
+        let mut frame = frame;
+        output.extend(
+            std::mem::take(&mut frame.output)
+                .into_iter()
+                .map(|text| (policy_index, text)),
+        );
+        if let Some(skip) = frame.skipped.take() {
+            // The evaluation read an invalid field (even if the script caught the error): what
+            // it reported before stands, the rest of its result is unknown and is counted.
+            frame.reported.truncate(skip.reported_before);
+            frame.dropped = 0;
+            *skipped = Some(skip);
+        } else if let Err(error) = result {
+            if is_cancelled(&error) {
+                // A document before this one hit a limit: this result is dropped anyway.
+                return;
+            }
+            let text = &sources.get(policy.file).text;
+            let position = api::error_position(&error);
+            let (check, message) = describe_error(&error, &self.limits);
+            let limit = check.id == codes::POLICY_LIMIT.id;
+            if limit {
+                tripped[policy_index].fetch_min(doc_index, Ordering::Relaxed);
+            }
+            let span = if position.is_none() {
+                entry_span(text)
+            } else {
+                span_at(text, position)
+            };
+            let finding = tool_finding(
+                check,
+                format!("policy {} failed: {message}", code(&policy.meta.id)),
+            )
+            .at_span(policy.file, span)
+            .with_label("while evaluating this")
+            .with_related(evaluated_on(doc));
+            errors.push((
+                policy_index,
+                format!("{check:?}{message}{position:?}", check = check.id),
+                ScriptError {
+                    finding,
+                    documents: 1,
+                    document: doc_index,
+                    limit,
+                },
+            ));
+            return;
+        }
+        let cap = self.limits.max_findings_per_policy_file;
+        let total = frame.reported.len() + frame.dropped;
+        for reported in frame.reported.into_iter().take(cap) {
+            findings.push(self.locate(policy, doc_index, repo, reported));
+        }
+        if total > cap {
+            // About the data (too many findings on it), not a broken policy: P005's own
+            // severity (info) and origin `Data`.
+            findings.push(
+                codes::POLICY_OUTPUT
+                    .finding(format!(
+                        "policy {} reported {} more findings on this document",
+                        code(&policy.meta.id),
+                        total - cap
+                    ))
+                    .at(doc.location(""))
+                    .with_document(Some(doc.reference())),
+            );
+        }
+    }
+
+    /// One S004 info per invalid field that stopped evaluations: which rules were not
+    /// evaluated, on how many documents, located at the field (the document head when it is
+    /// missing). Never silence: a reviewer sees which rules still have to run once the field
+    /// is fixed.
+    fn skipped_findings(
+        &self,
+        repo: &Repository,
+        skips: Vec<(usize, DocIndex, api::Skipped)>,
+    ) -> Vec<Finding> {
+        // (cause document, field) → (rule ids, evaluated documents).
+        type Cause = (std::collections::BTreeSet<String>, Vec<DocIndex>);
+        let mut causes: BTreeMap<(DocIndex, String), Cause> = BTreeMap::new();
+        for (policy, evaluated, skip) in skips {
+            let entry = causes.entry((skip.document, skip.field)).or_default();
+            entry.0.insert(self.policies[policy].meta.id.clone());
+            entry.1.push(evaluated);
+        }
+        causes
+            .into_iter()
+            .map(|((cause, field), (rules, mut evaluated))| {
+                evaluated.sort_unstable();
+                evaluated.dedup();
+                let doc = repo.get(cause);
+                let rules: Vec<String> = rules.into_iter().map(|r| code(&r)).collect();
+                let (rules_text, verb) = match rules.len() {
+                    1 => (format!("rule {}", rules[0]), "was"),
+                    _ => (format!("rules {}", rules.join(", ")), "were"),
+                };
+                let on = if evaluated == [cause] {
+                    "this document".to_string()
+                } else if evaluated.len() == 1 {
+                    "1 document".to_string()
+                } else {
+                    format!("{} documents", evaluated.len())
+                };
+                let pointer = if field.is_empty() {
+                    String::new()
+                } else {
+                    format!("/{}", crate::yaml::escape_pointer_segment(&field))
+                };
+                let what = if field.is_empty() {
+                    format!("{} {} is invalid", doc.kind, code(&doc.id))
+                } else {
+                    format!("{} is invalid or missing", code(&field))
+                };
+                let mut finding = codes::NOT_EVALUATED
+                    .finding(format!(
+                        "{what}, so {rules_text} {verb} not evaluated on {on}"
+                    ))
+                    .at(doc.location(&pointer))
+                    .with_pointer(pointer)
+                    .with_document(Some(doc.reference()))
+                    .with_label("the rules need this value");
+                if let Some(&first) = evaluated.iter().find(|&&d| d != cause) {
+                    let other = repo.get(first);
+                    finding = finding.with_related(RelatedLabel {
+                        location: other.location(""),
+                        message: format!("not evaluated on {} {}", other.kind, code(&other.id)),
+                        pointer: Some(String::new()),
+                        document: Some(other.reference()),
+                    });
+                }
+                finding
+            })
+            .collect()
+    }
+
+    /// The finding for a panic caught while running a policy on a document.
+    fn internal_error(
+        &self,
+        policy_index: usize,
+        doc_index: DocIndex,
+        repo: &Repository,
+        sources: &SourceMap,
+        payload: &(dyn std::any::Any + Send),
+    ) -> Finding {
+        let policy = &self.policies[policy_index];
+        let doc = repo.get(doc_index);
+        tool_finding(
+            codes::INTERNAL_ERROR,
+            format!(
+                "internal error while running policy {}: {}",
+                code(&policy.meta.id),
+                code(&crate::fault::panic_text(payload))
+            ),
+        )
+        .at_span(policy.file, entry_span(&sources.get(policy.file).text))
+        .with_label("while evaluating this")
+        .with_related(evaluated_on(doc))
+    }
+
+    fn locate(
+        &self,
+        policy: &Policy,
+        doc_index: DocIndex,
+        repo: &Repository,
+        reported: api::Reported,
+    ) -> Finding {
+        let doc = repo.get(doc_index);
+        let severity = reported.severity.unwrap_or(policy.meta.severity);
+        let help = reported
+            .help
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| policy.meta.remediation.clone());
+        let mut finding = Finding::new(policy.meta.id.as_str(), severity, reported.message)
+            .with_help(help)
+            .at(doc.location(&reported.pointer))
+            .with_pointer(reported.pointer)
+            .with_document(Some(doc.reference()))
+            .with_label(policy.meta.title.clone());
+        for related in reported.related {
+            if let Some(target) = related.document.map(|i| repo.get(i)) {
+                finding.related.push(RelatedLabel {
+                    location: target.location(&related.pointer),
+                    message: related.message,
+                    pointer: Some(related.pointer),
+                    document: Some(target.reference()),
+                });
+            }
+        }
+        finding
+    }
+}
+
+/// The related label of a policy error: the document it was evaluating (its `id` line).
+fn evaluated_on(doc: &crate::repository::Document) -> RelatedLabel {
+    RelatedLabel {
+        location: doc.location("/id"),
+        message: format!("on {} {}", doc.kind, code(&doc.id)),
+        pointer: Some("/id".to_string()),
+        document: Some(doc.reference()),
+    }
+}
