@@ -7,7 +7,6 @@
 //! [`refs`] (identity and references) → [`policy`] → [`check::Outcome`] → [`report`].
 //! Its API is not stable yet.
 
-pub mod baseline;
 pub mod changed;
 pub mod check;
 pub mod codes;
@@ -15,10 +14,13 @@ pub mod config;
 
 pub mod dates;
 pub mod discover;
+pub mod fault;
 pub mod finding;
 pub mod input;
 pub mod limits;
 pub mod markets;
+pub mod options;
+pub mod outcome;
 pub mod policy;
 pub mod refs;
 pub mod report;
@@ -28,6 +30,6 @@ pub mod rules_doc;
 pub mod schema;
 pub mod scope;
 pub mod source;
+pub mod suppress;
 pub mod testing;
-pub mod waivers;
 pub mod yaml;

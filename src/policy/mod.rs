@@ -39,6 +39,15 @@ pub enum PolicyOrigin {
     Directory(PathBuf),
 }
 
+/// Policy scripts compiled by this process so far (see [`compiled_policies`]).
+static COMPILED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// How many policy scripts this process has compiled: a test of the pipeline compares it
+/// before and after a run to prove that each policy is compiled once per run.
+pub fn compiled_policies() -> usize {
+    COMPILED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// One loaded policy.
 pub struct Policy {
     pub meta: PolicyMeta,
@@ -318,6 +327,7 @@ impl PolicySet {
                 return None;
             }
         };
+        COMPILED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let ast = match engine.compile(text) {
             Ok(ast) => ast,
             Err(error) => {
@@ -521,7 +531,7 @@ impl PolicySet {
                         // A panic in the engine or the API (a bug) becomes an internal-error
                         // finding for this policy and document; the others still run.
                         let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                            crate::check::test_panic_hook("policy", &sources.get(doc.file).name);
+                            crate::fault::test_panic_hook("policy", &sources.get(doc.file).name);
                             self.evaluate_one(
                                 p,
                                 index,
