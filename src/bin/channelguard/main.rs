@@ -31,11 +31,13 @@ pub const EXIT_INCOMPLETE: u8 = 2;
 fn main() -> ExitCode {
     // The one parse: the matches also give argument positions (`--format`/`--output` pairs).
     let parsed = Cli::command().try_get_matches().and_then(|mut matches| {
+        // Positions first: turning the matches into `Cli` takes the values out of them.
+        let positions = args::FormatPositions::of(&matches);
         Cli::from_arg_matches_mut(&mut matches)
             .map_err(|error| error.format(&mut Cli::command()))
-            .map(|cli| (cli, matches))
+            .map(|cli| (cli, positions))
     });
-    let (mut cli, matches) = match parsed {
+    let (mut cli, positions) = match parsed {
         Ok(parsed) => parsed,
         Err(error) => {
             let _ = error.print();
@@ -47,7 +49,7 @@ fn main() -> ExitCode {
         }
     };
     if let Command::Check(args) = &mut cli.command {
-        args.positions = args::FormatPositions::of(&matches);
+        args.positions = positions;
     }
     output::remove_temporaries_on_signal();
     let result = match cli.command {
