@@ -270,6 +270,7 @@ fn fixture() -> &'static Fixture {
             policies: policies.policies.iter().map(|p| p.meta.clone()).collect(),
             reached: evaluated.reached,
             repository,
+            suppressed: Default::default(),
         };
         Fixture {
             root,

@@ -422,6 +422,7 @@ pub fn human_render(data: &[u8]) {
         stats: Default::default(),
         policies: Vec::new(),
         reached: Default::default(),
+        suppressed: Default::default(),
         repository: Arc::new(channelguard::repository::Repository::new(Vec::new())),
     };
     let report = Report {

@@ -14,10 +14,11 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::check::Outcome;
 use crate::finding::{Finding, Origin};
 use crate::limits::Limits;
 use crate::model::Kind;
+pub use crate::outcome::Filter;
+use crate::outcome::Outcome;
 use crate::source::{FileId, FileRole, SourceMap};
 
 /// Why `--changed-since` could not be computed (exit 2).
@@ -88,39 +89,6 @@ impl Selection {
             .iter()
             .filter(|d| self.files.contains(&d.file))
             .count()
-    }
-}
-
-/// A filter that narrows what is reported (the summary says how many findings each hid).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Filter {
-    /// The paths given to `check` (parts of the repository).
-    Paths,
-    /// `--only FILE...`.
-    Only,
-    /// `--changed-since REF`.
-    ChangedSince(String),
-}
-
-impl Filter {
-    /// The key of the JSON summary's `not_shown` object.
-    pub fn key(&self) -> &'static str {
-        match self {
-            Filter::Paths => "paths",
-            Filter::Only => "only",
-            Filter::ChangedSince(_) => "changed_since",
-        }
-    }
-
-    /// What the human summary says the hidden findings were.
-    pub fn describe(&self) -> String {
-        match self {
-            Filter::Paths => "outside the selected paths".to_string(),
-            Filter::Only => "outside the --only files".to_string(),
-            Filter::ChangedSince(reference) => {
-                format!("in documents unchanged since `{reference}`")
-            }
-        }
     }
 }
 

@@ -4,7 +4,6 @@
 //! Work runs on a dedicated rayon pool whose threads have 16 MiB stacks, so that the recursion
 //! limits of Rhai and jsonschema fail as errors and never as stack-overflow aborts.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,12 +11,16 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 
 use crate::codes;
+use crate::config::{LoadedConfig, RuleCatalog};
 use crate::discover::{self, Candidate};
-use crate::finding::{code, Finding, Origin, Severity};
+use crate::finding::{code, Finding};
 use crate::input::ReadScope;
-use crate::limits::Limits;
 use crate::model::Kind;
-use crate::policy::{EvalContext, PolicySet, PolicySources};
+use crate::suppress;
+
+pub use crate::options::{CheckOptions, MemoryInput};
+pub use crate::outcome::{Outcome, Stats};
+use crate::policy::{EvalContext, PolicySet};
 use crate::repository::{Document, Repository};
 use crate::schema::SchemaSet;
 use crate::source::ByteSpan;
@@ -26,110 +29,6 @@ use crate::yaml;
 
 /// Stack size of worker threads (see the module docs).
 pub const WORKER_STACK_BYTES: usize = 16 * 1024 * 1024;
-
-/// Everything a check run needs.
-#[derive(Clone, Debug)]
-pub struct CheckOptions {
-    /// Files or directories to check.
-    pub paths: Vec<PathBuf>,
-    /// Repository root: display paths are relative to it and files must stay inside it.
-    pub root: PathBuf,
-    pub as_of: jiff::civil::Date,
-    /// Replaces the bundled schemas.
-    pub schema_dir: Option<PathBuf>,
-    pub policies: PolicySources,
-    /// Rule settings by name (overrides of policy defaults).
-    pub settings: HashMap<String, serde_json::Value>,
-    /// Rule ids to skip entirely.
-    pub disabled_rules: Vec<String>,
-    /// Severity overrides by rule id.
-    pub severity_overrides: HashMap<String, Severity>,
-    pub limits: Limits,
-    /// Worker threads (`None`: one per core).
-    pub threads: Option<usize>,
-    /// Skip policies on documents whose references do not resolve (the default): the dangling
-    /// reference is reported once (R002/R003) instead of again by every rule that follows it.
-    /// `explain` turns it off to run a policy's example on its own.
-    pub skip_dangling: bool,
-    /// Which walked files are account data (`include:`/`exclude:` of `channelguard.yaml` and
-    /// the default exclusions).
-    pub scope: crate::scope::Scope,
-}
-
-impl CheckOptions {
-    /// Where schemas, policies and other named inputs may be read from: the root and the
-    /// schema and policy directories of these options (the command line's, or those of a
-    /// configuration that [`crate::config`] has checked). Data files are read from the root
-    /// only. A file in these directories is still refused when it links out of them.
-    pub fn read_scope(&self) -> ReadScope {
-        let mut scope = ReadScope::new(&self.root);
-        for dir in self.schema_dir.iter().chain(&self.policies.directories) {
-            scope.allow(dir);
-        }
-        scope
-    }
-
-    pub fn new(paths: Vec<PathBuf>, as_of: jiff::civil::Date) -> CheckOptions {
-        CheckOptions {
-            paths,
-            root: PathBuf::from("."),
-            as_of,
-            schema_dir: None,
-            policies: PolicySources {
-                builtin: true,
-                directories: Vec::new(),
-            },
-            settings: HashMap::new(),
-            disabled_rules: Vec::new(),
-            severity_overrides: HashMap::new(),
-            limits: Limits::default(),
-            threads: None,
-            skip_dangling: true,
-            scope: crate::scope::Scope::default(),
-        }
-    }
-}
-
-/// Counts for the summary line.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Stats {
-    pub files: usize,
-    pub documents: usize,
-    pub policies: usize,
-    pub elapsed: Duration,
-    /// Wall time of each pipeline stage, in order (shown by `check --timings`).
-    pub stages: Vec<(&'static str, Duration)>,
-    /// Paths the walk did not take, and why (counted in the summary).
-    pub skipped: Vec<discover::Skipped>,
-    /// Findings each report filter left out (paths, `--only`, `--changed-since`), in the order
-    /// the filters ran; set by [`crate::changed::Selection::retain`].
-    pub not_shown: Vec<(crate::changed::Filter, usize)>,
-}
-
-impl Stats {
-    /// How many paths were skipped for each reason, in a fixed order.
-    pub fn skipped_counts(&self) -> Vec<(crate::scope::SkipReason, usize)> {
-        let mut counts: std::collections::BTreeMap<crate::scope::SkipReason, usize> =
-            std::collections::BTreeMap::new();
-        for s in &self.skipped {
-            *counts.entry(s.reason).or_default() += 1;
-        }
-        counts.into_iter().collect()
-    }
-}
-
-/// The result of a run: findings sorted by (file, position, code), and the sources they point into.
-pub struct Outcome {
-    pub sources: SourceMap,
-    pub findings: Vec<Finding>,
-    pub stats: Stats,
-    /// Policy metadata of the run (for SARIF rules, `explain`, coverage).
-    pub policies: Vec<crate::policy::PolicyMeta>,
-    /// Per policy id, the lines of `report*` calls that ran.
-    pub reached: std::collections::BTreeMap<String, Vec<u16>>,
-    /// The loaded repository (for baselines, changed-document filters and test runners).
-    pub repository: Arc<Repository>,
-}
 
 /// The check could not run at all (exit 2).
 #[derive(Debug, thiserror::Error)]
@@ -142,27 +41,28 @@ pub enum CheckError {
     Policies(#[from] crate::policy::LoadError),
     #[error("cannot start worker threads: {0}")]
     Threads(String),
+    #[error(transparent)]
+    Suppress(#[from] suppress::SuppressError),
 }
 
-/// Runs a whole check.
+/// Runs a whole check without a configuration file (see [`run_with_config`]).
 pub fn run(options: &CheckOptions) -> Result<Outcome, CheckError> {
-    run_with_inputs(options, &[])
+    pipeline(options, None, &[])
 }
 
-/// A data file supplied in memory rather than found on disk: a policy test case's inline
-/// `documents:`, an `explain` example, or an embedded built-in test repository.
-#[derive(Clone, Debug)]
-pub struct MemoryInput {
-    /// Name shown in findings.
-    pub name: String,
-    /// Path reported for the file (it need not exist).
-    pub path: PathBuf,
-    /// The whole text: snippets show it and every span points into it.
-    pub text: Arc<str>,
-    /// `None`: `text` is a YAML stream, loaded like a file on disk. `Some(regions)`: each byte
-    /// range is loaded as one document and the rest of `text` is ignored, so that documents
-    /// nested in a larger file (a test case's `documents:` list) keep their real lines.
-    pub regions: Option<Vec<ByteSpan>>,
+/// The one entry of a check: options (the command line with the configuration applied, see
+/// [`crate::config::Config::apply_to`]) and the configuration file → the [`Outcome`].
+///
+/// Policies are loaded and compiled once; the configuration's rule ids and settings are
+/// checked against them (phase 2) before any data is read. When the configuration has errors
+/// nothing is checked: the outcome holds only those errors, so exit code 2 never mixes with
+/// findings computed under a half-applied configuration. Then rule settings, waivers, sorting
+/// and the report filters are applied once, in the order of [`crate::suppress`].
+pub fn run_with_config(
+    options: &CheckOptions,
+    config: Option<&LoadedConfig>,
+) -> Result<Outcome, CheckError> {
+    pipeline(options, config, &[])
 }
 
 /// Runs a whole check over `options.paths` plus in-memory files, which go through the same
@@ -171,8 +71,178 @@ pub fn run_with_inputs(
     options: &CheckOptions,
     memory: &[MemoryInput],
 ) -> Result<Outcome, CheckError> {
-    let pool = worker_pool(options.threads)?;
-    pool.install(|| run_in_pool(options, memory))
+    pipeline(options, None, memory)
+}
+
+fn pipeline(
+    options: &CheckOptions,
+    config: Option<&LoadedConfig>,
+    memory: &[MemoryInput],
+) -> Result<Outcome, CheckError> {
+    let mut outcome = match config.and_then(config_problems_before_policies) {
+        Some(outcome) => outcome,
+        None => {
+            let pool = worker_pool(options.threads)?;
+            pool.install(|| run_in_pool(options, config, memory))?
+        }
+    };
+    suppress::apply_report_filters(&mut outcome, options)?;
+    Ok(outcome)
+}
+
+/// The outcome of a configuration with errors found while reading it (phase 1): nothing else
+/// is loaded.
+fn config_problems_before_policies(config: &LoadedConfig) -> Option<Outcome> {
+    (!config.findings.is_empty()).then(|| config_errors(config, config.findings.clone()))
+}
+
+/// An outcome that holds only the configuration's errors, located in the configuration file.
+fn config_errors(config: &LoadedConfig, mut findings: Vec<Finding>) -> Outcome {
+    let mut sources = SourceMap::new();
+    // The findings were built on the id the file gets when it is registered first.
+    let file = sources.add(config.source_file());
+    debug_assert_eq!(file, crate::config::CONFIG_FILE);
+    findings.sort_by(Finding::report_order);
+    Outcome {
+        sources,
+        findings,
+        stats: Stats::default(),
+        policies: Vec::new(),
+        reached: std::collections::BTreeMap::new(),
+        repository: Arc::new(Repository::new(Vec::new())),
+        suppressed: Default::default(),
+    }
+}
+
+/// The policies of a run, compiled once, with the files they were read from registered in a
+/// [`SourceMap`] of their own (spliced into the run's map after the data and schema files).
+struct LoadedPolicies {
+    set: PolicySet,
+    sources: SourceMap,
+    findings: Vec<Finding>,
+}
+
+fn load_policies(options: &CheckOptions) -> Result<LoadedPolicies, CheckError> {
+    let mut sources = SourceMap::new();
+    let (set, findings) = PolicySet::load(
+        &options.policies,
+        &mut sources,
+        &options.limits,
+        &options.read_scope(),
+    )
+    .map_err(CheckError::Policies)?;
+    Ok(LoadedPolicies {
+        set,
+        sources,
+        findings,
+    })
+}
+
+/// What phase 2 of the configuration checks against: the built-in checks and policies (known
+/// even under `--no-builtin-policies`, so one configuration serves runs with and without the
+/// built-in pack; read from their headers, not compiled again) and the loaded policies.
+fn rule_catalog(loaded: &PolicySet, options: &CheckOptions) -> RuleCatalog {
+    let mut metas: std::collections::BTreeMap<String, crate::policy::PolicyMeta> = loaded
+        .policies
+        .iter()
+        .map(|p| (p.meta.id.clone(), p.meta.clone()))
+        .collect();
+    if !options.policies.builtin {
+        for (_, text) in crate::policy::BUILTIN_POLICIES {
+            if let Ok(meta) = crate::policy::meta::parse(text) {
+                metas.entry(meta.id.clone()).or_insert(meta);
+            }
+        }
+    }
+    RuleCatalog::from_metas(metas.values())
+}
+
+/// What the command line asks of a run, before the configuration is read.
+#[derive(Clone, Debug, Default)]
+pub struct CommandLine {
+    /// Files or directories named (the repository is found from them).
+    pub paths: Vec<PathBuf>,
+    /// `--as-of`, as written.
+    pub as_of: Option<String>,
+    /// `--config FILE`.
+    pub config: Option<PathBuf>,
+    /// `--root` (already checked to be a directory).
+    pub root: Option<PathBuf>,
+    /// `--schemas DIR`.
+    pub schemas: Option<PathBuf>,
+    /// `--policies DIR`, in order.
+    pub policies: Vec<PathBuf>,
+    /// `--no-builtin-policies`.
+    pub no_builtin_policies: bool,
+    /// `--threads N`.
+    pub threads: Option<usize>,
+}
+
+impl CommandLine {
+    fn options(&self, paths: Vec<PathBuf>, as_of: jiff::civil::Date) -> CheckOptions {
+        let mut options = CheckOptions::new(paths, as_of);
+        options.schema_dir = self.schemas.clone();
+        options.policies.builtin = !self.no_builtin_policies;
+        options.policies.directories = self.policies.clone();
+        options.threads = self.threads;
+        options
+    }
+}
+
+/// What [`prepare`] gives: the options with the configuration applied, and the configuration
+/// (for [`run_with_config`]).
+pub struct Prepared {
+    pub options: CheckOptions,
+    pub config: Option<LoadedConfig>,
+}
+
+/// The one merge of command line and configuration for `check` and `baseline create`: the
+/// repository found from the paths ([`crate::root`]), the command line, then
+/// `channelguard.yaml` (at the root, or `--config`) for what the command line leaves open. The
+/// whole repository is loaded; when the paths select part of it, they choose what is reported
+/// (`options.suppressions.paths`).
+pub fn prepare(command_line: &CommandLine) -> Result<Prepared, String> {
+    let located = crate::root::locate(&command_line.paths, command_line.root.as_deref())
+        .map_err(|e| e.to_string())?;
+    let root = located.root;
+    let config = crate::config::load(command_line.config.as_deref(), &root)?;
+    let date = command_line
+        .as_of
+        .as_deref()
+        .map(crate::dates::parse_as_of)
+        .transpose()?;
+    let as_of = crate::config::evaluation_date(date, config.as_ref());
+    // The root first, then the named paths (a hidden directory or a file of another extension
+    // is checked only when named); the walk drops the ones it found twice.
+    let mut walked = vec![root.clone()];
+    walked.extend(located.paths.iter().filter(|p| **p != root).cloned());
+    let mut options = command_line.options(walked, as_of);
+    options.root = root;
+    if let Some(loaded) = &config {
+        loaded.config.apply_to(&mut options);
+    }
+    options.suppressions.paths = located.selects_part.then_some(located.paths);
+    Ok(Prepared { options, config })
+}
+
+/// The options of `test`, `explain` and `list`: the command line plus the policy and schema
+/// directories of `channelguard.yaml` in `--root` (default `.`), so they see the policies
+/// `check` runs. The file's rule settings and severities are left out: test cases and
+/// explanations must not depend on a local configuration.
+pub fn prepare_for_policies(
+    command_line: &CommandLine,
+    as_of: jiff::civil::Date,
+) -> Result<CheckOptions, String> {
+    let mut options = command_line.options(Vec::new(), as_of);
+    let root = command_line
+        .root
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("."));
+    options.root = root.clone();
+    if let Some(loaded) = crate::config::load(None, &root)? {
+        loaded.config.apply_directories(&mut options);
+    }
+    Ok(options)
 }
 
 /// How long the workers of a new pool may take to start before the run gives up (exit 2).
@@ -225,7 +295,23 @@ struct LoadedInput {
     findings: Vec<Finding>,
 }
 
-fn run_in_pool(options: &CheckOptions, memory: &[MemoryInput]) -> Result<Outcome, CheckError> {
+fn run_in_pool(
+    options: &CheckOptions,
+    config: Option<&LoadedConfig>,
+    memory: &[MemoryInput],
+) -> Result<Outcome, CheckError> {
+    // With rule ids or settings to check, the policies are needed before anything is read.
+    let mut early_policies = None;
+    if let Some(config) = config.filter(|c| c.config.needs_catalog()) {
+        let policies = load_policies(options)?;
+        let problems = config
+            .config
+            .validate(&rule_catalog(&policies.set, options));
+        if !problems.is_empty() {
+            return Ok(config_errors(config, problems));
+        }
+        early_policies = Some(policies);
+    }
     let started = Instant::now();
     let mut stages = Vec::new();
     let mut stage_start = started;
@@ -379,14 +465,34 @@ fn run_in_pool(options: &CheckOptions, memory: &[MemoryInput]) -> Result<Outcome
     let repository = Arc::new(repository);
     lap("index and references");
 
-    let (mut policy_set, policy_findings) = PolicySet::load(
-        &options.policies,
-        &mut sources,
-        &options.limits,
-        &options.read_scope(),
-    )
-    .map_err(CheckError::Policies)?;
-    findings.extend(policy_findings);
+    let policies = match early_policies {
+        Some(policies) => policies,
+        None => load_policies(options)?,
+    };
+    let mut policy_set = policies.set;
+    // The policy files go after the data and schema files: their ids order the report.
+    let base = sources.len() as u32;
+    for (_, file) in policies.sources.iter() {
+        sources.add(SourceFile::new(
+            file.name.clone(),
+            file.path.clone(),
+            Arc::clone(&file.text),
+            file.role,
+        ));
+    }
+    let moved = |id: FileId| FileId(base + id.0);
+    for policy in &mut policy_set.policies {
+        policy.file = moved(policy.file);
+    }
+    findings.extend(policies.findings.into_iter().map(|mut f| {
+        if let Some(location) = &mut f.location {
+            location.file = moved(location.file);
+        }
+        for related in &mut f.related {
+            related.location.file = moved(related.location.file);
+        }
+        f
+    }));
     policy_set.retain(|meta| !options.disabled_rules.contains(&meta.id));
     let context = EvalContext {
         as_of: options.as_of,
@@ -400,9 +506,14 @@ fn run_in_pool(options: &CheckOptions, memory: &[MemoryInput]) -> Result<Outcome
     findings.extend(evaluated.findings);
     lap("policies");
 
-    apply_rule_settings(&mut findings, options);
+    suppress::rule_settings(&mut findings, options);
     findings.par_sort_by(Finding::report_order);
     findings.dedup();
+    if let Some(config) = config {
+        // The configuration file goes last; the W001/W002 findings of its waivers point into it.
+        let file = sources.add(config.source_file());
+        suppress::apply_waivers(&mut findings, &config.config.waivers, options, file);
+    }
     lap("sort");
     let stats = Stats {
         files: candidates.len(),
@@ -420,6 +531,7 @@ fn run_in_pool(options: &CheckOptions, memory: &[MemoryInput]) -> Result<Outcome
         policies: policy_set.policies.iter().map(|p| p.meta.clone()).collect(),
         reached: evaluated.reached,
         repository,
+        suppressed: Default::default(),
     })
 }
 
@@ -662,22 +774,6 @@ fn identify(
                     .with_label("document starts here"),
             );
             None
-        }
-    }
-}
-
-/// Applies severity overrides and removes disabled rules. Findings that mean input was not
-/// checked ([`codes::means_unchecked`]) are never removed or downgraded (the configuration
-/// refuses such settings; this keeps the guarantee for any other caller).
-pub fn apply_rule_settings(findings: &mut Vec<Finding>, options: &CheckOptions) {
-    findings.retain(|f| {
-        codes::means_unchecked(&f.code) || !options.disabled_rules.iter().any(|r| **r == *f.code)
-    });
-    for finding in findings.iter_mut() {
-        if finding.origin == Origin::Data && !codes::means_unchecked(&finding.code) {
-            if let Some(severity) = options.severity_overrides.get(&*finding.code) {
-                finding.severity = *severity;
-            }
         }
     }
 }

@@ -52,6 +52,12 @@ pub fn duration_days(duration: Span) -> i64 {
 }
 
 /// Today's date in UTC, the default evaluation date.
+/// The evaluation date given as `--as-of` (`YYYY-MM-DD`).
+pub fn parse_as_of(text: &str) -> Result<Date, String> {
+    text.parse::<Date>()
+        .map_err(|_| format!("--as-of `{text}` is not a date (YYYY-MM-DD)"))
+}
+
 pub fn today_utc() -> Date {
     jiff::Timestamp::now()
         .to_zoned_datetime(jiff::tz::TimeZone::UTC)

@@ -7,7 +7,6 @@
 //! [`refs`] (identity and references) → [`policy`] → [`check::Outcome`] → [`report`].
 //! Its API is not stable yet.
 
-pub mod baseline;
 pub mod changed;
 pub mod check;
 pub mod codes;
@@ -21,6 +20,8 @@ pub mod input;
 pub mod limits;
 pub mod markets;
 pub mod model;
+pub mod options;
+pub mod outcome;
 pub mod policy;
 pub mod policy_cases;
 pub mod refs;
@@ -32,5 +33,5 @@ pub mod schema;
 pub mod scope;
 pub mod source;
 pub mod suggest;
-pub mod waivers;
+pub mod suppress;
 pub mod yaml;

@@ -266,6 +266,7 @@ impl PolicySet {
                 return None;
             }
         };
+        super::COMPILED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let ast = match engine.compile(text) {
             Ok(ast) => ast,
             Err(error) => {

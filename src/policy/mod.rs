@@ -43,6 +43,16 @@ pub enum PolicyOrigin {
     Directory(PathBuf),
 }
 
+/// Policy scripts compiled by this process so far (see [`compiled_policies`]).
+static COMPILED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// How many policy scripts this process has compiled when loading policy sets: a test of the
+/// pipeline compares it before and after a run to prove that each policy is loaded and compiled
+/// once per run. (Workers later take their own copy of each compiled policy; see `thread.rs`.)
+pub fn compiled_policies() -> usize {
+    COMPILED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// One loaded policy.
 pub struct Policy {
     pub meta: PolicyMeta,

@@ -1,8 +1,10 @@
-//! Command-line arguments (clap derive). Parsing only: `main.rs` turns them into library calls.
+//! Command-line arguments: every clap type of the binary (derive). Parsing only: `main.rs`
+//! turns them into library calls.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap_complete::Shell;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -22,26 +24,26 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Check an account data repository (files or directories; default `.`)
-    Check(crate::cmd_check::CheckArgs),
+    Check(CheckArgs),
     /// Write a commented starter channelguard.yaml and a .pre-commit-config.yaml
-    Init(crate::cmd_init::InitArgs),
+    Init(InitArgs),
     /// Work with the bundled JSON Schemas (export them for editors)
-    Schemas(crate::cmd_schemas::SchemasArgs),
+    Schemas(SchemasArgs),
     /// Run policy test cases (`*.test.yaml`) and show what differs from the expected findings
-    Test(crate::cmd_test::TestArgs),
+    Test(TestArgs),
     /// Explain a policy or built-in check: rationale, remediation, settings, example
-    Explain(crate::cmd_explain::ExplainArgs),
+    Explain(ExplainArgs),
     /// List every policy and built-in check (id, severity, kinds, title)
-    List(crate::cmd_list::ListArgs),
+    List(ListArgs),
     /// Generate documentation pages (`docs rules > docs/rules.md`)
     #[command(hide = true)]
-    Docs(crate::cmd_docs::DocsArgs),
+    Docs(DocsArgs),
     /// Record today's findings so that `check --baseline` reports only new ones
-    Baseline(crate::cmd_baseline::BaselineArgs),
+    Baseline(BaselineArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
-    Completions(crate::cmd_completions::CompletionsArgs),
+    Completions(CompletionsArgs),
     /// Print the man page (roff) of channelguard, or of one of its commands
-    Manpage(crate::cmd_manpage::ManpageArgs),
+    Manpage(ManpageArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -101,4 +103,261 @@ pub struct EngineArgs {
             .range(1..=channelguard::limits::MAX_THREADS as u64)
     )]
     pub threads: Option<usize>,
+}
+
+/// Where each `--format` and `--output` of `check` stands on the command line, from the one
+/// parse (clap's derive API drops positions): an `--output` belongs to the `--format` before it.
+#[derive(Clone, Debug, Default)]
+pub struct FormatPositions {
+    pub format: Vec<usize>,
+    pub output: Vec<usize>,
+}
+
+impl FormatPositions {
+    pub fn of(matches: &clap::ArgMatches) -> FormatPositions {
+        let Some(check) = matches.subcommand_matches("check") else {
+            return FormatPositions::default();
+        };
+        let positions = |id: &str| -> Vec<usize> {
+            check
+                .indices_of(id)
+                .map(|i| i.collect())
+                .unwrap_or_default()
+        };
+        FormatPositions {
+            format: positions("format"),
+            output: positions("output"),
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct BaselineArgs {
+    #[command(subcommand)]
+    pub command: BaselineCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BaselineCommand {
+    /// Check the repository and write its findings to FILE (JSON)
+    Create(CreateArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CreateArgs {
+    /// Baseline file to write (replaced atomically)
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Files or directories to check
+    #[arg(default_value = ".")]
+    pub paths: Vec<PathBuf>,
+
+    /// Evaluation date for rules that depend on "today" (YYYY-MM-DD; default: today in UTC)
+    #[arg(long, value_name = "DATE")]
+    pub as_of: Option<String>,
+
+    /// Configuration file (default: channelguard.yaml at the --root, else in the current directory)
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Files or directories to check
+    #[arg(default_value = ".")]
+    pub paths: Vec<PathBuf>,
+
+    /// Print the wall time of each pipeline stage to standard error (for profiling)
+    #[arg(long, hide = true)]
+    pub timings: bool,
+
+    /// Output format; repeatable, each optionally followed by its --output FILE (default: human)
+    #[arg(long, value_enum, action = clap::ArgAction::Append)]
+    pub format: Vec<Format>,
+
+    /// Write the --format given just before to FILE (atomically) instead of standard output
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Vec<PathBuf>,
+
+    /// Report only findings in these files or pointing into them (the whole repository is
+    /// still checked). For pre-commit hooks: it takes every argument after it as a file name,
+    /// even one that looks like an option, so it comes last (`--only -- FILE...`)
+    #[arg(long, value_name = "FILE", num_args = 0.., allow_hyphen_values = true)]
+    pub only: Option<Vec<PathBuf>>,
+
+    /// Report only findings in documents added or changed since this git ref (needs git)
+    #[arg(long, value_name = "REF")]
+    pub changed_since: Option<String>,
+
+    /// Do not report the findings recorded in this baseline (`channelguard baseline create`)
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+
+    /// Lowest severity that makes the exit code 1
+    #[arg(long, value_enum, default_value_t = FailOn::Error)]
+    pub fail_on: FailOn,
+
+    /// Exit 0 even when findings are reported (report-only CI jobs). A check that could not be
+    /// done still exits 2: an incomplete report must not pass as a clean one
+    #[arg(long)]
+    pub exit_zero: bool,
+
+    /// Evaluation date for rules that depend on "today" (YYYY-MM-DD; default: today in UTC)
+    #[arg(long, value_name = "DATE")]
+    pub as_of: Option<String>,
+
+    /// Print only the summary line (human format)
+    #[arg(long, short)]
+    pub quiet: bool,
+
+    /// When to use colour (also respects NO_COLOR)
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+
+    /// Configuration file (default: channelguard.yaml at the --root, else in the current directory)
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Also list waived findings (they never count toward the exit code)
+    #[arg(long)]
+    pub show_waived: bool,
+
+    #[command(flatten)]
+    pub engine: EngineArgs,
+
+    /// Positions of `--format` and `--output` (filled from the parse by `main`).
+    #[arg(skip)]
+    pub positions: FormatPositions,
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = "Install, for example:\n  \
+bash: channelguard completions bash > ~/.local/share/bash-completion/completions/channelguard\n  \
+zsh:  channelguard completions zsh > \"${fpath[1]}/_channelguard\"\n  \
+fish: channelguard completions fish > ~/.config/fish/completions/channelguard.fish")]
+pub struct CompletionsArgs {
+    /// The shell to write the completion script for
+    #[arg(value_enum)]
+    pub shell: Shell,
+}
+
+#[derive(Args, Debug)]
+pub struct DocsArgs {
+    #[command(subcommand)]
+    pub page: DocsPage,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DocsPage {
+    /// Print docs/rules.md (`channelguard docs rules > docs/rules.md`)
+    Rules,
+}
+
+#[derive(Args, Debug)]
+pub struct ExplainArgs {
+    /// Rule id (`MC002`, `F03`) or built-in check name (`duplicate-key`); case does not matter
+    pub id: String,
+
+    /// Evaluation date for running the example (YYYY-MM-DD; default: today in UTC)
+    #[arg(long, value_name = "DATE")]
+    pub as_of: Option<String>,
+
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    /// Directory to write the files into (created if missing)
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+
+    /// Overwrite files that already exist
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    /// Aligned columns (default)
+    Table,
+    /// `{"rules": [{"id", "type", "severity", "kinds", "title"}]}`
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = "Install, for example:\n  \
+channelguard manpage > ~/.local/share/man/man1/channelguard.1\n  \
+channelguard manpage check > ~/.local/share/man/man1/channelguard-check.1")]
+pub struct ManpageArgs {
+    /// Print the page of this command (`channelguard-COMMAND(1)`) instead of channelguard(1)
+    #[arg(value_name = "COMMAND")]
+    pub command: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct SchemasArgs {
+    #[command(subcommand)]
+    pub command: SchemasCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SchemasCommand {
+    /// Write the bundled JSON Schemas, `document.json` for files that mix kinds, and the
+    /// schemas of `channelguard.yaml` and `*.test.yaml` to DIR (created if missing; existing
+    /// schema files are replaced, so re-exporting after an upgrade refreshes them)
+    Export {
+        /// Directory to write the schemas into
+        dir: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TestFormat {
+    /// One line per case, a diff per failure (default)
+    Human,
+    /// `{"cases": [...], "summary": {...}, "coverage": [...]}`
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct TestArgs {
+    /// Directory (or single file) of `*.test.yaml` cases [default: the built-in pack's cases and
+    /// DIR/tests of each policy directory (--policies DIR, `policies:` in channelguard.yaml)]
+    pub dir: Option<PathBuf>,
+
+    /// Run only the cases whose name or path contains TEXT
+    #[arg(long, value_name = "TEXT")]
+    pub filter: Option<String>,
+
+    /// Show, per policy, whether a case makes it fire, whether one keeps it silent, and which
+    /// `report` calls no case reached (with --filter: only the policies whose id or file contains
+    /// TEXT or that a selected case lists in `rules:`)
+    #[arg(long)]
+    pub coverage: bool,
+
+    /// Also print the full diagnostic of every unexpected finding
+    #[arg(long, short)]
+    pub verbose: bool,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = TestFormat::Human)]
+    pub format: TestFormat,
+
+    #[command(flatten)]
+    pub engine: EngineArgs,
 }

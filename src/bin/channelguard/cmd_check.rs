@@ -1,15 +1,13 @@
 //! `channelguard check`: run the whole check and print the report.
 
+use crate::args::CheckArgs;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Args;
-
-use crate::args::{ColorChoice, EngineArgs, FailOn, Format};
+use crate::args::Format;
 use crate::{exit_code, fail_on, use_color};
-use channelguard::check::CheckOptions;
-use channelguard::config;
+use channelguard::check::{self, Outcome, Prepared};
 use channelguard::report::github::GithubReporter;
 use channelguard::report::human::HumanReporter;
 use channelguard::report::json::JsonReporter;
@@ -19,98 +17,34 @@ use channelguard::report::{exit_status, ExitStatus, Report, Reporter};
 
 use crate::output::{self, Reserved};
 
-#[derive(Args, Debug)]
-pub struct CheckArgs {
-    /// Files or directories to check
-    #[arg(default_value = ".")]
-    pub paths: Vec<PathBuf>,
-
-    /// Print the wall time of each pipeline stage to standard error (for profiling)
-    #[arg(long, hide = true)]
-    pub timings: bool,
-
-    /// Output format; repeatable, each optionally followed by its --output FILE (default: human)
-    #[arg(long, value_enum, action = clap::ArgAction::Append)]
-    pub format: Vec<Format>,
-
-    /// Write the --format given just before to FILE (atomically) instead of standard output
-    #[arg(long, short = 'o', value_name = "FILE")]
-    pub output: Vec<PathBuf>,
-
-    /// Report only findings in these files or pointing into them (the whole repository is
-    /// still checked). For pre-commit hooks: it takes every argument after it as a file name,
-    /// even one that looks like an option, so it comes last (`--only -- FILE...`)
-    #[arg(long, value_name = "FILE", num_args = 0.., allow_hyphen_values = true)]
-    pub only: Option<Vec<PathBuf>>,
-
-    /// Report only findings in documents added or changed since this git ref (needs git)
-    #[arg(long, value_name = "REF")]
-    pub changed_since: Option<String>,
-
-    /// Do not report the findings recorded in this baseline (`channelguard baseline create`)
-    #[arg(long, value_name = "FILE")]
-    pub baseline: Option<PathBuf>,
-
-    /// Lowest severity that makes the exit code 1
-    #[arg(long, value_enum, default_value_t = FailOn::Error)]
-    pub fail_on: FailOn,
-
-    /// Exit 0 even when findings are reported (report-only CI jobs). A check that could not be
-    /// done still exits 2: an incomplete report must not pass as a clean one
-    #[arg(long)]
-    pub exit_zero: bool,
-
-    /// Evaluation date for rules that depend on "today" (YYYY-MM-DD; default: today in UTC)
-    #[arg(long, value_name = "DATE")]
-    pub as_of: Option<String>,
-
-    /// Print only the summary line (human format)
-    #[arg(long, short)]
-    pub quiet: bool,
-
-    /// When to use colour (also respects NO_COLOR)
-    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
-    pub color: ColorChoice,
-
-    /// Configuration file (default: channelguard.yaml at the --root, else in the current directory)
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-
-    /// Also list waived findings (they never count toward the exit code)
-    #[arg(long)]
-    pub show_waived: bool,
-
-    #[command(flatten)]
-    pub engine: EngineArgs,
-}
-
 pub fn run(mut args: CheckArgs) -> Result<ExitCode, String> {
     if let Some(files) = &mut args.only {
         *files = only_files(std::mem::take(files))?;
     }
-    let crate::Prepared {
-        options,
+    let Prepared {
+        mut options,
         config: loaded_config,
-        selection,
-    } = crate::check_options(
+    } = check::prepare(&crate::command_line(
+        &args.engine,
         &args.paths,
         args.as_of.as_deref(),
         args.config.as_deref(),
-        &args.engine,
-    )?;
+    )?)?;
+    options.suppressions.baseline = args.baseline.clone();
+    options.suppressions.only = args.only.clone();
+    options.suppressions.changed_since = args.changed_since.clone();
     // Output files are checked and their temporary files created before the check runs: a
     // refused target fails at once, and an interrupted run removes what it created.
     let targets = targets(&args)?;
     let as_of = options.as_of;
-    let outcome = config::run_check(&options, loaded_config.as_ref()).map_err(|e| e.to_string())?;
-    let mut outcome = outcome;
+    let outcome =
+        check::run_with_config(&options, loaded_config.as_ref()).map_err(|e| e.to_string())?;
     if args.timings {
         for (stage, took) in &outcome.stats.stages {
             eprintln!("{stage:>28}: {:8.3}s", took.as_secs_f64());
         }
     }
-    let mut notes = Vec::new();
-    notes.extend(narrow(&mut outcome, &args, &options, selection.as_deref())?);
+    let notes = notes(&outcome, &args);
     let fail_on = fail_on(args.fail_on);
     let report = Report {
         outcome: &outcome,
@@ -163,39 +97,39 @@ fn only_files(mut files: Vec<PathBuf>) -> Result<Vec<PathBuf>, String> {
     Ok(files)
 }
 
-/// Applies `--baseline`, the paths given, `--only` and `--changed-since` to the findings (the
-/// whole repository was checked either way). Each filter records how many findings it hid.
-/// Returns the lines for the end of the report: the baseline's, and a note when the paths
+/// The lines for the end of the report: what the baseline did, and a note when the paths
 /// checked hold no account document.
-fn narrow(
-    outcome: &mut channelguard::check::Outcome,
-    args: &CheckArgs,
-    options: &CheckOptions,
-    selection: Option<&[PathBuf]>,
-) -> Result<Vec<String>, String> {
-    use channelguard::changed::{self, Filter};
+fn notes(outcome: &Outcome, args: &CheckArgs) -> Vec<String> {
     let mut notes = Vec::new();
-    // The baseline goes first: against every finding, so that entries outside the files or
-    // documents selected below are not miscounted as fixed.
-    if let Some(path) = &args.baseline {
-        notes.push(apply_baseline(outcome, path, options)?);
-    }
-    let documents = match selection {
-        Some(paths) => {
-            let selected = changed::under_paths(outcome, paths);
-            let documents = selected.documents_in_files(outcome);
-            selected.retain(outcome, Filter::Paths);
-            documents
+    if let Some(applied) = &outcome.suppressed.baseline {
+        let mut note = format!(
+            "baseline `{}`: {} known {} not reported, {} {} fixed",
+            applied.path.display(),
+            applied.suppressed,
+            if applied.suppressed == 1 {
+                "finding"
+            } else {
+                "findings"
+            },
+            applied.fixed,
+            if applied.fixed == 1 {
+                "entry"
+            } else {
+                "entries"
+            },
+        );
+        if applied.fixed > 0 {
+            note.push_str(" (run `channelguard baseline create` to drop them)");
         }
-        None => outcome.stats.documents,
-    };
+        notes.push(note);
+    }
     // (A check stopped by a configuration, schema or policy error loaded nothing: that error
     // is what the report shows.)
     let incomplete = outcome
         .findings
         .iter()
         .any(|f| f.origin == channelguard::finding::Origin::Tool);
-    if documents == 0 && !incomplete {
+    if outcome.suppressed.documents_selected == 0 && !incomplete {
         let shown: Vec<String> = if args.paths.is_empty() {
             vec![".".to_string()]
         } else {
@@ -209,58 +143,7 @@ fn narrow(
             shown.join("`, `")
         ));
     }
-    if let Some(files) = &args.only {
-        changed::only_files(outcome, files).retain(outcome, Filter::Only);
-    }
-    if let Some(reference) = &args.changed_since {
-        changed::changed_since(outcome, reference, &options.paths[..1], &options.limits)
-            .map_err(|e| e.to_string())?
-            .retain(outcome, Filter::ChangedSince(reference.clone()));
-    }
-    Ok(notes)
-}
-
-fn apply_baseline(
-    outcome: &mut channelguard::check::Outcome,
-    path: &std::path::Path,
-    options: &CheckOptions,
-) -> Result<String, String> {
-    // Named on the command line, but possibly committed by anyone: through the one safe reader.
-    let mut scope = options.read_scope();
-    scope.allow_file(path);
-    let limit = options.limits.max_file_bytes;
-    let text =
-        channelguard::input::read_text(path, &scope, channelguard::input::Origin::Named, limit)
-            .map_err(|problem| match problem {
-                Ok(valid) => format!(
-                    "the baseline `{}` is not valid UTF-8 (byte {valid})",
-                    path.display()
-                ),
-                Err(refused) => format!("cannot read the baseline `{}`: {refused}", path.display()),
-            })?;
-    let baseline = channelguard::baseline::Baseline::parse(&text)
-        .map_err(|e| format!("baseline `{}`: {e}", path.display()))?;
-    let applied = baseline.apply(&mut outcome.findings, &outcome.sources);
-    let mut note = format!(
-        "baseline `{}`: {} known {} not reported, {} {} fixed",
-        path.display(),
-        applied.suppressed,
-        if applied.suppressed == 1 {
-            "finding"
-        } else {
-            "findings"
-        },
-        applied.fixed,
-        if applied.fixed == 1 {
-            "entry"
-        } else {
-            "entries"
-        },
-    );
-    if applied.fixed > 0 {
-        note.push_str(" (run `channelguard baseline create` to drop them)");
-    }
-    Ok(note)
+    notes
 }
 
 /// One requested report: a format and where it goes (`None`: standard output).
@@ -270,8 +153,7 @@ struct Target {
 }
 
 /// Pairs each `--output` with the `--format` given just before it, and reserves each output
-/// file ([`Reserved`]). clap's derive API drops argument positions, so the command line is
-/// matched again to read them.
+/// file ([`Reserved`]), by the positions `main` took from the one parse.
 fn targets(args: &CheckArgs) -> Result<Vec<Target>, String> {
     let mut targets: Vec<Target> = args
         .format
@@ -284,20 +166,8 @@ fn targets(args: &CheckArgs) -> Result<Vec<Target>, String> {
     if args.output.is_empty() {
         return Ok(targets);
     }
-    let matches = <crate::args::Cli as clap::CommandFactory>::command()
-        .try_get_matches_from(std::env::args_os())
-        .map_err(|e| e.to_string())?;
-    let check = matches
-        .subcommand_matches("check")
-        .ok_or("--output is an option of `check`")?;
-    let positions = |id: &str| -> Vec<usize> {
-        check
-            .indices_of(id)
-            .map(|i| i.collect())
-            .unwrap_or_default()
-    };
-    let format_at = positions("format");
-    let output_at = positions("output");
+    let format_at = &args.positions.format;
+    let output_at = args.positions.output.iter().copied();
     let mut owners: Vec<Option<&PathBuf>> = vec![None; targets.len()];
     for (output, at) in args.output.iter().zip(output_at) {
         let owner = format_at

@@ -1,21 +1,10 @@
 //! `channelguard completions SHELL`: prints a completion script generated from the clap
 //! definitions, so completions never drift from the options the binary accepts.
 
+use crate::args::CompletionsArgs;
 use std::process::ExitCode;
 
-use clap::{Args, Command, CommandFactory};
-use clap_complete::Shell;
-
-#[derive(Args, Debug)]
-#[command(after_help = "Install, for example:\n  \
-bash: channelguard completions bash > ~/.local/share/bash-completion/completions/channelguard\n  \
-zsh:  channelguard completions zsh > \"${fpath[1]}/_channelguard\"\n  \
-fish: channelguard completions fish > ~/.config/fish/completions/channelguard.fish")]
-pub struct CompletionsArgs {
-    /// The shell to write the completion script for
-    #[arg(value_enum)]
-    pub shell: Shell,
-}
+use clap::{Command, CommandFactory};
 
 pub fn run(args: CompletionsArgs) -> Result<ExitCode, String> {
     let mut command = without_hidden_commands(crate::args::Cli::command());

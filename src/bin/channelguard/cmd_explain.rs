@@ -1,33 +1,18 @@
 //! `channelguard explain <ID>`: what a policy or built-in check is for, what it reads, how to
 //! fix a violation, and what its example violation looks like when channelguard reports it.
 
+use crate::args::{EngineArgs, ExplainArgs};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::Args;
-
-use crate::args::EngineArgs;
 use crate::parse_as_of;
 use channelguard::check::{self, CheckOptions, MemoryInput};
+use channelguard::codes;
 use channelguard::policy::{PolicyMeta, PolicyOrigin, PolicySet};
 use channelguard::report::human::HumanReporter;
 use channelguard::rules_doc;
 use channelguard::source::SourceMap;
-use channelguard::{codes, config};
-
-#[derive(Args, Debug)]
-pub struct ExplainArgs {
-    /// Rule id (`MC002`, `F03`) or built-in check name (`duplicate-key`); case does not matter
-    pub id: String,
-
-    /// Evaluation date for running the example (YYYY-MM-DD; default: today in UTC)
-    #[arg(long, value_name = "DATE")]
-    pub as_of: Option<String>,
-
-    #[command(flatten)]
-    pub engine: EngineArgs,
-}
 
 /// The policies `explain` and `list` know: the built-in pack and `--policies` directories.
 /// Policies that fail to load are left out (`channelguard check` reports them).
@@ -86,36 +71,13 @@ fn declares_id(script: &str, id: &str) -> bool {
         .any(|value| value.trim().eq_ignore_ascii_case(id))
 }
 
-/// Options from the engine flags plus the policy and schema directories of `channelguard.yaml`
-/// (in `--root`, default `.`), so `test`, `explain` and `list` see the policies `check` runs.
-/// The file's rule settings and severities are left out: test cases and explanations must not
-/// depend on a local configuration.
+/// Options from the engine flags plus the directories of `channelguard.yaml`
+/// ([`channelguard::check::prepare_for_policies`]).
 pub fn engine_options(
     engine: &EngineArgs,
     as_of: jiff::civil::Date,
 ) -> Result<CheckOptions, String> {
-    let mut options = CheckOptions::new(Vec::new(), as_of);
-    options.schema_dir = engine.schemas.clone();
-    options.policies.builtin = !engine.no_builtin_policies;
-    options.policies.directories = engine.policies.clone();
-    options.threads = engine.threads;
-    let root = crate::root(engine)?;
-    options.root = root.clone();
-    if let Some(loaded) = config::load(None, &root)? {
-        // As in `check`: the file's directories first, so `--policies` ones replace them.
-        let mut directories: Vec<PathBuf> = loaded
-            .config
-            .policies
-            .iter()
-            .map(|dir| dir.value.clone())
-            .collect();
-        directories.append(&mut options.policies.directories);
-        options.policies.directories = directories;
-        if options.schema_dir.is_none() {
-            options.schema_dir = loaded.config.schemas.map(|dir| dir.value);
-        }
-    }
-    Ok(options)
+    check::prepare_for_policies(&crate::command_line(engine, &[], None, None)?, as_of)
 }
 
 /// Runs the policy's example through the whole pipeline and renders what the policy reports on

@@ -1,10 +1,8 @@
 //! `channelguard init`: writes a commented starter `channelguard.yaml` and a
 //! `.pre-commit-config.yaml` that runs channelguard as a pre-commit hook.
 
-use std::path::PathBuf;
+use crate::args::InitArgs;
 use std::process::ExitCode;
-
-use clap::Args;
 
 use channelguard::config;
 use channelguard::limits::Limits;
@@ -12,17 +10,6 @@ use channelguard::policy::{PolicySet, PolicySources};
 use channelguard::source::SourceMap;
 
 const PRE_COMMIT_FILE: &str = ".pre-commit-config.yaml";
-
-#[derive(Args, Debug)]
-pub struct InitArgs {
-    /// Directory to write the files into (created if missing)
-    #[arg(default_value = ".")]
-    pub dir: PathBuf,
-
-    /// Overwrite files that already exist
-    #[arg(long)]
-    pub force: bool,
-}
 
 pub fn run(args: InitArgs) -> Result<ExitCode, String> {
     let builtin = PolicySources {

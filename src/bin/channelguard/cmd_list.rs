@@ -1,31 +1,11 @@
 //! `channelguard list`: every policy and built-in check as a table (id, severity, kinds, title)
 //! or as JSON.
 
+use crate::args::{ListArgs, ListFormat};
 use std::process::ExitCode;
 
-use clap::{Args, ValueEnum};
-
-use crate::args::EngineArgs;
 use crate::cmd_explain::load_policies;
 use channelguard::rules_doc::{self, RuleSummary};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ListFormat {
-    /// Aligned columns (default)
-    Table,
-    /// `{"rules": [{"id", "type", "severity", "kinds", "title"}]}`
-    Json,
-}
-
-#[derive(Args, Debug)]
-pub struct ListArgs {
-    /// Output format
-    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
-    pub format: ListFormat,
-
-    #[command(flatten)]
-    pub engine: EngineArgs,
-}
 
 fn table(rules: &[RuleSummary]) -> String {
     let kinds: Vec<String> = rules

@@ -1,19 +1,10 @@
 //! `channelguard manpage [COMMAND]`: prints the roff man page of the binary, or of one of its
 //! commands (`channelguard-check(1)`), generated from the clap definitions.
 
+use crate::args::ManpageArgs;
 use std::process::ExitCode;
 
-use clap::{Args, CommandFactory};
-
-#[derive(Args, Debug)]
-#[command(after_help = "Install, for example:\n  \
-channelguard manpage > ~/.local/share/man/man1/channelguard.1\n  \
-channelguard manpage check > ~/.local/share/man/man1/channelguard-check.1")]
-pub struct ManpageArgs {
-    /// Print the page of this command (`channelguard-COMMAND(1)`) instead of channelguard(1)
-    #[arg(value_name = "COMMAND")]
-    pub command: Option<String>,
-}
+use clap::CommandFactory;
 
 pub fn run(args: ManpageArgs) -> Result<ExitCode, String> {
     let mut top = crate::args::Cli::command().disable_help_subcommand(true);

@@ -2,33 +2,15 @@
 //! schemas of `channelguard.yaml` and `*.test.yaml` to a directory, for editors that validate
 //! YAML as it is typed (docs/editors.md).
 
-use std::path::PathBuf;
+use crate::args::{SchemasArgs, SchemasCommand};
 use std::process::ExitCode;
 
-use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
 use channelguard::schema::{BUILTIN_SCHEMAS, EDITOR_SCHEMAS};
 
 /// File name of the schema that accepts a document of any kind (see [`document_schema`]).
 const DOCUMENT_SCHEMA: &str = "document.json";
-
-#[derive(Args, Debug)]
-pub struct SchemasArgs {
-    #[command(subcommand)]
-    pub command: SchemasCommand,
-}
-
-#[derive(Subcommand, Debug)]
-pub enum SchemasCommand {
-    /// Write the bundled JSON Schemas, `document.json` for files that mix kinds, and the
-    /// schemas of `channelguard.yaml` and `*.test.yaml` to DIR (created if missing; existing
-    /// schema files are replaced, so re-exporting after an upgrade refreshes them)
-    Export {
-        /// Directory to write the schemas into
-        dir: PathBuf,
-    },
-}
 
 pub fn run(args: SchemasArgs) -> Result<ExitCode, String> {
     match args.command {

@@ -1,13 +1,11 @@
 //! `channelguard test`: run policy test cases (`*.test.yaml`), show a diff for each failure and,
 //! with `--coverage`, what the cases exercised of each policy.
 
+use crate::args::{TestArgs, TestFormat};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Args, ValueEnum};
-
-use crate::args::EngineArgs;
 use crate::cmd_explain::engine_options;
 use crate::EXIT_INCOMPLETE;
 use channelguard::check::CheckOptions;
@@ -16,42 +14,6 @@ use channelguard::policy_cases::{self, CaseResult};
 use channelguard::report::escape_untrusted;
 use channelguard::report::human::HumanReporter;
 use channelguard::source::SourceMap;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum TestFormat {
-    /// One line per case, a diff per failure (default)
-    Human,
-    /// `{"cases": [...], "summary": {...}, "coverage": [...]}`
-    Json,
-}
-
-#[derive(Args, Debug)]
-pub struct TestArgs {
-    /// Directory (or single file) of `*.test.yaml` cases [default: the built-in pack's cases and
-    /// DIR/tests of each policy directory (--policies DIR, `policies:` in channelguard.yaml)]
-    pub dir: Option<PathBuf>,
-
-    /// Run only the cases whose name or path contains TEXT
-    #[arg(long, value_name = "TEXT")]
-    pub filter: Option<String>,
-
-    /// Show, per policy, whether a case makes it fire, whether one keeps it silent, and which
-    /// `report` calls no case reached (with --filter: only the policies whose id or file contains
-    /// TEXT or that a selected case lists in `rules:`)
-    #[arg(long)]
-    pub coverage: bool,
-
-    /// Also print the full diagnostic of every unexpected finding
-    #[arg(long, short)]
-    pub verbose: bool,
-
-    /// Output format
-    #[arg(long, value_enum, default_value_t = TestFormat::Human)]
-    pub format: TestFormat,
-
-    #[command(flatten)]
-    pub engine: EngineArgs,
-}
 
 /// A case to run: from disk, or embedded in the binary.
 enum Case {

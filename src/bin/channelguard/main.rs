@@ -19,7 +19,7 @@ mod output;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 use args::{Cli, ColorChoice, Command, FailOn};
 use channelguard::finding::Severity;
@@ -29,8 +29,16 @@ use channelguard::report::ExitStatus;
 pub const EXIT_INCOMPLETE: u8 = 2;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    // The one parse: the matches also give argument positions (`--format`/`--output` pairs).
+    let parsed = Cli::command().try_get_matches().and_then(|mut matches| {
+        // Positions first: turning the matches into `Cli` takes the values out of them.
+        let positions = args::FormatPositions::of(&matches);
+        Cli::from_arg_matches_mut(&mut matches)
+            .map_err(|error| error.format(&mut Cli::command()))
+            .map(|cli| (cli, positions))
+    });
+    let (mut cli, positions) = match parsed {
+        Ok(parsed) => parsed,
         Err(error) => {
             let _ = error.print();
             return ExitCode::from(if error.use_stderr() {
@@ -40,6 +48,9 @@ fn main() -> ExitCode {
             });
         }
     };
+    if let Command::Check(args) = &mut cli.command {
+        args.positions = positions;
+    }
     output::remove_temporaries_on_signal();
     let result = match cli.command {
         Command::Check(args) => cmd_check::run(args),
@@ -70,9 +81,7 @@ fn main() -> ExitCode {
 pub fn parse_as_of(text: Option<&str>) -> Result<jiff::civil::Date, String> {
     match text {
         None => Ok(channelguard::dates::today_utc()),
-        Some(text) => text
-            .parse::<jiff::civil::Date>()
-            .map_err(|_| format!("--as-of `{text}` is not a date (YYYY-MM-DD)")),
+        Some(text) => channelguard::dates::parse_as_of(text),
     }
 }
 
@@ -131,50 +140,26 @@ pub fn root(engine: &args::EngineArgs) -> Result<std::path::PathBuf, String> {
     }
 }
 
-/// What `check` and `baseline create` run: the options, the configuration and the paths
-/// that choose what is reported (`None`: the whole repository).
-pub struct Prepared {
-    pub options: channelguard::check::CheckOptions,
-    pub config: Option<channelguard::config::LoadedConfig>,
-    pub selection: Option<Vec<std::path::PathBuf>>,
-}
-
-/// The check options of `check` and `baseline create`: the repository found from the paths
-/// (`channelguard::root`), the command line, then `channelguard.yaml` (at the root, or
-/// `--config`) for what the command line leaves open. The whole repository is loaded; the
-/// paths given choose what is reported.
-pub fn check_options(
+/// The library's view of the engine flags (and of `--as-of`, `--config` and the paths for the
+/// commands that check data). `--root` is checked to be a directory first.
+pub fn command_line(
+    engine: &args::EngineArgs,
     paths: &[std::path::PathBuf],
     as_of: Option<&str>,
-    config_file: Option<&std::path::Path>,
-    engine: &args::EngineArgs,
-) -> Result<Prepared, String> {
-    let explicit_root = match &engine.root {
+    config: Option<&std::path::Path>,
+) -> Result<channelguard::check::CommandLine, String> {
+    let root = match &engine.root {
         Some(_) => Some(root(engine)?),
         None => None,
     };
-    let located =
-        channelguard::root::locate(paths, explicit_root.as_deref()).map_err(|e| e.to_string())?;
-    let root = located.root;
-    let loaded_config = channelguard::config::load(config_file, &root)?;
-    let command_line_date = as_of.map(|t| parse_as_of(Some(t))).transpose()?;
-    let as_of = channelguard::config::evaluation_date(command_line_date, loaded_config.as_ref());
-    // The root first, then the named paths (a hidden directory or a file of another extension
-    // is checked only when named); the walk drops the ones it found twice.
-    let mut walked = vec![root.clone()];
-    walked.extend(located.paths.iter().filter(|p| **p != root).cloned());
-    let mut options = channelguard::check::CheckOptions::new(walked, as_of);
-    options.root = root;
-    options.schema_dir = engine.schemas.clone();
-    options.policies.builtin = !engine.no_builtin_policies;
-    options.policies.directories = engine.policies.clone();
-    options.threads = engine.threads;
-    if let Some(loaded) = &loaded_config {
-        loaded.config.apply_to(&mut options);
-    }
-    Ok(Prepared {
-        options,
-        config: loaded_config,
-        selection: located.selects_part.then_some(located.paths),
+    Ok(channelguard::check::CommandLine {
+        paths: paths.to_vec(),
+        as_of: as_of.map(str::to_string),
+        config: config.map(std::path::Path::to_path_buf),
+        root,
+        schemas: engine.schemas.clone(),
+        policies: engine.policies.clone(),
+        no_builtin_policies: engine.no_builtin_policies,
+        threads: engine.threads,
     })
 }

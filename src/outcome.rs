@@ -1,0 +1,107 @@
+//! What a run gives back: the sorted findings with the sources they point into ([`Outcome`]),
+//! and the counts and timings of the summary ([`Stats`]), including what each report filter
+//! ([`Filter`]) left out.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::discover;
+use crate::finding::Finding;
+use crate::repository::Repository;
+use crate::source::SourceMap;
+
+/// Counts for the summary line.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub files: usize,
+    pub documents: usize,
+    pub policies: usize,
+    pub elapsed: Duration,
+    /// Wall time of each pipeline stage, in order (shown by `check --timings`).
+    pub stages: Vec<(&'static str, Duration)>,
+    /// Paths the walk did not take, and why (counted in the summary).
+    pub skipped: Vec<discover::Skipped>,
+    /// Findings each report filter left out (paths, `--only`, `--changed-since`), in the order
+    /// the filters ran; set by `crate::changed::Selection::retain`.
+    pub not_shown: Vec<(Filter, usize)>,
+}
+
+impl Stats {
+    /// How many paths were skipped for each reason, in a fixed order.
+    pub fn skipped_counts(&self) -> Vec<(crate::scope::SkipReason, usize)> {
+        let mut counts: std::collections::BTreeMap<crate::scope::SkipReason, usize> =
+            std::collections::BTreeMap::new();
+        for s in &self.skipped {
+            *counts.entry(s.reason).or_default() += 1;
+        }
+        counts.into_iter().collect()
+    }
+}
+
+/// The result of a run: findings sorted by (file, position, code), and the sources they point into.
+pub struct Outcome {
+    pub sources: SourceMap,
+    pub findings: Vec<Finding>,
+    pub stats: Stats,
+    /// Policy metadata of the run (for SARIF rules, `explain`, coverage).
+    pub policies: Vec<crate::policy::PolicyMeta>,
+    /// Per policy id, the lines of `report*` calls that ran.
+    pub reached: std::collections::BTreeMap<String, Vec<u16>>,
+    /// The loaded repository (for baselines, changed-document filters and test runners).
+    pub repository: Arc<Repository>,
+    /// What the report filters did ([`crate::suppress`]).
+    pub suppressed: Suppressed,
+}
+
+/// A filter that narrows what is reported (the summary says how many findings each hid).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Filter {
+    /// The paths given to `check` (parts of the repository).
+    Paths,
+    /// `--only FILE...`.
+    Only,
+    /// `--changed-since REF`.
+    ChangedSince(String),
+}
+
+impl Filter {
+    /// The key of the JSON summary's `not_shown` object.
+    pub fn key(&self) -> &'static str {
+        match self {
+            Filter::Paths => "paths",
+            Filter::Only => "only",
+            Filter::ChangedSince(_) => "changed_since",
+        }
+    }
+
+    /// What the human summary says the hidden findings were.
+    pub fn describe(&self) -> String {
+        match self {
+            Filter::Paths => "outside the selected paths".to_string(),
+            Filter::Only => "outside the --only files".to_string(),
+            Filter::ChangedSince(reference) => {
+                format!("in documents unchanged since `{reference}`")
+            }
+        }
+    }
+}
+
+/// What the report filters did ([`crate::suppress`]), for the notes at the end of the report.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Suppressed {
+    /// The baseline applied and its effect.
+    pub baseline: Option<BaselineEffect>,
+    /// Account documents in the selected paths (every document without a selection).
+    pub documents_selected: usize,
+}
+
+/// The effect of `--baseline FILE`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BaselineEffect {
+    pub path: PathBuf,
+    /// Findings left out because the baseline lists them.
+    pub suppressed: usize,
+    /// Baseline entries that no finding matches any more.
+    pub fixed: usize,
+}
