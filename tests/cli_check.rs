@@ -357,7 +357,7 @@ fn related_locations_render_inside_their_finding() {
         .nth(1)
         .expect("MC020 is reported")
         .split("\n\n")
-        .nth(1)
+        .next()
         .expect("the finding's body");
     // The removed relationship, the active subscription in the same file and the one in
     // another file, in that order, then the help.
