@@ -371,9 +371,14 @@ fn related_locations_render_inside_their_finding() {
     let other_file = at("[subscriptions/woodgrove-teams.yaml:13:9]");
     let other_label = at("`woodgrove-teams` was still active when the relationship was removed");
     let help = at("help: suspend or cancel");
-    assert!(own < same_file && same_file < other_file && other_file < other_label && other_label < help);
+    assert!(
+        own < same_file && same_file < other_file && other_file < other_label && other_label < help
+    );
     // Five lines apart in one file: two snippets, without the lines between them (18, 19).
-    assert!(at("[customers/woodgrove.yaml:21:9]") < same_file, "{finding}");
+    assert!(
+        at("[customers/woodgrove.yaml:21:9]") < same_file,
+        "{finding}"
+    );
     assert!(
         !finding.contains(" 18 │") && !finding.contains(" 19 │"),
         "{finding}"
@@ -386,7 +391,8 @@ fn f03_severities() -> std::collections::BTreeSet<String> {
     let mut seen = std::collections::BTreeSet::new();
     for case in ["norway-unquoted", "schema-errors"] {
         let out = check(case, "json", &["--no-builtin-policies"]);
-        let json: serde_json::Value = serde_json::from_str(out.split_once('\n').unwrap().1).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(out.split_once('\n').unwrap().1).unwrap();
         for f in json["findings"].as_array().unwrap() {
             if f["code"] == "F03" {
                 seen.insert(f["severity"].as_str().unwrap().to_string());
@@ -401,7 +407,11 @@ fn f03_severities() -> std::collections::BTreeSet<String> {
 #[test]
 fn f03_lists_every_severity_it_reports() {
     let reported = f03_severities();
-    assert_eq!(reported.len(), 2, "the fixtures no longer show both cases: {reported:?}");
+    assert_eq!(
+        reported.len(),
+        2,
+        "the fixtures no longer show both cases: {reported:?}"
+    );
 
     let list = String::from_utf8(channelguard(["list"]).stdout).unwrap();
     let row = list.lines().find(|l| l.starts_with("F03 ")).unwrap();
@@ -414,10 +424,8 @@ fn f03_lists_every_severity_it_reports() {
         .collect();
     assert_eq!(listed, reported, "{row}");
 
-    let json: serde_json::Value = serde_json::from_slice(
-        &channelguard(["list", "--format", "json"]).stdout,
-    )
-    .unwrap();
+    let json: serde_json::Value =
+        serde_json::from_slice(&channelguard(["list", "--format", "json"]).stdout).unwrap();
     let rule = json["rules"]
         .as_array()
         .unwrap()
@@ -437,7 +445,10 @@ fn f03_lists_every_severity_it_reports() {
     for severity in &reported {
         assert!(explain.contains(severity.as_str()), "{explain}");
     }
-    assert!(explain.contains("warning for a correct code written unquoted"), "{explain}");
+    assert!(
+        explain.contains("warning for a correct code written unquoted"),
+        "{explain}"
+    );
 
     let sarif = check("norway-unquoted", "sarif", &["--no-builtin-policies"]);
     let sarif: serde_json::Value = serde_json::from_str(sarif.split_once('\n').unwrap().1).unwrap();
@@ -450,7 +461,10 @@ fn f03_lists_every_severity_it_reports() {
     let described = rule["fullDescription"]["text"].as_str().unwrap();
     assert!(described.contains("Reported as warning for"), "{described}");
     assert!(
-        rule["help"]["markdown"].as_str().unwrap().contains("Reported as warning for"),
+        rule["help"]["markdown"]
+            .as_str()
+            .unwrap()
+            .contains("Reported as warning for"),
         "{rule}"
     );
 }

@@ -21,9 +21,7 @@ fn run(meta: &PolicyMeta, yaml: String) -> Vec<Finding> {
         text: Arc::from(yaml),
         regions: None,
     };
-    check::run_with_inputs(&options, &[input])
-        .unwrap()
-        .findings
+    check::run_with_inputs(&options, &[input]).unwrap().findings
 }
 
 fn codes(findings: &[Finding]) -> String {
@@ -41,7 +39,10 @@ fn every_example_violates_its_rule_and_every_compliant_version_does_not() {
     let mut problems = Vec::new();
     for meta in &metas {
         if meta.example.is_empty() || meta.compliant.is_empty() {
-            problems.push(format!("{}: needs both `example:` and `compliant:`", meta.id));
+            problems.push(format!(
+                "{}: needs both `example:` and `compliant:`",
+                meta.id
+            ));
             continue;
         }
         let example = run(meta, rules_doc::example_yaml(meta));

@@ -69,11 +69,8 @@ pub fn parse(script: &str) -> Result<PolicyMeta, MetaError> {
                 } else if yaml && !last.2.is_empty() {
                     last.2.push('\n');
                 }
-                last.2.push_str(if yaml {
-                    rest_preserving(line)
-                } else {
-                    rest
-                });
+                last.2
+                    .push_str(if yaml { rest_preserving(line) } else { rest });
                 continue;
             }
         }

@@ -11,8 +11,8 @@
 //! line numbers and column; the file's line index (`source.rs`) finds the lines.
 
 use std::fmt;
-use std::sync::Arc;
 use std::io::{self, Write};
+use std::sync::Arc;
 use std::time::Duration;
 
 use miette::{
