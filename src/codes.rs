@@ -181,6 +181,38 @@ impl BuiltinCheck {
     }
 }
 
+/// A case a check reports at another severity than its default, and when.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct SeverityCase {
+    pub severity: Severity,
+    pub when: &'static str,
+}
+
+impl BuiltinCheck {
+    /// The cases this check reports at another severity than [`BuiltinCheck::severity`];
+    /// `list`, `explain`, SARIF and `docs/rules.md` show them beside the default.
+    pub fn other_severities(&self) -> &'static [SeverityCase] {
+        match self.id {
+            "F03" => &[SeverityCase {
+                severity: Severity::Warning,
+                when: "a correct code written unquoted that YAML 1.1 tools read as a boolean (`NO`, `ON`, `Y`)",
+            }],
+            _ => &[],
+        }
+    }
+
+    /// The severity as `list`, `explain` and the docs show it: `error`, or `error/warning`
+    /// when some cases are reported at another severity.
+    pub fn severity_text(&self) -> String {
+        let mut text = self.severity.as_str().to_string();
+        for case in self.other_severities() {
+            text.push('/');
+            text.push_str(case.severity.as_str());
+        }
+        text
+    }
+}
+
 /// Looks a built-in check up by id or name.
 pub fn find(id_or_name: &str) -> Option<&'static BuiltinCheck> {
     ALL.iter()

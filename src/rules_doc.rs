@@ -20,9 +20,31 @@ pub struct RuleSummary {
     #[serde(rename = "type")]
     pub rule_type: &'static str,
     pub severity: crate::finding::Severity,
+    /// Cases reported at another severity than `severity` (F03's unquoted `NO` is a warning).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub other_severities: Vec<codes::SeverityCase>,
     /// Document kinds a policy applies to (empty for built-in checks).
     pub kinds: Vec<String>,
     pub title: String,
+}
+
+impl RuleSummary {
+    /// `error`, or `error/warning` when some cases are reported at another severity.
+    pub fn severity_text(&self) -> String {
+        std::iter::once(self.severity.as_str())
+            .chain(self.other_severities.iter().map(|c| c.severity.as_str()))
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+}
+
+/// `- **Severity:** …` lines and `explain`'s severity line: the default, then each other case.
+fn severity_detail(check: &BuiltinCheck) -> String {
+    let mut text = check.severity.to_string();
+    for case in check.other_severities() {
+        text.push_str(&format!("; {} for {}", case.severity, case.when));
+    }
+    text
 }
 
 /// Policies (sorted by id) then built-in checks (in registry order).
@@ -33,6 +55,7 @@ pub fn catalog(policies: &[PolicyMeta]) -> Vec<RuleSummary> {
         id: meta.id.clone(),
         rule_type: "policy",
         severity: meta.severity,
+        other_severities: Vec::new(),
         kinds: meta.kinds.iter().map(|k| k.as_str().to_string()).collect(),
         title: meta.title.clone(),
     });
@@ -40,6 +63,7 @@ pub fn catalog(policies: &[PolicyMeta]) -> Vec<RuleSummary> {
         id: check.id.to_string(),
         rule_type: "builtin",
         severity: check.severity,
+        other_severities: check.other_severities().to_vec(),
         kinds: Vec::new(),
         title: check.summary.to_string(),
     });
@@ -142,7 +166,7 @@ pub fn rules_markdown(policies: &[PolicyMeta]) -> String {
             "| [{}](#{}) | {} | {} | {} |\n",
             rule.id,
             anchor(&rule.id),
-            rule.severity,
+            rule.severity_text(),
             kinds,
             cell(&rule.title)
         ));
@@ -186,6 +210,12 @@ pub fn rules_markdown(policies: &[PolicyMeta]) -> String {
                 example_yaml(meta)
             ));
         }
+        if !meta.compliant.is_empty() {
+            out.push_str(&format!(
+                "\n**Use instead**\n\n```yaml\n{}```\n",
+                compliant_yaml(meta)
+            ));
+        }
     }
     out.push_str("\n## Built-in checks\n");
     let mut family = "";
@@ -201,7 +231,7 @@ pub fn rules_markdown(policies: &[PolicyMeta]) -> String {
             check.id,
             check.summary,
             check.name,
-            check.severity,
+            severity_detail(check),
             check.help
         ));
     }
@@ -212,7 +242,17 @@ pub fn rules_markdown(policies: &[PolicyMeta]) -> String {
 /// deeper than the first line (`//! example: kind: X` then `//!   id: y`), so the lines after
 /// the first lose their common indentation.
 pub fn example_yaml(meta: &PolicyMeta) -> String {
-    let mut lines = meta.example.trim_end().lines();
+    header_yaml(&meta.example)
+}
+
+/// A policy's `compliant:` version of its example, as YAML (see [`example_yaml`]).
+pub fn compliant_yaml(meta: &PolicyMeta) -> String {
+    header_yaml(&meta.compliant)
+}
+
+/// A YAML header value without the extra indentation of its continuation lines.
+fn header_yaml(value: &str) -> String {
+    let mut lines = value.trim_end().lines();
     let Some(first) = lines.next() else {
         return String::new();
     };
@@ -331,10 +371,30 @@ fn explain_policy_raw(meta: &PolicyMeta, file: &str, builtin: bool) -> String {
     out
 }
 
+/// The part of `explain` after the example's diagnostic: the compliant version of the example
+/// ("use instead"), escaped like the rest.
+pub fn explain_compliant(meta: &PolicyMeta) -> String {
+    let mut out = String::from("\nuse instead (compliant)\n");
+    if meta.compliant.is_empty() {
+        out.push_str(&format!(
+            "{INDENT}none given (add `compliant:` to the header)\n"
+        ));
+    } else {
+        for line in compliant_yaml(meta).lines() {
+            out.push_str(format!("{INDENT}{line}").trim_end());
+            out.push('\n');
+        }
+    }
+    escape_lines(&out)
+}
+
 /// The text `explain` prints for a built-in check.
 pub fn explain_check(check: &BuiltinCheck) -> String {
     let mut out = format!("{}: {} (`{}`)\n\n", check.id, check.summary, check.name);
-    out.push_str(&format!("{INDENT}severity    {}\n", check.severity));
+    // The value column stays aligned with the lines below when the detail wraps.
+    let hanging = format!("{INDENT}{:12}", "");
+    let detail = wrap(&severity_detail(check), WIDTH, &hanging);
+    out.push_str(&format!("{INDENT}severity    {}", &detail[hanging.len()..]));
     out.push_str(&format!(
         "{INDENT}checked by  channelguard itself ({})\n",
         check_family(check.id)

@@ -188,11 +188,11 @@ fn list_as_a_table() {
     let mut lines = stdout.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "ID       SEVERITY  KINDS         TITLE"
+        "ID       SEVERITY       KINDS         TITLE"
     );
     assert_eq!(
         lines.next().unwrap(),
-        "AUTH001  warning   Subscription  active subscription without a start date"
+        "AUTH001  warning        Subscription  active subscription without a start date"
     );
     assert_eq!(lines.count(), channelguard::codes::ALL.len());
     let (_, builtin, _) = run(&["list"]);

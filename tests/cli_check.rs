@@ -334,3 +334,137 @@ fn dangling_references_skip_only_the_evaluations_that_read_them() {
     assert_eq!(s004["severity"], "info");
     assert_eq!(s004["line"], 10);
 }
+
+/// Related locations render as part of their finding: each with its own label (never an empty
+/// `╰──`), inside the finding before its help (no separate `Advice:` item), the ones in other
+/// files under their own file header, and labels far apart in one file as separate snippets
+/// without the lines between them (issue 13, item 4).
+#[test]
+fn related_locations_render_inside_their_finding() {
+    let out = check("related-locations", "human", &[]);
+    insta::with_settings!({
+        filters => vec![(r" in \d+\.\d+s", " in [time]")],
+    }, {
+        insta::assert_snapshot!(out);
+    });
+    assert!(!out.contains("Advice:"), "{out}");
+    assert!(
+        !out.lines().any(|l| l.trim_end().ends_with("╰──")),
+        "a label without text:\n{out}"
+    );
+    let finding = out
+        .split("\nMC020\n")
+        .nth(1)
+        .expect("MC020 is reported")
+        .split("\n\n")
+        .next()
+        .expect("the finding's body");
+    // The removed relationship, the active subscription in the same file and the one in
+    // another file, in that order, then the help.
+    let at = |needle: &str| {
+        finding
+            .find(needle)
+            .unwrap_or_else(|| panic!("missing {needle:?} in:\n{finding}"))
+    };
+    let own = at("[customers/woodgrove.yaml:16:9]");
+    let same_file = at("`woodgrove-m365-e3` was still active when the relationship was removed");
+    let other_file = at("[subscriptions/woodgrove-teams.yaml:13:9]");
+    let other_label = at("`woodgrove-teams` was still active when the relationship was removed");
+    let help = at("help: suspend or cancel");
+    assert!(
+        own < same_file && same_file < other_file && other_file < other_label && other_label < help
+    );
+    // Five lines apart in one file: two snippets, without the lines between them (18, 19).
+    assert!(
+        at("[customers/woodgrove.yaml:21:9]") < same_file,
+        "{finding}"
+    );
+    assert!(
+        !finding.contains(" 18 │") && !finding.contains(" 19 │"),
+        "{finding}"
+    );
+}
+
+/// The severities of F03's findings over the fixtures (`error` for an invalid code, `warning`
+/// for an unquoted `NO`).
+fn f03_severities() -> std::collections::BTreeSet<String> {
+    let mut seen = std::collections::BTreeSet::new();
+    for case in ["norway-unquoted", "schema-errors"] {
+        let out = check(case, "json", &["--no-builtin-policies"]);
+        let json: serde_json::Value =
+            serde_json::from_str(out.split_once('\n').unwrap().1).unwrap();
+        for f in json["findings"].as_array().unwrap() {
+            if f["code"] == "F03" {
+                seen.insert(f["severity"].as_str().unwrap().to_string());
+            }
+        }
+    }
+    seen
+}
+
+/// F03 reports errors and warnings: `list`, `list --format json`, `explain` and the SARIF rule
+/// name every severity it reports, not only the default `error` (issue 13, item 6).
+#[test]
+fn f03_lists_every_severity_it_reports() {
+    let reported = f03_severities();
+    assert_eq!(
+        reported.len(),
+        2,
+        "the fixtures no longer show both cases: {reported:?}"
+    );
+
+    let list = String::from_utf8(channelguard(["list"]).stdout).unwrap();
+    let row = list.lines().find(|l| l.starts_with("F03 ")).unwrap();
+    let listed: std::collections::BTreeSet<String> = row
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .map(str::to_string)
+        .collect();
+    assert_eq!(listed, reported, "{row}");
+
+    let json: serde_json::Value =
+        serde_json::from_slice(&channelguard(["list", "--format", "json"]).stdout).unwrap();
+    let rule = json["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "F03")
+        .unwrap();
+    let mut listed: std::collections::BTreeSet<String> = rule["other_severities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["severity"].as_str().unwrap().to_string())
+        .collect();
+    listed.insert(rule["severity"].as_str().unwrap().to_string());
+    assert_eq!(listed, reported, "{rule}");
+
+    let explain = String::from_utf8(channelguard(["explain", "F03"]).stdout).unwrap();
+    for severity in &reported {
+        assert!(explain.contains(severity.as_str()), "{explain}");
+    }
+    assert!(
+        explain.contains("warning for a correct code written unquoted"),
+        "{explain}"
+    );
+
+    let sarif = check("norway-unquoted", "sarif", &["--no-builtin-policies"]);
+    let sarif: serde_json::Value = serde_json::from_str(sarif.split_once('\n').unwrap().1).unwrap();
+    let rule = sarif["runs"][0]["tool"]["driver"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "F03")
+        .unwrap();
+    let described = rule["fullDescription"]["text"].as_str().unwrap();
+    assert!(described.contains("Reported as warning for"), "{described}");
+    assert!(
+        rule["help"]["markdown"]
+            .as_str()
+            .unwrap()
+            .contains("Reported as warning for"),
+        "{rule}"
+    );
+}

@@ -38,6 +38,8 @@ pub struct PolicyMeta {
     pub settings: Vec<SettingDecl>,
     /// An example of data that violates the rule, for `explain`.
     pub example: String,
+    /// The example made compliant ("use instead"), for `explain` and `docs/rules.md`.
+    pub compliant: String,
 }
 
 /// A header problem: message and the 1-based line it is on.
@@ -61,16 +63,14 @@ pub fn parse(script: &str) -> Result<PolicyMeta, MetaError> {
         let rest = rest.trim();
         if continuation {
             if let Some(last) = entries.last_mut() {
-                if !last.2.is_empty() && last.1 != "example" {
+                let yaml = matches!(last.1.as_str(), "example" | "compliant");
+                if !last.2.is_empty() && !yaml {
                     last.2.push(' ');
-                } else if last.1 == "example" && !last.2.is_empty() {
+                } else if yaml && !last.2.is_empty() {
                     last.2.push('\n');
                 }
-                last.2.push_str(if last.1 == "example" {
-                    rest_preserving(line)
-                } else {
-                    rest
-                });
+                last.2
+                    .push_str(if yaml { rest_preserving(line) } else { rest });
                 continue;
             }
         }
@@ -95,6 +95,7 @@ pub fn parse(script: &str) -> Result<PolicyMeta, MetaError> {
         remediation: String::new(),
         settings: Vec::new(),
         example: String::new(),
+        compliant: String::new(),
     };
     let mut seen_severity = false;
     for (line, key, value) in entries {
@@ -136,6 +137,7 @@ pub fn parse(script: &str) -> Result<PolicyMeta, MetaError> {
             "rationale" => meta.rationale = value,
             "remediation" => meta.remediation = value,
             "example" => meta.example = value,
+            "compliant" => meta.compliant = value,
             "setting" => meta.settings.push(parse_setting(&value).map_err(error)?),
             other => return Err(error(format!("unknown header key `{other}`"))),
         }

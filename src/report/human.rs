@@ -12,6 +12,7 @@
 
 use std::fmt;
 use std::io::{self, Write};
+use std::sync::Arc;
 use std::time::Duration;
 
 use miette::{
@@ -24,7 +25,7 @@ use super::{Report, Reporter};
 use crate::finding::{Finding, Severity};
 use crate::scope::SkipReason;
 use crate::source::ByteSpan;
-use crate::source::{SourceFile, SourceMap};
+use crate::source::{FileId, SourceFile, SourceMap};
 
 /// Longest part of a source line shown, in bytes; a longer line is clipped around its label,
 /// with `…` on each clipped side. This keeps the work per finding constant however long the
@@ -64,7 +65,7 @@ impl Default for HumanReporter {
     }
 }
 
-/// A finding (or one of its related labels in another file) as a miette diagnostic.
+/// A finding as a miette diagnostic.
 struct Rendered {
     code: Option<String>,
     severity: miette::Severity,
@@ -72,7 +73,6 @@ struct Rendered {
     help: Option<String>,
     source: Option<Excerpt>,
     labels: Vec<LabeledSpan>,
-    related: Vec<Rendered>,
 }
 
 impl fmt::Debug for Rendered {
@@ -115,13 +115,6 @@ impl Diagnostic for Rendered {
             return None;
         }
         Some(Box::new(self.labels.iter().cloned()))
-    }
-
-    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn Diagnostic> + 'a>> {
-        if self.related.is_empty() {
-            return None;
-        }
-        Some(Box::new(self.related.iter().map(|r| r as &dyn Diagnostic)))
     }
 }
 
@@ -224,14 +217,18 @@ struct Chunk {
     end: usize,
     /// 0-based number of its first line in the original file.
     first_line: usize,
+    /// The (escaped) name of the file the lines are from.
+    name: Arc<str>,
 }
 
-/// What miette renders for one file of a diagnostic: for each group of nearby labels a
-/// [`Chunk`] of their lines and one line of context, each line clipped to a window and
-/// escaped, instead of the whole file. Line numbers and the `file:line:column` of each snippet
-/// header are the true ones of the original file (see `read_span`).
+/// What miette renders for a diagnostic: for each group of nearby labels a [`Chunk`] of their
+/// lines and one line of context, each line clipped to a window and escaped, instead of the
+/// whole file. Chunks may come from several files (the finding's own, then the files of its
+/// related labels), so every label is drawn inside the one finding. Line numbers and the
+/// `file:line:column` of each snippet header are the true ones of the original file (see
+/// `read_span`).
+#[derive(Default)]
 struct Excerpt {
-    name: String,
     text: String,
     chunks: Vec<Chunk>,
     /// Excerpt offset of each label's start, with its true 0-based line and column.
@@ -273,7 +270,7 @@ impl SourceCode for Excerpt {
             inner.span().len(),
         );
         Ok(Box::new(MietteSpanContents::new_named(
-            self.name.clone(),
+            chunk.name.to_string(),
             inner.data(),
             global,
             line,
@@ -284,18 +281,14 @@ impl SourceCode for Excerpt {
 }
 
 impl Excerpt {
-    fn new(file: &SourceFile) -> Excerpt {
-        Excerpt {
-            name: escape_untrusted(&file.name),
-            text: String::new(),
-            chunks: Vec::new(),
-            starts: Vec::new(),
-        }
-    }
-
-    /// Adds a chunk for `pieces` (placed in `file`; the first anchors the window of its line)
-    /// and returns their labels in excerpt offsets.
-    fn add(&mut self, file: &SourceFile, pieces: &[(&Piece, Placed)]) -> Vec<LabeledSpan> {
+    /// Adds a chunk for `pieces` (placed in `file`, whose escaped name is `name`; the first
+    /// anchors the window of its line) and returns their labels in excerpt offsets.
+    fn add(
+        &mut self,
+        file: &SourceFile,
+        name: &Arc<str>,
+        pieces: &[(&Piece, Placed)],
+    ) -> Vec<LabeledSpan> {
         let low = pieces.iter().map(|(_, p)| p.line).min().unwrap_or(1);
         let high = pieces.iter().map(|(_, p)| p.last).max().unwrap_or(1);
         let mut last_line = file.line_count();
@@ -342,6 +335,7 @@ impl Excerpt {
             start: chunk_start,
             end: self.text.len(),
             first_line: first as usize - 1,
+            name: name.clone(),
         });
         let text = &self.text;
         let map = |offset: usize, number: u32| -> usize {
@@ -390,10 +384,11 @@ impl Excerpt {
     }
 }
 
-/// The excerpt and labels of `pieces` (all in `file`): sorted by position and grouped, a piece
-/// joining the group before it when it starts within [`NEAR_LINES`] lines of the group's last
-/// line (and inside the window of its line when that line is clipped); one chunk per group.
-fn excerpt(file: &SourceFile, mut pieces: Vec<Piece>) -> (Excerpt, Vec<LabeledSpan>) {
+/// Adds the chunks of `pieces` (all in `file`) to `excerpt` and returns their labels: sorted
+/// by position and grouped, a piece joining the group before it when it starts within
+/// [`NEAR_LINES`] lines of the group's last line (and inside the window of its line when that
+/// line is clipped); one chunk per group.
+fn add_file(excerpt: &mut Excerpt, file: &SourceFile, mut pieces: Vec<Piece>) -> Vec<LabeledSpan> {
     pieces.sort_by_key(|p| (p.span.start, !p.primary));
     let mut groups: Vec<Vec<(&Piece, Placed)>> = Vec::new();
     for piece in &pieces {
@@ -417,57 +412,57 @@ fn excerpt(file: &SourceFile, mut pieces: Vec<Piece>) -> (Excerpt, Vec<LabeledSp
             groups.push(vec![(piece, placed)]);
         }
     }
-    let mut excerpt = Excerpt::new(file);
+    let name: Arc<str> = Arc::from(escape_untrusted(&file.name));
     let mut labels = Vec::new();
     for group in &groups {
-        labels.extend(excerpt.add(file, group));
+        labels.extend(excerpt.add(file, &name, group));
     }
-    (excerpt, labels)
+    labels
+}
+
+/// The text under a related location: its message, or a plain word when it has none (a label
+/// drawn with nothing after `╰──` reads as a rendering fault).
+fn related_text(message: &str) -> String {
+    if message.trim().is_empty() {
+        "related location".to_string()
+    } else {
+        escape_untrusted(message)
+    }
 }
 
 fn render(finding: &Finding, sources: &SourceMap) -> Rendered {
     let mut source = None;
     let mut labels = Vec::new();
-    let mut related = Vec::new();
     if let Some(location) = finding.location {
-        let file = sources.get(location.file);
         let label = finding.label.as_deref().unwrap_or_default();
-        let mut pieces = vec![Piece {
+        let mut own = vec![Piece {
             span: location.span,
             text: escape_untrusted(label),
             primary: true,
         }];
+        // Related labels in other files are drawn in the same finding, after its own file,
+        // each file once, in the order the finding names them.
+        let mut others: Vec<(FileId, Vec<Piece>)> = Vec::new();
         for r in &finding.related {
+            let piece = Piece {
+                span: r.location.span,
+                text: related_text(&r.message),
+                primary: false,
+            };
             if r.location.file == location.file {
-                pieces.push(Piece {
-                    span: r.location.span,
-                    text: escape_untrusted(&r.message),
-                    primary: false,
-                });
+                own.push(piece);
+            } else if let Some((_, list)) = others.iter_mut().find(|(f, _)| *f == r.location.file) {
+                list.push(piece);
             } else {
-                // A label in another file: an advice of its own, as miette has one source
-                // per diagnostic.
-                let other = sources.get(r.location.file);
-                let piece = Piece {
-                    span: r.location.span,
-                    text: String::new(),
-                    primary: true,
-                };
-                let (excerpt, labels) = excerpt(other, vec![piece]);
-                related.push(Rendered {
-                    code: None,
-                    severity: miette::Severity::Advice,
-                    message: escape_untrusted(&r.message),
-                    help: None,
-                    source: Some(excerpt),
-                    labels,
-                    related: Vec::new(),
-                });
+                others.push((r.location.file, vec![piece]));
             }
         }
-        let (own, own_labels) = excerpt(file, pieces);
-        source = Some(own);
-        labels = own_labels;
+        let mut excerpt = Excerpt::default();
+        labels = add_file(&mut excerpt, sources.get(location.file), own);
+        for (file, pieces) in others {
+            labels.extend(add_file(&mut excerpt, sources.get(file), pieces));
+        }
+        source = Some(excerpt);
     }
     let mut message = finding.message.clone();
     if let Some(note) = &finding.waived {
@@ -480,7 +475,6 @@ fn render(finding: &Finding, sources: &SourceMap) -> Rendered {
         help: finding.help.as_deref().map(escape_untrusted),
         source,
         labels,
-        related,
     }
 }
 

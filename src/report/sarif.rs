@@ -364,18 +364,28 @@ pub fn path_to_uri(path: &str) -> String {
 }
 
 fn builtin_rule(check: &codes::BuiltinCheck) -> Rule {
+    // `defaultConfiguration.level` holds one level: the cases reported at another one are
+    // named in the description (each result carries its own `level`).
+    let cases: Vec<String> = check
+        .other_severities()
+        .iter()
+        .map(|c| format!("Reported as {} for {}.", level(c.severity), c.when))
+        .collect();
+    let full = if cases.is_empty() {
+        check.summary.to_string()
+    } else {
+        format!("{}. {}", check.summary, cases.join(" "))
+    };
     Rule {
         id: check.id.to_string(),
         name: check.name.to_string(),
         short_description: Text {
             text: check.summary.to_string(),
         },
-        full_description: Text {
-            text: check.summary.to_string(),
-        },
+        full_description: Text { text: full },
         help: Help {
             text: check.help.to_string(),
-            markdown: help_markdown(check.summary, "", check.help, "", check.id),
+            markdown: help_markdown(check.summary, &cases.join(" "), check.help, "", check.id),
         },
         help_uri: help_uri(check.id),
         default_configuration: Configuration {

@@ -131,6 +131,7 @@ pub fn run(args: ExplainArgs) -> Result<ExitCode, String> {
                     meta.id
                 )),
             }
+            text.push_str(&rules_doc::explain_compliant(meta));
         }
         print!("{text}");
         return Ok(ExitCode::SUCCESS);

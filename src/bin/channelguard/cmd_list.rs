@@ -25,15 +25,21 @@ fn table(rules: &[RuleSummary]) -> String {
         .max()
         .unwrap_or(2);
     let kinds_width = kinds.iter().map(String::len).chain([5]).max().unwrap_or(5);
+    let severity_width = rules
+        .iter()
+        .map(|r| r.severity_text().len())
+        .chain([8])
+        .max()
+        .unwrap_or(8);
     let mut out = format!(
-        "{:id_width$}  {:8}  {:kinds_width$}  TITLE\n",
+        "{:id_width$}  {:severity_width$}  {:kinds_width$}  TITLE\n",
         "ID", "SEVERITY", "KINDS"
     );
     for (rule, kinds) in rules.iter().zip(&kinds) {
         out.push_str(&format!(
-            "{:id_width$}  {:8}  {:kinds_width$}  {}\n",
+            "{:id_width$}  {:severity_width$}  {:kinds_width$}  {}\n",
             rule.id,
-            rule.severity.as_str(),
+            rule.severity_text(),
             kinds,
             rule.title
         ));
