@@ -104,13 +104,14 @@ pub fn run(mut args: CheckArgs) -> Result<ExitCode, String> {
     let as_of = options.as_of;
     let outcome = config::run_check(&options, loaded_config.as_ref()).map_err(|e| e.to_string())?;
     let mut outcome = outcome;
+    let mut notes = Vec::new();
+    notes.extend(narrow(&mut outcome, &args, &options, selection.as_deref())?);
+    // After the filters: `--changed-since` adds its git stage.
     if args.timings {
         for (stage, took) in &outcome.stats.stages {
             eprintln!("{stage:>28}: {:8.3}s", took.as_secs_f64());
         }
     }
-    let mut notes = Vec::new();
-    notes.extend(narrow(&mut outcome, &args, &options, selection.as_deref())?);
     let fail_on = fail_on(args.fail_on);
     let report = Report {
         outcome: &outcome,
