@@ -251,7 +251,10 @@ pub fn changed_against(
             continue;
         }
         let key = file_key(file);
-        if key.as_ref().is_some_and(|key| before.unchanged.contains(key)) {
+        if key
+            .as_ref()
+            .is_some_and(|key| before.unchanged.contains(key))
+        {
             same.insert(id);
             continue;
         }

@@ -116,7 +116,8 @@ fn changed_since_spawns_git_a_fixed_number_of_times_and_reads_only_changed_blobs
         calls.push(log.len());
     }
     assert_eq!(
-        calls[0], calls[1],
+        calls[0],
+        calls[1],
         "git runs as often for 1 changed file as for {}",
         GOOD_FILES - 2
     );
@@ -133,11 +134,16 @@ fn changed_since_counts_its_git_time_in_timings_and_in_the_summary() {
         .lines()
         .filter_map(|line| {
             let (name, took) = line.rsplit_once(':')?;
-            Some((name.trim().to_string(), took.trim().strip_suffix('s')?.parse().ok()?))
+            Some((
+                name.trim().to_string(),
+                took.trim().strip_suffix('s')?.parse().ok()?,
+            ))
         })
         .collect();
     assert!(
-        stages.iter().any(|(name, _)| name == "--changed-since (git)"),
+        stages
+            .iter()
+            .any(|(name, _)| name == "--changed-since (git)"),
         "{}",
         run.stderr
     );
