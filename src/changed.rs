@@ -11,6 +11,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -37,6 +38,9 @@ pub enum ChangedError {
 pub struct Selection {
     pub files: HashSet<FileId>,
     pub documents: HashSet<(Kind, Arc<str>)>,
+    /// Wall time spent computing the selection outside the check (git for `--changed-since`),
+    /// with the name of its `--timings` stage: counted in the run's time by [`Selection::retain`].
+    pub cost: Option<(&'static str, Duration)>,
 }
 
 impl Selection {
@@ -79,6 +83,10 @@ impl Selection {
         });
         debug_assert!(outcome.findings.len() <= before);
         outcome.stats.not_shown.push((filter, hidden));
+        if let Some((stage, took)) = self.cost {
+            outcome.stats.stages.push((stage, took));
+            outcome.stats.elapsed += took;
+        }
     }
 
     /// How many documents of the repository lie in the selected files.
@@ -162,17 +170,23 @@ pub fn only_files(outcome: &Outcome, files: &[PathBuf]) -> Selection {
     selection
 }
 
-/// The data documents of one version of a repository: (kind, id) → value (the first of a
-/// duplicated id wins, as in the repository index), plus each file's text by path.
+/// What a change did to the data files, as git sees it: the old version of every data file that
+/// differs from the work tree (its documents by (kind, id), and its text by path), and the paths
+/// that are the same in both. A current file in neither was added since.
 #[derive(Debug, Default)]
 pub struct Snapshot {
+    /// The documents of the old versions in `files` (the first of a duplicated id wins, as in
+    /// the repository index).
     pub documents: HashMap<(String, String), Value>,
+    /// The old text of each data file that differs (deleted files included).
     pub files: HashMap<String, String>,
+    /// Data files whose content is the same at the ref and in the work tree.
+    pub unchanged: HashSet<String>,
 }
 
 impl Snapshot {
-    /// Adds one file's text, loaded with the project's YAML reader. Documents without a string
-    /// `kind` and `id` cannot be compared and are skipped.
+    /// Adds one file's old text, loaded with the project's YAML reader. Documents without a
+    /// string `kind` and `id` cannot be compared and are skipped.
     pub fn add_file(&mut self, path: &str, text: String, limits: &Limits) {
         let bom = if text.starts_with('\u{feff}') { 3 } else { 0 };
         let loaded = crate::yaml::load(&text, bom, FileId(0), limits);
@@ -191,27 +205,40 @@ impl Snapshot {
 
 /// Documents (and, for findings outside any document, files) of `outcome` that are new or
 /// different in `before`. `file_key` gives the key under which a current file is in
-/// `before.files`.
+/// `before.files` or `before.unchanged`.
 pub fn changed_against(
     outcome: &Outcome,
     before: &Snapshot,
     file_key: impl Fn(&crate::source::SourceFile) -> Option<String>,
 ) -> Selection {
     let mut selection = Selection::default();
+    let mut same = HashSet::new();
     for (id, file) in outcome.sources.iter() {
         if file.role != FileRole::Data {
             continue;
         }
-        let old = file_key(file).and_then(|key| before.files.get(&key));
+        let key = file_key(file);
+        if key
+            .as_ref()
+            .is_some_and(|key| before.unchanged.contains(key))
+        {
+            same.insert(id);
+            continue;
+        }
+        let old = key.and_then(|key| before.files.get(&key));
         if old.is_none_or(|old| **old != *file.text) {
             selection.files.insert(id);
+        } else {
+            same.insert(id);
         }
     }
     for document in &outcome.repository.documents {
-        let key = (document.kind.as_str().to_string(), document.id.to_string());
-        if before.documents.get(&key) != Some(document.as_written())
-            || references_a_removed_document(document, before, &outcome.repository)
-        {
+        // A document of a file git reports unchanged is as it was, without reading it again.
+        let changed = !same.contains(&document.file) && {
+            let key = (document.kind.as_str().to_string(), document.id.to_string());
+            before.documents.get(&key) != Some(document.as_written())
+        };
+        if changed || references_a_removed_document(document, before, &outcome.repository) {
             selection
                 .documents
                 .insert((document.reference().kind, Arc::clone(&document.id)));
@@ -243,11 +270,17 @@ fn references_a_removed_document(
     })
 }
 
-/// Runs git in `dir` (`git -C`), so `--changed-since` works from any current directory.
+/// A git command run in `dir` (`git -C`), so `--changed-since` works from any current
+/// directory. `--no-optional-locks`: git never rewrites the index of the checked repository.
+fn git_command(dir: &Path) -> Command {
+    let mut command = Command::new("git");
+    command.arg("--no-optional-locks").arg("-C").arg(dir);
+    command
+}
+
+/// Runs one git command to completion (see [`git_command`]).
 fn git(dir: &Path, args: &[&str]) -> Result<std::process::Output, ChangedError> {
-    Command::new("git")
-        .arg("-C")
-        .arg(dir)
+    git_command(dir)
         .args(args)
         .output()
         .map_err(ChangedError::GitMissing)
@@ -281,175 +314,252 @@ fn is_hidden(path: &str) -> bool {
     path.split('/').any(|p| p.starts_with('.'))
 }
 
-/// Reads the data files under `paths` as they were at `reference` (`git ls-tree` and
-/// `git cat-file`, run in the repository of the first path, whatever the current directory).
-pub fn snapshot_at(
-    reference: &str,
-    paths: &[PathBuf],
-    limits: &Limits,
-) -> Result<Snapshot, ChangedError> {
-    let dir = git_dir(paths);
+/// Whether a repository path (as git prints it: from the top, `/`-separated) can be a data file.
+fn is_data_path(name: &str) -> bool {
+    !name.is_empty() && !is_hidden(name) && crate::discover::is_data_file(Path::new(name))
+}
+
+/// The commit `reference` names and the top of the work tree, from one `git rev-parse`.
+fn resolve(dir: &Path, reference: &str) -> Result<(String, PathBuf), ChangedError> {
     let verify = git(
-        &dir,
+        dir,
         &[
             "rev-parse",
+            "--show-toplevel",
             "--verify",
             "--quiet",
             &format!("{reference}^{{commit}}"),
         ],
     )?;
-    if !verify.status.success() {
-        let detail = stderr_line(&verify);
-        return Err(ChangedError::UnknownRef {
-            reference: reference.to_string(),
-            detail: if detail.is_empty() {
-                String::new()
-            } else {
-                format!(" ({detail})")
-            },
-        });
+    let stdout = String::from_utf8_lossy(&verify.stdout);
+    let mut lines = stdout.lines();
+    let top = lines.next().filter(|top| !top.is_empty());
+    let commit = lines.next().filter(|_| verify.status.success());
+    match (top, commit) {
+        (Some(top), Some(commit)) => Ok((commit.trim().to_string(), normalise(Path::new(top)))),
+        (None, _) => Err(ChangedError::Git(stderr_line(&verify))),
+        (Some(_), None) => {
+            let detail = stderr_line(&verify);
+            Err(ChangedError::UnknownRef {
+                reference: reference.to_string(),
+                detail: if detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({detail})")
+                },
+            })
+        }
     }
-    let commit = String::from_utf8_lossy(&verify.stdout).trim().to_string();
-    let mut args: Vec<String> = [
-        "ls-tree",
-        "-r",
-        "-z",
-        "--name-only",
-        "--full-name",
-        &commit,
-        "--",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    // Resolved: relative pathspecs would be read against `dir`, not the current directory.
-    args.extend(paths.iter().map(|p| {
-        p.canonicalize()
-            .unwrap_or_else(|_| p.clone())
-            .to_string_lossy()
-            .into_owned()
-    }));
-    let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let listing = git(&dir, &arg_refs)?;
-    if !listing.status.success() {
-        return Err(ChangedError::Git(stderr_line(&listing)));
-    }
-    let names: Vec<&str> = std::str::from_utf8(&listing.stdout)
-        .map_err(|_| ChangedError::Git("a path in the tree is not UTF-8".to_string()))?
-        .split('\0')
-        .filter(|name| {
-            !name.is_empty() && !is_hidden(name) && crate::discover::is_data_file(Path::new(name))
-        })
-        .collect();
-    let mut snapshot = Snapshot::default();
-    for (name, blob) in names
+}
+
+/// The pathspecs of `paths`, resolved: relative ones would be read against the directory git
+/// runs in, not the current directory.
+fn pathspecs(paths: &[PathBuf]) -> Vec<String> {
+    paths
         .iter()
-        .zip(read_blobs(&dir, &commit, &names, limits.max_file_bytes)?)
+        .map(|p| {
+            p.canonicalize()
+                .unwrap_or_else(|_| p.clone())
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect()
+}
+
+/// Runs git with `args` followed by `-- PATHS` and splits its `-z` output into fields.
+fn git_fields(dir: &Path, args: &[&str], paths: &[String]) -> Result<Vec<String>, ChangedError> {
+    let mut all: Vec<&str> = args.to_vec();
+    all.push("--");
+    all.extend(paths.iter().map(String::as_str));
+    let output = git(dir, &all)?;
+    if !output.status.success() {
+        return Err(ChangedError::Git(stderr_line(&output)));
+    }
+    let text = String::from_utf8(output.stdout)
+        .map_err(|_| ChangedError::Git("a path in the tree is not UTF-8".to_string()))?;
+    Ok(text
+        .split('\0')
+        .filter(|field| !field.is_empty())
+        .map(str::to_string)
+        .collect())
+}
+
+/// The data files that differ between `commit` and the work tree, each with the blob id it
+/// had at `commit` (`None` when it did not exist then), from `git diff --raw -z`.
+fn differing(
+    dir: &Path,
+    commit: &str,
+    paths: &[String],
+) -> Result<Vec<(String, Option<String>)>, ChangedError> {
+    let fields = git_fields(
+        dir,
+        &[
+            "diff",
+            "--raw",
+            "-z",
+            "--no-abbrev",
+            "--no-renames",
+            "--no-relative",
+            "--no-color",
+            "--ignore-submodules=all",
+            commit,
+        ],
+        paths,
+    )?;
+    let bad = || ChangedError::Git("`git diff --raw` printed an unexpected line".to_string());
+    let mut entries = Vec::new();
+    let mut fields = fields.into_iter();
+    while let Some(status) = fields.next() {
+        // `:old-mode new-mode old-blob new-blob STATUS`, then the path (no renames: one path).
+        let header: Vec<&str> = status.trim_start_matches(':').split(' ').collect();
+        let [old_mode, _, old_blob, _, _] = header.as_slice() else {
+            return Err(bad());
+        };
+        let name = fields.next().ok_or_else(bad)?;
+        if !is_data_path(&name) {
+            continue;
+        }
+        let existed = old_blob.bytes().any(|b| b != b'0');
+        // Only a regular file (100644, 100755) had a text; a symlink or submodule reads as new.
+        let blob = (existed && old_mode.starts_with("100")).then(|| old_blob.to_string());
+        entries.push((name, blob));
+    }
+    Ok(entries)
+}
+
+/// Reads what the data files under `paths` were at `reference`, as far as they differ from the
+/// work tree. A fixed number of git processes whatever the size of the change: `rev-parse`,
+/// `ls-tree` (which paths existed), `diff --raw` (which differ, with their old blob ids) and one
+/// `cat-file --batch` for the old blobs; run in the repository of the first path.
+pub fn snapshot_at(
+    reference: &str,
+    paths: &[PathBuf],
+    limits: &Limits,
+) -> Result<Snapshot, ChangedError> {
+    Ok(snapshot_and_top(reference, paths, limits)?.0)
+}
+
+fn snapshot_and_top(
+    reference: &str,
+    paths: &[PathBuf],
+    limits: &Limits,
+) -> Result<(Snapshot, PathBuf), ChangedError> {
+    let dir = git_dir(paths);
+    let (commit, top) = resolve(&dir, reference)?;
+    let specs = pathspecs(paths);
+    let existed: Vec<String> = git_fields(
+        &dir,
+        &["ls-tree", "-r", "-z", "--name-only", "--full-name", &commit],
+        &specs,
+    )?
+    .into_iter()
+    .filter(|name| is_data_path(name))
+    .collect();
+    let differ = differing(&dir, &commit, &specs)?;
+    let differing_names: HashSet<&str> = differ.iter().map(|(name, _)| name.as_str()).collect();
+    let mut snapshot = Snapshot::default();
+    for name in &existed {
+        if !differing_names.contains(name.as_str()) {
+            snapshot.unchanged.insert(name.clone());
+        }
+    }
+    let wanted: Vec<(&str, &str)> = differ
+        .iter()
+        .filter_map(|(name, blob)| Some((name.as_str(), blob.as_deref()?)))
+        .collect();
+    let blobs: Vec<&str> = wanted.iter().map(|(_, blob)| *blob).collect();
+    for ((name, _), blob) in wanted
+        .iter()
+        .zip(read_blobs(&dir, &blobs, limits.max_file_bytes)?)
     {
         // A file that was not UTF-8 then has no comparable documents: it reads as changed.
         if let Some(text) = blob.and_then(|bytes| String::from_utf8(bytes).ok()) {
             snapshot.add_file(name, text, limits);
         }
     }
-    Ok(snapshot)
+    Ok((snapshot, top))
 }
 
-/// The contents of `commit:name` for each name (`None` when git cannot give it). This is what
-/// `git show REF:path` prints, read through one `git cat-file --batch` process: spawning git once
-/// per file cost about 10 ms a file (24 s for 2,400 files).
+/// The contents of each blob (`None` when git cannot give it, or it is larger than
+/// `max_bytes`), read through one `git cat-file --batch` process: spawning git once per file
+/// cost about 10 ms a file (24 s for 2,400 files). No process at all when there is nothing to read.
 fn read_blobs(
     dir: &Path,
-    commit: &str,
-    names: &[&str],
+    blobs: &[&str],
     max_bytes: u64,
 ) -> Result<Vec<Option<Vec<u8>>>, ChangedError> {
     use std::io::{BufRead, Read, Write};
     use std::process::Stdio;
-    let mut child = Command::new("git")
-        .arg("-C")
-        .arg(dir)
+    if blobs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut child = git_command(dir)
         .args(["cat-file", "--batch"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .map_err(ChangedError::GitMissing)?;
-    // `--batch` reads one request per line: a name holding a line break cannot be asked for.
-    let requests: String = names
-        .iter()
-        .filter(|name| !name.contains('\n'))
-        .map(|name| format!("{commit}:{name}\n"))
-        .collect();
+    let requests: String = blobs.iter().map(|blob| format!("{blob}\n")).collect();
     let mut stdin = child.stdin.take().expect("stdin is piped");
     // Written from another thread so that a full stdout pipe cannot block both sides.
     let writer = std::thread::spawn(move || stdin.write_all(requests.as_bytes()));
     let mut reader = std::io::BufReader::new(child.stdout.take().expect("stdout is piped"));
     let broken = |what: &str| ChangedError::Git(format!("`git cat-file --batch` {what}"));
-    let mut blobs = Vec::with_capacity(names.len());
-    for name in names {
-        if name.contains('\n') {
-            blobs.push(None);
-            continue;
-        }
+    let mut contents = Vec::with_capacity(blobs.len());
+    for _ in blobs {
         let mut header = String::new();
         reader
             .read_line(&mut header)
             .map_err(|e| broken(&e.to_string()))?;
         let fields: Vec<&str> = header.split_whitespace().collect();
         match fields.as_slice() {
-            [_, "blob", size] if size.parse::<u64>().is_ok_and(|size| size > max_bytes) => {
-                // Larger than a data file may be: skipped unread (it then reads as changed), so
-                // an old commit cannot make this allocate more than the limit.
-                let size: u64 = size.parse().map_err(|_| broken("sent a bad header"))?;
-                std::io::copy(&mut (&mut reader).take(size + 1), &mut std::io::sink())
-                    .map_err(|e| broken(&e.to_string()))?;
-                blobs.push(None);
-            }
-            [_, "blob", size] => {
+            [_, "blob", size] if size.parse::<u64>().is_ok_and(|size| size <= max_bytes) => {
                 let size: usize = size.parse().map_err(|_| broken("sent a bad header"))?;
                 let mut bytes = vec![0; size + 1];
                 reader
                     .read_exact(&mut bytes)
                     .map_err(|e| broken(&e.to_string()))?;
                 bytes.pop();
-                blobs.push(Some(bytes));
+                contents.push(Some(bytes));
             }
-            [_, "missing"] | [_, "ambiguous"] => blobs.push(None),
             [_, _, size] => {
-                // Not a blob (a submodule entry): skip its contents.
+                // Larger than a data file may be, or not a blob: skipped unread (the file then
+                // reads as changed), so an old commit cannot make this allocate more than the
+                // limit.
                 let size: u64 = size.parse().map_err(|_| broken("sent a bad header"))?;
                 std::io::copy(&mut (&mut reader).take(size + 1), &mut std::io::sink())
                     .map_err(|e| broken(&e.to_string()))?;
-                blobs.push(None);
+                contents.push(None);
             }
+            [_, "missing"] | [_, "ambiguous"] => contents.push(None),
             _ => return Err(broken("stopped answering")),
         }
     }
     drop(reader);
     let _ = writer.join();
     let _ = child.wait();
-    Ok(blobs)
+    Ok(contents)
 }
 
 /// The selection of `--changed-since REF`: documents added or modified since `reference`, and
-/// files whose text differs (for findings outside any document).
+/// files whose text differs (for findings outside any document). Its [`Selection::cost`] is the
+/// wall time this took (git and the comparison), which [`Selection::retain`] adds to the stats.
 pub fn changed_since(
     outcome: &Outcome,
     reference: &str,
     paths: &[PathBuf],
     limits: &Limits,
 ) -> Result<Selection, ChangedError> {
-    let before = snapshot_at(reference, paths, limits)?;
-    let top = git(&git_dir(paths), &["rev-parse", "--show-toplevel"])?;
-    if !top.status.success() {
-        return Err(ChangedError::Git(stderr_line(&top)));
-    }
-    let top = normalise(Path::new(String::from_utf8_lossy(&top.stdout).trim()));
-    Ok(changed_against(outcome, &before, |file| {
+    let started = std::time::Instant::now();
+    let (before, top) = snapshot_and_top(reference, paths, limits)?;
+    let mut selection = changed_against(outcome, &before, |file| {
         let path = normalise(&file.path);
         let relative = path.strip_prefix(&top).ok()?;
         Some(relative.to_string_lossy().replace('\\', "/"))
-    }))
+    });
+    selection.cost = Some(("--changed-since (git)", started.elapsed()));
+    Ok(selection)
 }
 
 #[cfg(test)]
