@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use crate::codes;
 use crate::config::{LoadedConfig, RuleCatalog};
 use crate::discover::{self, Candidate};
-use crate::finding::{code, Finding};
+use crate::finding::{quoted, Finding};
 use crate::input::ReadScope;
 use crate::model::Kind;
 use crate::suppress;
@@ -431,13 +431,13 @@ fn run_in_pool(
             let count = 1 + of_kind.count();
             let dir = options.schema_dir.as_deref().map_or_else(
                 || "the bundled schemas".to_string(),
-                |d| code(&d.to_string_lossy()),
+                |d| quoted(&d.to_string_lossy()),
             );
             findings.push(
                 codes::MISSING_SCHEMA
                     .finding(format!(
                         "no schema in {dir} declares kind {}; {count} {kind} {} not validated",
-                        code(kind.as_str()),
+                        quoted(kind.as_str()),
                         if count == 1 {
                             "document was"
                         } else {
@@ -544,7 +544,7 @@ fn internal_error(file: FileId, payload: &(dyn std::any::Any + Send)) -> LoadedI
         findings: vec![codes::INTERNAL_ERROR
             .finding(format!(
                 "internal error while loading this file: {}",
-                code(&text)
+                quoted(&text)
             ))
             .at_span(file, ByteSpan::default())
             .tool()],
@@ -720,7 +720,7 @@ fn identify(
             None => {
                 let span = doc.span_or_head("/kind");
                 let mut f = codes::UNKNOWN_KIND
-                    .finding(format!("unknown kind {}", code(name)))
+                    .finding(format!("unknown kind {}", quoted(name)))
                     .at_span(file, span)
                     .with_pointer("/kind")
                     .with_label("not a kind of the data model");
