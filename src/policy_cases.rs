@@ -552,7 +552,7 @@ pub fn diff_lines(result: &CaseResult) -> Vec<String> {
             field(u.line, "-"),
             field(u.document.as_deref(), "-"),
             shown_pointer(u.pointer.as_deref(), "-"),
-            crate::report::escape_untrusted(&u.message),
+            crate::escape::escape_untrusted(&u.message),
         ));
     }
     lines

@@ -615,8 +615,8 @@ impl Reporter for SarifReporter {
                 },
             }],
         };
-        // Exact values; unsafe characters only as JSON escapes (report/escape.rs).
-        super::escape::to_writer_safe(&mut *out, &log)?;
+        // Exact values; unsafe characters only as JSON escapes (escape.rs).
+        crate::escape::to_writer_safe(&mut *out, &log)?;
         writeln!(out)
     }
 }

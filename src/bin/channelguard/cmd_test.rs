@@ -11,7 +11,7 @@ use crate::EXIT_INCOMPLETE;
 use channelguard::check::CheckOptions;
 use channelguard::policy::PolicySet;
 use channelguard::policy_cases::{self, CaseResult};
-use channelguard::report::escape_untrusted;
+use channelguard::escape::escape_untrusted;
 use channelguard::report::human::HumanReporter;
 use channelguard::source::SourceMap;
 
