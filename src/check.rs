@@ -3,6 +3,10 @@
 //!
 //! Work runs on a dedicated rayon pool whose threads have 16 MiB stacks, so that the recursion
 //! limits of Rhai and jsonschema fail as errors and never as stack-overflow aborts.
+//!
+//! A caller needs only this module: the options it takes ([`CheckOptions`], [`MemoryInput`],
+//! from `options`) and the outcome it returns ([`Outcome`], [`Stats`], from `outcome`) are
+//! re-exported here. Inside the library, import them from their own modules.
 
 use std::path::PathBuf;
 use std::sync::Arc;

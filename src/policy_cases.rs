@@ -18,7 +18,9 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::{self, CheckOptions, MemoryInput, Outcome};
+use crate::check;
+use crate::options::{CheckOptions, MemoryInput};
+use crate::outcome::Outcome;
 use crate::finding::{Finding, Severity};
 use crate::input::{read_text, Origin as ReadOrigin, ReadScope};
 use crate::limits::Limits;
