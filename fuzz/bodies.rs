@@ -354,8 +354,8 @@ pub const MAX_RENDER_FINDINGS: usize = 2_000;
 /// `file:line:column`, keep every output line short (long lines are clipped), and carry no
 /// raw unsafe character (`escape`).
 pub fn human_render(data: &[u8]) {
-    use channelguard::finding::{Finding, RelatedLabel};
     use channelguard::escape::is_unsafe;
+    use channelguard::finding::{Finding, RelatedLabel};
     use channelguard::source::Location;
     use channelguard::source::{FileRole, SourceFile};
 

@@ -385,7 +385,11 @@ fn run_in_pool(
             input.text,
             FileRole::Data,
         ));
-        debug_assert_eq!(file, FileId(first_data + i as u32), "the id its worker used");
+        debug_assert_eq!(
+            file,
+            FileId(first_data + i as u32),
+            "the id its worker used"
+        );
         findings.extend(input.findings);
         documents.extend(input.documents);
     }

@@ -19,11 +19,11 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::check;
-use crate::options::{CheckOptions, MemoryInput};
-use crate::outcome::Outcome;
 use crate::finding::{Finding, Severity};
 use crate::input::{read_text, Origin as ReadOrigin, ReadScope};
 use crate::limits::Limits;
+use crate::options::{CheckOptions, MemoryInput};
+use crate::outcome::Outcome;
 use crate::policy::PolicySet;
 use crate::source::ByteSpan;
 use crate::source::{FileId, SourceMap};

@@ -6,8 +6,8 @@
 use serde::Serialize;
 
 use crate::codes::{self, BuiltinCheck};
-use crate::policy::PolicyMeta;
 use crate::escape::escape_untrusted;
+use crate::policy::PolicyMeta;
 
 /// The command that regenerates `docs/rules.md` (printed by the staleness test).
 pub const REGENERATE_RULES_DOC: &str = "cargo run --quiet -- docs rules > docs/rules.md";

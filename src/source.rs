@@ -261,10 +261,9 @@ impl SourceMap {
     }
 
     pub fn get(&self, id: FileId) -> &SourceFile {
-        let index = id
-            .0
-            .checked_sub(self.first)
-            .expect("file id before the first file of this map");
+        let index =
+            id.0.checked_sub(self.first)
+                .expect("file id before the first file of this map");
         &self.files[index as usize]
     }
 
@@ -337,8 +336,14 @@ mod tests {
         assert_eq!(sources.add(named("a")), FileId(0));
         assert_eq!(sources.add(named("b")), FileId(1));
         sources.append(later);
-        let names: Vec<_> = sources.iter().map(|(id, f)| (id.0, f.name.clone())).collect();
-        assert_eq!(names, [(0, "a".into()), (1, "b".into()), (2, "schema".into())]);
+        let names: Vec<_> = sources
+            .iter()
+            .map(|(id, f)| (id.0, f.name.clone()))
+            .collect();
+        assert_eq!(
+            names,
+            [(0, "a".into()), (1, "b".into()), (2, "schema".into())]
+        );
         assert_eq!(sources.next_id(), FileId(3));
     }
 

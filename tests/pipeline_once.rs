@@ -68,8 +68,15 @@ fn every_policy_is_compiled_once_per_run() {
             worker_copies_compiled() - copies,
         );
         let policies = outcome.stats.policies;
-        assert!(policies > 0 && outcome.stats.documents > 0, "{:?}", outcome.stats);
-        assert_eq!(loads, builtin, "each policy loaded once ({threads} threads)");
+        assert!(
+            policies > 0 && outcome.stats.documents > 0,
+            "{:?}",
+            outcome.stats
+        );
+        assert_eq!(
+            loads, builtin,
+            "each policy loaded once ({threads} threads)"
+        );
         assert!(
             copies > 0 && copies <= threads * builtin,
             "{copies} worker copies with {threads} threads and {builtin} policies"

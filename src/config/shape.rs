@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use super::{config_error, Config, Located, RuleConfig, CONFIG_FILE};
 use crate::codes;
-use crate::finding::{quoted, describe_value, DocumentRef, Finding, Severity};
+use crate::finding::{describe_value, quoted, DocumentRef, Finding, Severity};
 use crate::limits::Limits;
 use crate::model::Kind;
 use crate::source::ByteSpan;
@@ -341,7 +341,11 @@ impl<'a> Reader<'a> {
             let key_pointer = format!("{pointer}/{}", escape_pointer_segment(key));
             let span = self.key_span(&key_pointer);
             let help = did_you_mean(key, allowed.iter().copied(), allowed);
-            let finding = self.error(span, &key_pointer, format!("unknown {what} {}", quoted(key)));
+            let finding = self.error(
+                span,
+                &key_pointer,
+                format!("unknown {what} {}", quoted(key)),
+            );
             finding.label = Some(format!("not a {what}"));
             finding.help = Some(help);
         }
@@ -583,7 +587,8 @@ impl<'a> Reader<'a> {
                 }),
                 None => {
                     let help = did_you_mean(kind, kinds(), &[]);
-                    let finding = self.error(span, pointer, format!("unknown kind {}", quoted(kind)));
+                    let finding =
+                        self.error(span, pointer, format!("unknown kind {}", quoted(kind)));
                     finding.help = Some(help);
                     finding.label = Some("not a kind of the data model".to_string());
                     None

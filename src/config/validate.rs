@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::{config_error, shape::did_you_mean, Config};
 use crate::codes;
-use crate::finding::{quoted, describe_value, Finding};
+use crate::finding::{describe_value, quoted, Finding};
 use crate::policy::{PolicyMeta, PolicySet, SettingDecl};
 use crate::source::ByteSpan;
 

@@ -9,8 +9,8 @@
 
 use std::io::{self, Write};
 
-use crate::escape::escape_untrusted;
 use super::{line_cols, Report, Reporter};
+use crate::escape::escape_untrusted;
 use crate::finding::{Finding, Severity};
 
 pub struct GithubReporter;

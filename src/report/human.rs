@@ -20,8 +20,8 @@ use miette::{
     MietteSpanContents, SourceCode, SourceSpan, SpanContents,
 };
 
-use crate::escape::{escape_snippet, escape_untrusted};
 use super::{Report, Reporter};
+use crate::escape::{escape_snippet, escape_untrusted};
 use crate::finding::{Finding, Severity};
 use crate::scope::SkipReason;
 use crate::source::ByteSpan;

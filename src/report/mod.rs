@@ -9,11 +9,10 @@ pub mod sarif;
 
 use std::io::{self, Write};
 
-use crate::outcome::Outcome;
 use crate::finding::{Finding, Origin, Severity};
+use crate::outcome::Outcome;
 use crate::source::Location;
 use crate::source::{LineCol, SourceMap};
-
 
 /// What a reporter renders.
 pub struct Report<'a> {

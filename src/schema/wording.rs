@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::fields::FieldInfo;
 use crate::codes::{self, BuiltinCheck};
-use crate::finding::{quoted, describe_value, Finding, Severity};
+use crate::finding::{describe_value, quoted, Finding, Severity};
 use crate::model::Kind;
 use crate::source::{ByteSpan, FileId};
 use crate::yaml::{escape_pointer_segment, LoadedDocument, NodeInfo};
