@@ -20,8 +20,6 @@ use crate::source::SourceMap;
 pub const SCHEMA_URI: &str =
     "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json";
 
-/// Where each rule is documented: `<DOCS_BASE>#<lowercase id>` (docs/rules.md).
-
 /// Key of GitHub code scanning's own line fingerprint (see [`line_hashes`]).
 pub const LINE_HASH_KEY: &str = "primaryLocationLineHash";
 
