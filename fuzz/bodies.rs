@@ -352,10 +352,10 @@ pub const MAX_RENDER_FINDINGS: usize = 2_000;
 /// label's offset, flags), up to [`MAX_RENDER_FINDINGS`]. The report must render without
 /// panicking, in time linear in the findings, show every finding once with its true
 /// `file:line:column`, keep every output line short (long lines are clipped), and carry no
-/// raw unsafe character (`report::escape`).
+/// raw unsafe character (`escape`).
 pub fn human_render(data: &[u8]) {
+    use channelguard::escape::is_unsafe;
     use channelguard::finding::{Finding, RelatedLabel};
-    use channelguard::report::escape::is_unsafe;
     use channelguard::source::Location;
     use channelguard::source::{FileRole, SourceFile};
 

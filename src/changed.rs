@@ -18,7 +18,7 @@ use serde_json::Value;
 use crate::finding::{Finding, Origin};
 use crate::limits::Limits;
 use crate::model::Kind;
-pub use crate::outcome::Filter;
+use crate::outcome::Filter;
 use crate::outcome::Outcome;
 use crate::source::{FileId, FileRole, SourceMap};
 
@@ -430,15 +430,8 @@ fn differing(
 /// Reads what the data files under `paths` were at `reference`, as far as they differ from the
 /// work tree. A fixed number of git processes whatever the size of the change: `rev-parse`,
 /// `ls-tree` (which paths existed), `diff --raw` (which differ, with their old blob ids) and one
-/// `cat-file --batch` for the old blobs; run in the repository of the first path.
-pub fn snapshot_at(
-    reference: &str,
-    paths: &[PathBuf],
-    limits: &Limits,
-) -> Result<Snapshot, ChangedError> {
-    Ok(snapshot_and_top(reference, paths, limits)?.0)
-}
-
+/// `cat-file --batch` for the old blobs; run in the repository of the first path. Also returns
+/// the top of that repository.
 fn snapshot_and_top(
     reference: &str,
     paths: &[PathBuf],

@@ -3,6 +3,10 @@
 //!
 //! Work runs on a dedicated rayon pool whose threads have 16 MiB stacks, so that the recursion
 //! limits of Rhai and jsonschema fail as errors and never as stack-overflow aborts.
+//!
+//! A caller needs only this module: the options it takes ([`CheckOptions`], [`MemoryInput`],
+//! from `options`) and the outcome it returns ([`Outcome`], [`Stats`], from `outcome`) are
+//! re-exported here. Inside the library, import them from their own modules.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,7 +17,7 @@ use rayon::prelude::*;
 use crate::codes;
 use crate::config::{LoadedConfig, RuleCatalog};
 use crate::discover::{self, Candidate};
-use crate::finding::{code, Finding};
+use crate::finding::{quoted, Finding};
 use crate::input::ReadScope;
 use crate::model::Kind;
 use crate::suppress;
@@ -331,43 +335,28 @@ fn run_in_pool(
     lap("discover");
     let data_scope = ReadScope::new(&options.root);
     let mut sources = SourceMap::new();
-    // Data files first, in sorted order: their FileIds order the report.
-    let first_data = sources.len() as u32;
-    for candidate in &candidates {
-        sources.add(SourceFile::new(
-            candidate.name.clone(),
-            candidate.path.clone(),
-            Arc::from(""),
-            FileRole::Data,
-        ));
-    }
-    // Paths the walk could not take: a Y013 on each, after the data files.
+    // Ids in report order: the data files first, in sorted order (their FileIds order the
+    // report), then a Y013 for each path the walk could not take, then the schemas. Each file
+    // is registered once, with its text: the data files after the parallel load below, the
+    // schemas (compiled before it, since loading validates) into a map that starts at their id.
+    let first_data = sources.next_id().0;
+    let unreadable: Vec<_> = discovery
+        .skipped
+        .iter()
+        .filter_map(|skipped| Some((skipped, skipped.problem.as_ref()?)))
+        .collect();
+    let mut schema_sources = SourceMap::starting_at(FileId(
+        first_data + (candidates.len() + unreadable.len()) as u32,
+    ));
     let mut findings: Vec<Finding> = Vec::new();
-    for skipped in &discovery.skipped {
-        if let Some(problem) = &skipped.problem {
-            let file = sources.add(SourceFile::new(
-                skipped.name.clone(),
-                skipped.path.clone(),
-                Arc::from(""),
-                FileRole::Data,
-            ));
-            findings.push(
-                codes::UNREADABLE_FILE
-                    .finding(problem.clone())
-                    .at_span(file, ByteSpan::default())
-                    .with_label(skipped.reason.as_str()),
-            );
-        }
-    }
     let loaded_schemas = SchemaSet::load(
         options.schema_dir.as_deref(),
-        &mut sources,
+        &mut schema_sources,
         options.limits.max_schema_bytes,
         &options.read_scope(),
     )
     .map_err(CheckError::Schemas)?;
     let schemas = loaded_schemas.set;
-    findings.extend(loaded_schemas.findings);
 
     let inputs: Vec<LoadedInput> = candidates
         .par_iter()
@@ -388,22 +377,39 @@ fn run_in_pool(
         .collect();
 
     lap("read, parse and validate");
-    // The workers read the text: put it into the files registered above.
     let mut documents = Vec::new();
     for (i, (candidate, input)) in candidates.iter().zip(inputs).enumerate() {
-        let file = FileId(first_data + i as u32);
-        sources.replace(
+        let file = sources.add(SourceFile::new(
+            candidate.name.clone(),
+            candidate.path.clone(),
+            input.text,
+            FileRole::Data,
+        ));
+        debug_assert_eq!(
             file,
-            SourceFile::new(
-                candidate.name.clone(),
-                candidate.path.clone(),
-                input.text,
-                FileRole::Data,
-            ),
+            FileId(first_data + i as u32),
+            "the id its worker used"
         );
         findings.extend(input.findings);
         documents.extend(input.documents);
     }
+    // Paths the walk could not take: a Y013 on each, after the data files.
+    for (skipped, problem) in unreadable {
+        let file = sources.add(SourceFile::new(
+            skipped.name.clone(),
+            skipped.path.clone(),
+            Arc::from(""),
+            FileRole::Data,
+        ));
+        findings.push(
+            codes::UNREADABLE_FILE
+                .finding(problem.clone())
+                .at_span(file, ByteSpan::default())
+                .with_label(skipped.reason.as_str()),
+        );
+    }
+    sources.append(schema_sources);
+    findings.extend(loaded_schemas.findings);
 
     // Documents of a kind whose schema is broken are listed once per kind.
     for kind in Kind::ALL {
@@ -431,13 +437,13 @@ fn run_in_pool(
             let count = 1 + of_kind.count();
             let dir = options.schema_dir.as_deref().map_or_else(
                 || "the bundled schemas".to_string(),
-                |d| code(&d.to_string_lossy()),
+                |d| quoted(&d.to_string_lossy()),
             );
             findings.push(
                 codes::MISSING_SCHEMA
                     .finding(format!(
                         "no schema in {dir} declares kind {}; {count} {kind} {} not validated",
-                        code(kind.as_str()),
+                        quoted(kind.as_str()),
                         if count == 1 {
                             "document was"
                         } else {
@@ -471,15 +477,9 @@ fn run_in_pool(
     };
     let mut policy_set = policies.set;
     // The policy files go after the data and schema files: their ids order the report.
-    let base = sources.len() as u32;
-    for (_, file) in policies.sources.iter() {
-        sources.add(SourceFile::new(
-            file.name.clone(),
-            file.path.clone(),
-            Arc::clone(&file.text),
-            file.role,
-        ));
-    }
+    // They were loaded (perhaps before anything else was read) into a map of their own: its
+    // files move here, their ids shifted by `base`.
+    let base = sources.append_renumbered(policies.sources);
     let moved = |id: FileId| FileId(base + id.0);
     for policy in &mut policy_set.policies {
         policy.file = moved(policy.file);
@@ -544,7 +544,7 @@ fn internal_error(file: FileId, payload: &(dyn std::any::Any + Send)) -> LoadedI
         findings: vec![codes::INTERNAL_ERROR
             .finding(format!(
                 "internal error while loading this file: {}",
-                code(&text)
+                quoted(&text)
             ))
             .at_span(file, ByteSpan::default())
             .tool()],
@@ -720,7 +720,7 @@ fn identify(
             None => {
                 let span = doc.span_or_head("/kind");
                 let mut f = codes::UNKNOWN_KIND
-                    .finding(format!("unknown kind {}", code(name)))
+                    .finding(format!("unknown kind {}", quoted(name)))
                     .at_span(file, span)
                     .with_pointer("/kind")
                     .with_label("not a kind of the data model");

@@ -197,7 +197,7 @@ impl Finding {
 
 /// Wraps a user value in backticks for a message, escaping control characters so that no
 /// terminal escape or newline from the data reaches the output.
-pub fn code(value: &str) -> String {
+pub fn quoted(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 2);
     out.push('`');
     let shown: String = value.chars().take(80).collect();
@@ -223,7 +223,7 @@ pub fn describe_value(value: &serde_json::Value) -> String {
         Value::Bool(b) => format!("boolean `{b}`"),
         Value::Number(n) if n.is_i64() || n.is_u64() => format!("integer `{n}`"),
         Value::Number(n) => format!("number `{n}`"),
-        Value::String(s) => format!("string {}", code(s)),
+        Value::String(s) => format!("string {}", quoted(s)),
         Value::Array(_) => "a list".to_string(),
         Value::Object(_) => "a mapping".to_string(),
     }
@@ -235,8 +235,8 @@ mod tests {
 
     #[test]
     fn code_escapes_control_characters() {
-        assert_eq!(code("a\x1b[2Jb"), "`a\\u{1b}[2Jb`");
-        assert_eq!(code("x\n::error"), "`x\\n::error`");
+        assert_eq!(quoted("a\x1b[2Jb"), "`a\\u{1b}[2Jb`");
+        assert_eq!(quoted("x\n::error"), "`x\\n::error`");
     }
 
     #[test]

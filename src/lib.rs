@@ -14,6 +14,7 @@ pub mod config;
 
 pub mod dates;
 pub mod discover;
+pub mod escape;
 pub mod fault;
 pub mod finding;
 pub mod input;

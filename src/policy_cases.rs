@@ -18,10 +18,12 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::{self, CheckOptions, MemoryInput, Outcome};
+use crate::check;
 use crate::finding::{Finding, Severity};
 use crate::input::{read_text, Origin as ReadOrigin, ReadScope};
 use crate::limits::Limits;
+use crate::options::{CheckOptions, MemoryInput};
+use crate::outcome::Outcome;
 use crate::policy::PolicySet;
 use crate::source::ByteSpan;
 use crate::source::{FileId, SourceMap};
@@ -552,7 +554,7 @@ pub fn diff_lines(result: &CaseResult) -> Vec<String> {
             field(u.line, "-"),
             field(u.document.as_deref(), "-"),
             shown_pointer(u.pointer.as_deref(), "-"),
-            crate::report::escape_untrusted(&u.message),
+            crate::escape::escape_untrusted(&u.message),
         ));
     }
     lines

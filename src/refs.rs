@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use serde_json::Value;
 
 use crate::codes;
-use crate::finding::{code, Finding, RelatedLabel};
+use crate::finding::{quoted, Finding, RelatedLabel};
 use crate::model::Kind;
 use crate::repository::{DocIndex, Document, Repository};
 use crate::suggest;
@@ -56,7 +56,7 @@ fn duplicate_ids(repo: &Repository) -> Vec<Finding> {
         let original = repo.get(first);
         findings.push(
             codes::DUPLICATE_ID
-                .finding(format!("duplicate {} id {}", doc.kind, code(&doc.id)))
+                .finding(format!("duplicate {} id {}", doc.kind, quoted(&doc.id)))
                 .at(doc.location("/id"))
                 .with_label("second document with this id")
                 .with_pointer("/id")
@@ -111,14 +111,14 @@ fn check_references(
                     .finding(format!(
                         "`{}` refers to {}, which is a {}, not a {}",
                         field.field,
-                        code(target),
+                        quoted(target),
                         other,
                         field.target
                     ))
                     .with_label(format!("expected a {} id", field.target))
                     .with_related(RelatedLabel {
                         location: found.location("/id"),
-                        message: format!("{} {} is defined here", other, code(target)),
+                        message: format!("{} {} is defined here", other, quoted(target)),
                         pointer: Some("/id".to_string()),
                         document: Some(found.reference()),
                     })
@@ -128,7 +128,7 @@ fn check_references(
                         "`{}` refers to unknown {} {}",
                         field.field,
                         field.target,
-                        code(target)
+                        quoted(target)
                     ))
                     .with_label(format!("no {} with this id", field.target));
                 if let Some(best) = suggester.suggest(repo, field.target, target) {

@@ -6,8 +6,8 @@
 use serde::Serialize;
 
 use crate::codes::{self, BuiltinCheck};
+use crate::escape::escape_untrusted;
 use crate::policy::PolicyMeta;
-use crate::report::escape_untrusted;
 
 /// The command that regenerates `docs/rules.md` (printed by the staleness test).
 pub const REGENERATE_RULES_DOC: &str = "cargo run --quiet -- docs rules > docs/rules.md";
@@ -301,7 +301,7 @@ const INDENT: &str = "  ";
 /// The text `explain` prints for a policy, up to its example (the caller adds the diagnostic
 /// the example produces, which needs a run of the engine). `file` is where the policy is;
 /// `builtin` policies also get their `docs/rules.md` anchor. Everything from the policy file
-/// is untrusted: the text is escaped line by line (`report::escape`); wrapping has already
+/// is untrusted: the text is escaped line by line (`escape`); wrapping has already
 /// turned line breaks inside header values into spaces.
 pub fn explain_policy(meta: &PolicyMeta, file: &str, builtin: bool) -> String {
     escape_lines(&explain_policy_raw(meta, file, builtin))

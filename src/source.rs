@@ -205,9 +205,15 @@ fn is_continuation(byte: u8) -> bool {
     byte & 0xc0 == 0x80
 }
 
-/// All files of a run, addressed by [`FileId`].
+/// All files of a run, addressed by [`FileId`]. Each file is registered once, with its text.
+///
+/// A map may start at a later id ([`SourceMap::starting_at`]): files whose ids come after
+/// others that are still being read (schemas, compiled before the data files are loaded but
+/// numbered after them) are registered there and [`SourceMap::append`]ed when their turn comes.
 #[derive(Debug, Default)]
 pub struct SourceMap {
+    /// Id of `files[0]`.
+    first: u32,
     files: Vec<Arc<SourceFile>>,
 }
 
@@ -216,20 +222,52 @@ impl SourceMap {
         SourceMap::default()
     }
 
-    pub fn add(&mut self, file: SourceFile) -> FileId {
-        self.files.push(Arc::new(file));
-        FileId(self.files.len() as u32 - 1)
+    /// An empty map whose first file gets the id `first`.
+    pub fn starting_at(first: FileId) -> SourceMap {
+        SourceMap {
+            first: first.0,
+            files: Vec::new(),
+        }
     }
 
-    /// Replaces a file (used when a worker has read the text of a file registered earlier).
-    pub fn replace(&mut self, id: FileId, file: SourceFile) {
-        self.files[id.0 as usize] = Arc::new(file);
+    pub fn add(&mut self, file: SourceFile) -> FileId {
+        self.files.push(Arc::new(file));
+        FileId(self.first + self.files.len() as u32 - 1)
+    }
+
+    /// The id the next [`SourceMap::add`] returns.
+    pub fn next_id(&self) -> FileId {
+        FileId(self.first + self.files.len() as u32)
+    }
+
+    /// Moves the files of `later` (a map [`SourceMap::starting_at`] this map's next id) to the
+    /// end of this map, keeping their ids.
+    pub fn append(&mut self, later: SourceMap) {
+        assert_eq!(
+            later.first,
+            self.next_id().0,
+            "appended files must continue the ids of this map"
+        );
+        self.files.extend(later.files);
+    }
+
+    /// Moves the files of `other`, a map numbered from 0, to the end of this map; returns how
+    /// much their ids grew (a file `FileId(i)` of `other` is now `FileId(i + shift)`).
+    pub fn append_renumbered(&mut self, other: SourceMap) -> u32 {
+        assert_eq!(other.first, 0, "a map numbered from 0");
+        let shift = self.next_id().0;
+        self.files.extend(other.files);
+        shift
     }
 
     pub fn get(&self, id: FileId) -> &SourceFile {
-        &self.files[id.0 as usize]
+        let index =
+            id.0.checked_sub(self.first)
+                .expect("file id before the first file of this map");
+        &self.files[index as usize]
     }
 
+    /// The number of files in this map.
     pub fn len(&self) -> usize {
         self.files.len()
     }
@@ -242,7 +280,7 @@ impl SourceMap {
         self.files
             .iter()
             .enumerate()
-            .map(|(i, f)| (FileId(i as u32), f.as_ref()))
+            .map(|(i, f)| (FileId(self.first + i as u32), f.as_ref()))
     }
 }
 
@@ -284,6 +322,38 @@ pub fn display_path(path: &Path, base: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn named(name: &str) -> SourceFile {
+        SourceFile::new(name, name, Arc::from(name), FileRole::Data)
+    }
+
+    #[test]
+    fn a_map_starting_later_keeps_its_ids_when_appended() {
+        let mut later = SourceMap::starting_at(FileId(2));
+        assert_eq!(later.add(named("schema")), FileId(2));
+        assert_eq!(later.get(FileId(2)).name, "schema");
+        let mut sources = SourceMap::new();
+        assert_eq!(sources.add(named("a")), FileId(0));
+        assert_eq!(sources.add(named("b")), FileId(1));
+        sources.append(later);
+        let names: Vec<_> = sources
+            .iter()
+            .map(|(id, f)| (id.0, f.name.clone()))
+            .collect();
+        assert_eq!(
+            names,
+            [(0, "a".into()), (1, "b".into()), (2, "schema".into())]
+        );
+        assert_eq!(sources.next_id(), FileId(3));
+    }
+
+    #[test]
+    #[should_panic(expected = "continue the ids")]
+    fn appending_out_of_order_is_refused() {
+        let mut sources = SourceMap::new();
+        sources.add(named("a"));
+        sources.append(SourceMap::starting_at(FileId(5)));
+    }
 
     #[test]
     fn offset_of_counts_lines_and_characters() {

@@ -253,7 +253,7 @@ fn github_commands_cannot_be_injected_from_data() {
             "{line}"
         );
     }
-    // `::` is broken too (report/escape.rs): no `::` from the data anywhere.
+    // `::` is broken too (escape.rs): no `::` from the data anywhere.
     assert!(text.contains(
         "bad%0A:\\u{3a}add-mask:\\u{3a}secret%0D%0A:\\u{3a}stop-commands:\\u{3a}x, 100%25"
     ));

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::{config_error, shape::parse, Config, LoadedConfig, Located, CONFIG_FILE, FILE_NAME};
 use crate::codes;
-use crate::finding::{code, Finding};
+use crate::finding::{quoted, Finding};
 use crate::input::{read_text, Origin as ReadOrigin, ReadScope};
 use crate::limits::Limits;
 use crate::source::display_path;
@@ -106,7 +106,7 @@ fn check_paths(config: &mut Config, confined_to: Option<&Path>) -> Vec<Finding> 
                     &dir.pointer,
                     format!(
                         "directory {} is outside the repository; not read",
-                        code(&dir.value.to_string_lossy())
+                        quoted(&dir.value.to_string_lossy())
                     ),
                 )
                 .with_label("outside the repository")
@@ -119,7 +119,7 @@ fn check_paths(config: &mut Config, confined_to: Option<&Path>) -> Vec<Finding> 
                     &dir.pointer,
                     format!(
                         "directory {} does not exist",
-                        code(&dir.value.to_string_lossy())
+                        quoted(&dir.value.to_string_lossy())
                     ),
                 )
                 .with_label("no such directory")

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use super::{config_error, Config, Located, RuleConfig, CONFIG_FILE};
 use crate::codes;
-use crate::finding::{code, describe_value, DocumentRef, Finding, Severity};
+use crate::finding::{describe_value, quoted, DocumentRef, Finding, Severity};
 use crate::limits::Limits;
 use crate::model::Kind;
 use crate::source::ByteSpan;
@@ -341,7 +341,11 @@ impl<'a> Reader<'a> {
             let key_pointer = format!("{pointer}/{}", escape_pointer_segment(key));
             let span = self.key_span(&key_pointer);
             let help = did_you_mean(key, allowed.iter().copied(), allowed);
-            let finding = self.error(span, &key_pointer, format!("unknown {what} {}", code(key)));
+            let finding = self.error(
+                span,
+                &key_pointer,
+                format!("unknown {what} {}", quoted(key)),
+            );
             finding.label = Some(format!("not a {what}"));
             finding.help = Some(help);
         }
@@ -354,7 +358,7 @@ impl<'a> Reader<'a> {
         };
         for (id, entry) in map {
             let rule_pointer = format!("{pointer}/{}", escape_pointer_segment(id));
-            let what = format!("rule {}", code(id));
+            let what = format!("rule {}", quoted(id));
             let Some(fields) = self.mapping_value(&rule_pointer, entry, &what) else {
                 continue;
             };
@@ -424,7 +428,7 @@ impl<'a> Reader<'a> {
                 &field_pointer,
                 format!(
                     "rule {} cannot be turned off or downgraded: its findings mean that input was not checked",
-                    code(id)
+                    quoted(id)
                 ),
             );
             finding.label = Some("not allowed for this rule".to_string());
@@ -520,7 +524,7 @@ impl<'a> Reader<'a> {
                 &field_pointer,
                 format!(
                     "findings of {} cannot be waived: they mean that input was not checked",
-                    code(id)
+                    quoted(id)
                 ),
             );
             finding.label = Some("not waivable".to_string());
@@ -583,7 +587,8 @@ impl<'a> Reader<'a> {
                 }),
                 None => {
                     let help = did_you_mean(kind, kinds(), &[]);
-                    let finding = self.error(span, pointer, format!("unknown kind {}", code(kind)));
+                    let finding =
+                        self.error(span, pointer, format!("unknown kind {}", quoted(kind)));
                     finding.help = Some(help);
                     finding.label = Some("not a kind of the data model".to_string());
                     None
@@ -593,7 +598,7 @@ impl<'a> Reader<'a> {
                 let finding = self.error(
                     span,
                     pointer,
-                    format!("`document` must be `Kind/id`; found {}", code(text)),
+                    format!("`document` must be `Kind/id`; found {}", quoted(text)),
                 );
                 finding.help =
                     Some("write the document as kind and id, e.g. `Customer/contoso`".to_string());

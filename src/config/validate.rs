@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::{config_error, shape::did_you_mean, Config};
 use crate::codes;
-use crate::finding::{code, describe_value, Finding};
+use crate::finding::{describe_value, quoted, Finding};
 use crate::policy::{PolicyMeta, PolicySet, SettingDecl};
 use crate::source::ByteSpan;
 
@@ -73,7 +73,7 @@ impl Config {
         let mut findings = Vec::new();
         let ids = || catalog.rule_ids.iter().map(String::as_str);
         let unknown_rule = |id: &str, span: ByteSpan, pointer: &str| {
-            config_error(span, pointer, format!("unknown rule {}", code(id)))
+            config_error(span, pointer, format!("unknown rule {}", quoted(id)))
                 .with_label("no built-in check or loaded policy has this id")
                 .with_help(did_you_mean(id, ids(), &[]))
         };
@@ -97,7 +97,7 @@ impl Config {
                         config_error(
                             setting.span,
                             &setting.pointer,
-                            format!("unknown setting {}", code(name)),
+                            format!("unknown setting {}", quoted(name)),
                         )
                         .with_label("no loaded policy declares this setting")
                         .with_help(did_you_mean(name, names, &[])),
@@ -110,7 +110,7 @@ impl Config {
                             &setting.pointer,
                             format!(
                                 "setting {} must be {}; found {}",
-                                code(name),
+                                quoted(name),
                                 type_name(&decl.default),
                                 describe_value(value)
                             ),

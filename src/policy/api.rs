@@ -147,7 +147,7 @@ fn skip(f: &mut Frame, index: DocIndex, field: &str) -> Box<EvalAltResult> {
     let message = format!(
         "`{field}` of {} {} is invalid or missing; this evaluation is skipped",
         doc.kind,
-        crate::finding::code(&doc.id)
+        crate::finding::quoted(&doc.id)
     );
     if f.skipped.is_none() {
         f.skipped = Some(Skipped {
@@ -668,7 +668,7 @@ pub fn register(engine: &mut Engine) {
             // Capped: `Display` writes out what closures captured (guard.rs).
             super::guard::display_capped(&value, MAX_REPORT_TEXT)
         };
-        crate::finding::code(&text)
+        crate::finding::quoted(&text)
     });
     engine.register_fn("lower", |text: &str| text.to_lowercase());
     engine.register_fn("same_guid", |a: &str, b: &str| a.eq_ignore_ascii_case(b));

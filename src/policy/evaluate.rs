@@ -11,7 +11,7 @@ use rayon::prelude::*;
 use rhai::{Dynamic, ImmutableString};
 
 use crate::codes;
-use crate::finding::{code, Finding, RelatedLabel};
+use crate::finding::{quoted, Finding, RelatedLabel};
 use crate::model::Kind;
 use crate::repository::{DocIndex, Repository};
 use crate::source::ByteSpan;
@@ -258,8 +258,8 @@ impl PolicySet {
                 codes::POLICY_OUTPUT
                     .finding(format!(
                         "policy {} printed {}",
-                        code(&policy.meta.id),
-                        code(&texts[0])
+                        quoted(&policy.meta.id),
+                        quoted(&texts[0])
                     ))
                     .at_span(policy.file, ByteSpan::new(at, at + 5))
                     .with_label(format!("{} distinct lines printed", texts.len())),
@@ -341,7 +341,7 @@ impl PolicySet {
             };
             let finding = tool_finding(
                 check,
-                format!("policy {} failed: {message}", code(&policy.meta.id)),
+                format!("policy {} failed: {message}", quoted(&policy.meta.id)),
             )
             .at_span(policy.file, span)
             .with_label("while evaluating this")
@@ -370,7 +370,7 @@ impl PolicySet {
                 codes::POLICY_OUTPUT
                     .finding(format!(
                         "policy {} reported {} more findings on this document",
-                        code(&policy.meta.id),
+                        quoted(&policy.meta.id),
                         total - cap
                     ))
                     .at(doc.location(""))
@@ -402,7 +402,7 @@ impl PolicySet {
                 evaluated.sort_unstable();
                 evaluated.dedup();
                 let doc = repo.get(cause);
-                let rules: Vec<String> = rules.into_iter().map(|r| code(&r)).collect();
+                let rules: Vec<String> = rules.into_iter().map(|r| quoted(&r)).collect();
                 let (rules_text, verb) = match rules.len() {
                     1 => (format!("rule {}", rules[0]), "was"),
                     _ => (format!("rules {}", rules.join(", ")), "were"),
@@ -420,9 +420,9 @@ impl PolicySet {
                     format!("/{}", crate::yaml::escape_pointer_segment(&field))
                 };
                 let what = if field.is_empty() {
-                    format!("{} {} is invalid", doc.kind, code(&doc.id))
+                    format!("{} {} is invalid", doc.kind, quoted(&doc.id))
                 } else {
-                    format!("{} is invalid or missing", code(&field))
+                    format!("{} is invalid or missing", quoted(&field))
                 };
                 let mut finding = codes::NOT_EVALUATED
                     .finding(format!(
@@ -436,7 +436,7 @@ impl PolicySet {
                     let other = repo.get(first);
                     finding = finding.with_related(RelatedLabel {
                         location: other.location(""),
-                        message: format!("not evaluated on {} {}", other.kind, code(&other.id)),
+                        message: format!("not evaluated on {} {}", other.kind, quoted(&other.id)),
                         pointer: Some(String::new()),
                         document: Some(other.reference()),
                     });
@@ -461,8 +461,8 @@ impl PolicySet {
             codes::INTERNAL_ERROR,
             format!(
                 "internal error while running policy {}: {}",
-                code(&policy.meta.id),
-                code(&crate::fault::panic_text(payload))
+                quoted(&policy.meta.id),
+                quoted(&crate::fault::panic_text(payload))
             ),
         )
         .at_span(policy.file, entry_span(&sources.get(policy.file).text))
@@ -507,7 +507,7 @@ impl PolicySet {
 fn evaluated_on(doc: &crate::repository::Document) -> RelatedLabel {
     RelatedLabel {
         location: doc.location("/id"),
-        message: format!("on {} {}", doc.kind, code(&doc.id)),
+        message: format!("on {} {}", doc.kind, quoted(&doc.id)),
         pointer: Some("/id".to_string()),
         document: Some(doc.reference()),
     }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use rhai::Engine;
 
 use crate::codes;
-use crate::finding::{code, Finding, RelatedLabel};
+use crate::finding::{quoted, Finding, RelatedLabel};
 use crate::input::{read_text, Origin as ReadOrigin, ReadScope, Refused};
 use crate::limits::Limits;
 use crate::source::{ByteSpan, Location};
@@ -83,7 +83,7 @@ fn duplicate_policy(second: &Policy, first: &Policy, text: &str) -> Finding {
         codes::POLICY_METADATA,
         format!(
             "policy id {} is declared again; this file is not loaded",
-            code(&second.meta.id)
+            quoted(&second.meta.id)
         ),
     )
     .at_span(second.file, header)
@@ -276,7 +276,7 @@ impl PolicySet {
                         codes::POLICY_SYNTAX,
                         format!(
                             "policy {} does not compile: {}",
-                            code(&meta.id),
+                            quoted(&meta.id),
                             lowercase_first(&error.err_type().to_string())
                         ),
                     )
@@ -295,7 +295,7 @@ impl PolicySet {
                     codes::POLICY_METADATA,
                     format!(
                         "policy {} has no entry point `fn check(doc)`; it could never fire",
-                        code(&meta.id)
+                        quoted(&meta.id)
                     ),
                 )
                 .at_span(

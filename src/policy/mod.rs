@@ -48,9 +48,20 @@ static COMPILED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize
 
 /// How many policy scripts this process has compiled when loading policy sets: a test of the
 /// pipeline compares it before and after a run to prove that each policy is loaded and compiled
-/// once per run. (Workers later take their own copy of each compiled policy; see `thread.rs`.)
+/// once per run. Worker copies are counted apart ([`worker_copies_compiled`]).
 pub fn compiled_policies() -> usize {
     COMPILED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Per-worker copies of policies compiled by this process so far (see [`worker_copies_compiled`]).
+static WORKER_COPIES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// How many per-worker copies of policies this process has compiled: each worker thread
+/// compiles its own copy of a policy the first time it evaluates it in a run (`thread.rs`;
+/// rhai cannot clone an AST without sharing its string constants), so a run compiles at most
+/// threads × policies copies besides the one load of each policy.
+pub fn worker_copies_compiled() -> usize {
+    WORKER_COPIES.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// One loaded policy.

@@ -153,7 +153,9 @@ pub(super) fn frame<T>(body: impl FnOnce(&mut Frame) -> T) -> Result<T, Box<Eval
 /// Runs `body` with this worker thread's own AST of a policy. The string constants of an AST
 /// are reference-counted: with one AST shared by both workers, every use of a literal such as
 /// `"csp"` bumped a count on a cache line the other core was bumping too. Compiling the pack
-/// again per worker costs a few milliseconds per run.
+/// again per worker costs a few milliseconds per run. `AST::clone` is no way out: it shares the
+/// string constants (`ImmutableString` is an `Arc`) and the script's functions (`Arc<Module>`),
+/// and rhai has no deep clone. Counted by [`super::worker_copies_compiled`].
 pub(super) fn with_thread_ast<T>(
     set: &PolicySet,
     shared: &Arc<Shared>,
@@ -172,6 +174,7 @@ pub(super) fn with_thread_ast<T>(
         let asts = &mut slot.as_mut().expect("installed above").1;
         if asts[policy].is_none() {
             let text = &sources.get(set.policies[policy].file).text;
+            super::WORKER_COPIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             // It compiled once already; should it not now, the shared AST is the fallback.
             asts[policy] = Some(
                 set.engine

@@ -9,7 +9,8 @@
 
 use std::io::{self, Write};
 
-use super::{escape_untrusted, line_cols, Report, Reporter};
+use super::{line_cols, Report, Reporter};
+use crate::escape::escape_untrusted;
 use crate::finding::{Finding, Severity};
 
 pub struct GithubReporter;

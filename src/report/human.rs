@@ -3,7 +3,7 @@
 //!
 //! Output is deterministic: a fixed width, no terminal queries, colour only when asked for.
 //! Every string from the inputs (file names, messages, labels, snippet lines) goes through
-//! `report::escape`, so a file cannot drive the terminal or a CI runner.
+//! `escape`, so a file cannot drive the terminal or a CI runner.
 //!
 //! Linear in the findings: miette is never given a whole file (its `SourceCode` for `str`
 //! re-scans the text from the start for every label). It gets an [`Excerpt`]: the label
@@ -20,8 +20,8 @@ use miette::{
     MietteSpanContents, SourceCode, SourceSpan, SpanContents,
 };
 
-use super::escape::{escape_snippet, escape_untrusted};
 use super::{Report, Reporter};
+use crate::escape::{escape_snippet, escape_untrusted};
 use crate::finding::{Finding, Severity};
 use crate::scope::SkipReason;
 use crate::source::ByteSpan;

@@ -166,8 +166,8 @@ impl Reporter for JsonReporter {
                 })
                 .collect(),
         };
-        // Exact values; unsafe characters only as JSON escapes (report/escape.rs).
-        super::escape::to_writer_safe(&mut *out, &json)?;
+        // Exact values; unsafe characters only as JSON escapes (escape.rs).
+        crate::escape::to_writer_safe(&mut *out, &json)?;
         writeln!(out)
     }
 }

@@ -19,7 +19,8 @@ use std::sync::Arc;
 
 use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
 
-use super::{escape_untrusted, line_cols, Report, Reporter};
+use super::{line_cols, Report, Reporter};
+use crate::escape::escape_untrusted;
 use crate::finding::{DocumentRef, Finding, Origin};
 use crate::model::Kind;
 use crate::source::{FileId, SourceMap};

@@ -1,7 +1,6 @@
 //! Reporters: one file per output format, all behind the [`Reporter`] trait. A reporter is a
 //! pure function of the [`Report`] (findings, sources, counts); it never evaluates anything.
 
-pub mod escape;
 pub mod github;
 pub mod human;
 pub mod json;
@@ -10,12 +9,10 @@ pub mod sarif;
 
 use std::io::{self, Write};
 
-use crate::check::Outcome;
 use crate::finding::{Finding, Origin, Severity};
+use crate::outcome::Outcome;
 use crate::source::Location;
 use crate::source::{LineCol, SourceMap};
-
-pub use escape::escape_untrusted;
 
 /// What a reporter renders.
 pub struct Report<'a> {

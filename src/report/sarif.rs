@@ -20,9 +20,6 @@ use crate::source::SourceMap;
 pub const SCHEMA_URI: &str =
     "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json";
 
-/// Where each rule is documented: `<DOCS_BASE>#<lowercase id>` (docs/rules.md).
-pub use crate::rules_doc::RULE_DOCS_URL as RULE_DOCS_BASE;
-
 /// Key of GitHub code scanning's own line fingerprint (see [`line_hashes`]).
 pub const LINE_HASH_KEY: &str = "primaryLocationLineHash";
 
@@ -615,8 +612,8 @@ impl Reporter for SarifReporter {
                 },
             }],
         };
-        // Exact values; unsafe characters only as JSON escapes (report/escape.rs).
-        super::escape::to_writer_safe(&mut *out, &log)?;
+        // Exact values; unsafe characters only as JSON escapes (escape.rs).
+        crate::escape::to_writer_safe(&mut *out, &log)?;
         writeln!(out)
     }
 }
@@ -624,6 +621,7 @@ impl Reporter for SarifReporter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rules_doc::RULE_DOCS_URL;
 
     #[test]
     fn uris_are_percent_encoded() {
@@ -676,7 +674,7 @@ mod tests {
         let md = help_markdown("Title", "Why.", "Do this.", "a: ```x```", "MC002");
         assert!(md.starts_with("**Title**\n\nWhy.\n\n**How to fix:** Do this.\n\n"));
         assert!(md.contains("\n````yaml\na: ```x```\n````\n"), "{md}");
-        assert!(md.ends_with(&format!("({RULE_DOCS_BASE}#mc002)\n")));
+        assert!(md.ends_with(&format!("({RULE_DOCS_URL}#mc002)\n")));
         let bare = help_markdown("Title", "", "Fix.", "", "Y001");
         assert!(!bare.contains("Example"), "{bare}");
     }
@@ -684,7 +682,7 @@ mod tests {
     #[test]
     fn levels_and_help_uris() {
         assert_eq!(level(Severity::Info), "note");
-        assert_eq!(help_uri("MC002"), format!("{RULE_DOCS_BASE}#mc002"));
+        assert_eq!(help_uri("MC002"), format!("{RULE_DOCS_URL}#mc002"));
         assert_eq!(
             slug("license-based subscription, managed"),
             "license-based-subscription-managed"

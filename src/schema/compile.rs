@@ -13,7 +13,7 @@ use super::{
     expansion, schema_error, KindSchema, LoadedSchemas, SchemaSet, BUILTIN_SCHEMAS, LOCAL_BASE,
 };
 use crate::codes;
-use crate::finding::{code, Finding};
+use crate::finding::{quoted, Finding};
 use crate::input::{read_text, Origin, ReadScope, Refused};
 use crate::model::Kind;
 use crate::source::{offset_of, ByteSpan, FileId, FileRole, SourceFile, SourceMap};
@@ -162,8 +162,8 @@ impl SchemaSet {
                     ByteSpan::default(),
                     format!(
                         "schema {} is for kind {}, which the data model does not define",
-                        code(short),
-                        code(kind_name)
+                        quoted(short),
+                        quoted(kind_name)
                     ),
                 ));
                 continue;
@@ -180,7 +180,7 @@ impl SchemaSet {
                             "{} (at `{}`); documents of kind {} are not validated",
                             refusal.message,
                             refusal.pointer,
-                            code(kind_name)
+                            quoted(kind_name)
                         ),
                     )
                     .with_label("refused here"),
@@ -231,7 +231,7 @@ impl SchemaSet {
                             json_pointer_span(&text, &pointer),
                             format!(
                                 "schema for {} does not compile: {raw} (at `{pointer}`)",
-                                code(kind_name)
+                                quoted(kind_name)
                             ),
                         );
                     }
@@ -319,7 +319,7 @@ fn reference_error(file: FileId, text: &str, raw: &str) -> Finding {
             schema_error(
                 file,
                 span,
-                format!("reference {} is not allowed: `$ref` may only name schemas in the schema directory", code(&uri)),
+                format!("reference {} is not allowed: `$ref` may only name schemas in the schema directory", quoted(&uri)),
             )
             .with_help("copy the referenced schema into the schema directory and reference it by file name; nothing is ever fetched")
         }

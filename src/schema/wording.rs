@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::fields::FieldInfo;
 use crate::codes::{self, BuiltinCheck};
-use crate::finding::{code, describe_value, Finding, Severity};
+use crate::finding::{describe_value, quoted, Finding, Severity};
 use crate::model::Kind;
 use crate::source::{ByteSpan, FileId};
 use crate::yaml::{escape_pointer_segment, LoadedDocument, NodeInfo};
@@ -196,7 +196,7 @@ pub(super) fn enum_finding(
             codes::ENUM_CASE.severity,
             format!(
                 "`{shown}` value {} is not in canonical lower snake_case",
-                code(text)
+                quoted(text)
             ),
         )
         .with_label(format!("read as `{canonical}`"))
@@ -273,7 +273,7 @@ pub(super) fn unknown_field_finding<'k>(
         Severity::Error,
         format!(
             "unknown field {} in {}",
-            code(name),
+            quoted(name),
             kind_article(kind, pointer)
         ),
     )

@@ -6,7 +6,7 @@ use serde_json::Value;
 use super::wording::check_finding;
 use super::KindSchema;
 use crate::codes;
-use crate::finding::{code, Finding, Severity};
+use crate::finding::{quoted, Finding, Severity};
 use crate::source::FileId;
 use crate::yaml::LoadedDocument;
 
@@ -62,7 +62,7 @@ pub(super) fn unquoted_country_codes(
                     Severity::Warning,
                     format!(
                         "unquoted country code {} is read as boolean `{read_as}` by YAML 1.1 tools",
-                        code(text)
+                        quoted(text)
                     ),
                 )
                 .with_label("quote this value")

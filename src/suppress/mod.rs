@@ -21,14 +21,12 @@ pub mod waivers;
 
 use std::path::Path;
 
-use crate::changed::{self, Filter};
+use crate::changed;
 use crate::codes;
 use crate::finding::{Finding, Origin};
 use crate::input::{read_text, Origin as ReadOrigin};
 use crate::options::CheckOptions;
-pub use crate::options::Suppressions;
-pub use crate::outcome::Suppressed;
-use crate::outcome::{BaselineEffect, Outcome};
+use crate::outcome::{BaselineEffect, Filter, Outcome};
 use crate::source::FileId;
 
 /// A report filter could not be applied (exit 2).

@@ -6,7 +6,7 @@
 //! is reported as unused (W002), so stale waivers do not pile up.
 
 use crate::codes;
-use crate::finding::{code, DocumentRef, Finding, Origin, WaiverNote};
+use crate::finding::{quoted, DocumentRef, Finding, Origin, WaiverNote};
 use crate::source::ByteSpan;
 use crate::source::FileId;
 
@@ -55,11 +55,11 @@ impl Waiver {
     fn describe(&self) -> String {
         let mut text = format!(
             "waiver of {} for {}",
-            code(&self.rule),
-            code(&format!("{}/{}", self.document.kind, self.document.id))
+            quoted(&self.rule),
+            quoted(&format!("{}/{}", self.document.kind, self.document.id))
         );
         if let Some(pointer) = &self.pointer {
-            text.push_str(&format!(" at {}", code(pointer)));
+            text.push_str(&format!(" at {}", quoted(pointer)));
         }
         text
     }
@@ -124,8 +124,8 @@ pub fn apply(
             if let Some(id) = closest_document(waiver, findings) {
                 report = report.with_help(format!(
                     "did you mean {}? it has a {} finding; otherwise remove the waiver",
-                    code(&format!("{}/{id}", waiver.document.kind)),
-                    code(&waiver.rule)
+                    quoted(&format!("{}/{id}", waiver.document.kind)),
+                    quoted(&waiver.rule)
                 ));
             }
             reports.push(report);

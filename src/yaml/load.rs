@@ -11,7 +11,7 @@ use super::scalar::{resolve_scalar, Resolved};
 use super::spans::{NodeSpan, SpanTable, FLAG_HAS_KEY, FLAG_PLAIN, FLAG_SKIPPED};
 use super::{LoadedDocument, LoadedFile};
 use crate::codes::{self, BuiltinCheck};
-use crate::finding::{code, Finding, RelatedLabel};
+use crate::finding::{quoted, Finding, RelatedLabel};
 use crate::limits::Limits;
 use crate::source::{ByteSpan, FileId};
 
@@ -327,7 +327,7 @@ impl Loader<'_> {
                     Resolved::OutOfRange => {
                         self.report(
                             codes::NUMBER_OUT_OF_RANGE,
-                            format!("number {} cannot be represented exactly", code(&text)),
+                            format!("number {} cannot be represented exactly", quoted(&text)),
                             span,
                             "out of range",
                         );
@@ -336,7 +336,7 @@ impl Loader<'_> {
                     Resolved::UnsupportedTag(tag) => {
                         self.report(
                             codes::UNSUPPORTED_TAG,
-                            format!("unsupported tag {}", code(&tag)),
+                            format!("unsupported tag {}", quoted(&tag)),
                             span,
                             "tagged node",
                         );
@@ -378,7 +378,7 @@ impl Loader<'_> {
                     if !core {
                         self.report(
                             codes::UNSUPPORTED_TAG,
-                            format!("unsupported tag {}", code(&tag.to_string())),
+                            format!("unsupported tag {}", quoted(&tag.to_string())),
                             self.at_least_one_char(span),
                             "tagged node",
                         );
@@ -472,7 +472,7 @@ impl Loader<'_> {
             Resolved::UnsupportedTag(tag) => {
                 self.report(
                     codes::UNSUPPORTED_TAG,
-                    format!("unsupported tag {}", code(&tag)),
+                    format!("unsupported tag {}", quoted(&tag)),
                     span,
                     "tagged key",
                 );
@@ -495,7 +495,7 @@ impl Loader<'_> {
         };
         if let Some(first) = keys.get(&key_text).copied() {
             skip = true;
-            let message = format!("duplicate key {}", code(&key_text));
+            let message = format!("duplicate key {}", quoted(&key_text));
             self.findings.push(
                 codes::DUPLICATE_KEY
                     .finding(message)

@@ -58,7 +58,7 @@ pub fn run(args: ListArgs) -> Result<ExitCode, String> {
         ListFormat::Table => print!("{}", rules_doc::escape_lines(&table(&rules))),
         ListFormat::Json => {
             let json = serde_json::json!({ "rules": rules });
-            let text = channelguard::report::escape::to_string_safe(&json)
+            let text = channelguard::escape::to_string_safe(&json)
                 .map_err(|e| format!("cannot write JSON: {e}"))?;
             println!("{text}");
         }

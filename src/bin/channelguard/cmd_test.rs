@@ -9,9 +9,9 @@ use std::process::ExitCode;
 use crate::cmd_explain::engine_options;
 use crate::EXIT_INCOMPLETE;
 use channelguard::check::CheckOptions;
+use channelguard::escape::escape_untrusted;
 use channelguard::policy::PolicySet;
 use channelguard::policy_cases::{self, CaseResult};
-use channelguard::report::escape_untrusted;
 use channelguard::report::human::HumanReporter;
 use channelguard::source::SourceMap;
 

@@ -70,7 +70,7 @@ fn main() -> ExitCode {
             // Messages may name files and quote policies: escaped line by line.
             let lines: Vec<String> = message
                 .lines()
-                .map(channelguard::report::escape_untrusted)
+                .map(channelguard::escape::escape_untrusted)
                 .collect();
             eprintln!("error: {}", lines.join("\n"));
             ExitCode::from(EXIT_INCOMPLETE)
