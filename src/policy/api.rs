@@ -1117,6 +1117,13 @@ mod tests {
         assert!(collected.reported[0].message.len() <= MAX_REPORT_TEXT + 3);
         let (error, _) = eval_on("c1", "report(\"\", \"x\", \"\", [1])");
         assert!(error.unwrap_err().contains("must be made with `at("));
+        let (result, collected) = eval_on(
+            "c1",
+            "let s = \"x\"; s.pad(5000, \"y\"); report(#{message: \"m\", label: s});",
+        );
+        let _ = result.unwrap();
+        let label = collected.reported[0].label.as_deref().unwrap();
+        assert!(label.ends_with('…') && label.len() <= MAX_REPORT_TEXT + 3);
     }
 
     #[test]
