@@ -51,6 +51,9 @@ pub struct Expected {
     /// A substring of the message.
     #[serde(default)]
     pub message: Option<String>,
+    /// The label under the node, exactly (what is wrong there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
 }
 
 /// A test case file.
@@ -88,6 +91,7 @@ pub struct Actual {
     pub line: Option<u32>,
     pub severity: Severity,
     pub message: String,
+    pub label: Option<String>,
 }
 
 impl Actual {
@@ -126,6 +130,10 @@ impl Expected {
                 .message
                 .as_ref()
                 .is_none_or(|m| actual.message.contains(m.as_str()))
+            && self
+                .label
+                .as_ref()
+                .is_none_or(|l| Some(l) == actual.label.as_ref())
     }
 
     pub fn describe(&self) -> String {
@@ -147,6 +155,9 @@ impl Expected {
         }
         if let Some(m) = &self.message {
             parts.push(format!("message contains {m:?}"));
+        }
+        if let Some(l) = &self.label {
+            parts.push(format!("label {l:?}"));
         }
         parts.join(" ")
     }
@@ -294,6 +305,7 @@ pub fn actual(finding: &Finding, outcome: &Outcome, input_dir: &Path) -> Actual 
         line,
         severity: finding.severity,
         message: finding.message.clone(),
+        label: finding.label.clone(),
     }
 }
 
@@ -527,7 +539,8 @@ fn shown_pointer(pointer: Option<&str>, open: &str) -> String {
 
 /// The diff of a failed case: expected findings that did not occur (`-`, with `*` for
 /// fields the expectation leaves open) and findings nobody expected (`+`). Each line shows
-/// rule, severity, `file:line`, document, pointer and message.
+/// rule, severity, `file:line`, document, pointer and message (and the label, when an
+/// expectation of the case names one).
 pub fn diff_lines(result: &CaseResult) -> Vec<String> {
     let mut lines = Vec::new();
     for m in &result.missing {
@@ -535,8 +548,12 @@ pub fn diff_lines(result: &CaseResult) -> Vec<String> {
             .message
             .as_ref()
             .map_or("*".to_string(), |text| format!("message contains {text:?}"));
+        let label = m
+            .label
+            .as_ref()
+            .map_or(String::new(), |text| format!(" label {text:?}"));
         lines.push(format!(
-            "- {} {} {}:{} {} {} {message}",
+            "- {} {} {}:{} {} {} {message}{label}",
             m.rule,
             field(m.severity, "*"),
             field(m.file.as_deref(), "*"),
@@ -545,9 +562,15 @@ pub fn diff_lines(result: &CaseResult) -> Vec<String> {
             shown_pointer(m.pointer.as_deref(), "*"),
         ));
     }
+    // Labels are shown when an expectation names one, so a label mismatch can be read off.
+    let labels = result.missing.iter().any(|m| m.label.is_some());
     for u in &result.unexpected {
+        let label = match (&u.label, labels) {
+            (Some(text), true) => format!(" label {:?}", crate::report::escape_untrusted(text)),
+            _ => String::new(),
+        };
         lines.push(format!(
-            "+ {} {} {}:{} {} {} {}",
+            "+ {} {} {}:{} {} {} {}{label}",
             u.rule,
             u.severity,
             field(u.file.as_deref(), "-"),

@@ -550,3 +550,85 @@ fn test_dir_runs_only_the_cases_in_it() {
     assert!(stdout.starts_with("running 2 test cases\n"), "{stdout}");
     assert!(!stdout.contains("<builtin>"), "{stdout}");
 }
+
+/// Issue 13 item 3: the label under a policy finding says what is wrong at that node. A report
+/// names it (map form), or it is derived from the message (the message when short, else
+/// `here`); it is never the rule's title, which contradicts a message about another case.
+#[test]
+fn labels_say_what_is_wrong_never_the_title() {
+    let dir = tempfile::tempdir().unwrap();
+    let title = "rule title that must not label a finding";
+    std::fs::write(
+        dir.path().join("label.rhai"),
+        format!(
+            "//! id: LBL001\n//! title: {title}\n//! severity: error\n//! kinds: Subscription\n\
+             //! rationale: x\n//! remediation: fix it\n\n\
+             fn check(doc) {{\n\
+             \x20   report(\"/status\", \"a short message\");\n\
+             \x20   report(\"/managed_by\", \"a message that is far too long to be drawn under the node as its label\");\n\
+             \x20   report_warning(#{{pointer: \"/channel\", label: `bought ${{q(doc.channel)}}`, message: \"named label\"}});\n\
+             }}\n"
+        ),
+    )
+    .unwrap();
+    let policies = dir.path().to_str().unwrap();
+    let started = std::time::Instant::now();
+    let (code, stdout, stderr) = run(&[
+        "check",
+        "--root",
+        "fixtures/authoring/repo",
+        "fixtures/authoring/repo",
+        "--as-of",
+        "2024-06-30",
+        "--format",
+        "json",
+        "--no-builtin-policies",
+        "--policies",
+        policies,
+    ]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let labels: Vec<(&str, &str, &str)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "LBL001")
+        .map(|f| {
+            (
+                f["pointer"].as_str().unwrap(),
+                f["label"].as_str().unwrap(),
+                f["severity"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        labels,
+        // In document order.
+        vec![
+            ("/channel", "bought `direct`", "warning"),
+            ("/managed_by", "here", "error"),
+            ("/status", "a short message", "error"),
+        ]
+    );
+    assert!(
+        !stdout.contains(title),
+        "the title labels a finding: {stdout}"
+    );
+    // The human format draws the label under the node.
+    let (_, human, _) = run(&[
+        "check",
+        "--root",
+        "fixtures/authoring/repo",
+        "fixtures/authoring/repo",
+        "--as-of",
+        "2024-06-30",
+        "--color",
+        "never",
+        "--no-builtin-policies",
+        "--policies",
+        policies,
+    ]);
+    assert!(human.contains("╰── bought `direct`"), "{human}");
+    assert!(!human.contains(title), "{human}");
+}

@@ -37,8 +37,25 @@ pub struct Reported {
     pub severity: Option<Severity>,
     pub pointer: String,
     pub message: String,
+    /// What is wrong at the node, drawn under it; `None`: derived from the message
+    /// ([`default_label`]).
+    pub label: Option<String>,
     pub help: Option<String>,
     pub related: Vec<RelatedRef>,
+}
+
+/// Longest message shown as its own label when a report names none.
+pub const MAX_DEFAULT_LABEL: usize = 60;
+
+/// The label of a report that names none: the message itself when it is short (it is what is
+/// wrong at the node), otherwise the neutral `here`. Never the policy title, which would
+/// contradict a message about a different case of the rule.
+pub fn default_label(message: &str) -> String {
+    if !message.is_empty() && message.chars().count() <= MAX_DEFAULT_LABEL {
+        message.to_string()
+    } else {
+        "here".to_string()
+    }
 }
 
 /// A related location a script named: a document, a pointer and a message. `at(doc, …)` carries
@@ -343,14 +360,85 @@ fn related_refs(related: Array) -> Result<Vec<RelatedRef>, Box<EvalAltResult>> {
         .collect()
 }
 
+/// The text fields of a report, by position or from the map form.
+struct ReportArgs<'a> {
+    pointer: &'a str,
+    message: &'a str,
+    label: Option<&'a str>,
+    help: Option<&'a str>,
+}
+
+fn report_args<'a>(pointer: &'a str, message: &'a str, help: Option<&'a str>) -> ReportArgs<'a> {
+    ReportArgs {
+        pointer,
+        message,
+        label: None,
+        help,
+    }
+}
+
+/// The keys of the map form `report(#{pointer, message, label, help, related})`.
+const REPORT_KEYS: &[&str] = &["pointer", "message", "label", "help", "related"];
+
+/// Reports from the map form: `message` is required, every other key optional; an unknown key
+/// is an error, so a typo (`lable`) never silently drops the label.
+fn push_report_map(
+    context: &NativeCallContext,
+    severity: Option<Severity>,
+    map: Map,
+) -> Result<(), Box<EvalAltResult>> {
+    for key in map.keys() {
+        if !REPORT_KEYS.contains(&key.as_str()) {
+            let mut message = format!("unknown report key `{key}`");
+            if let Some(close) = crate::suggest::closest(key, REPORT_KEYS.iter().copied()) {
+                message.push_str(&format!("; did you mean `{close}`?"));
+            }
+            return Err(message.into());
+        }
+    }
+    let text = |key: &str| -> Result<Option<ImmutableString>, Box<EvalAltResult>> {
+        match map.get(key) {
+            None => Ok(None),
+            Some(v) if v.is_unit() => Ok(None),
+            Some(v) => v
+                .clone()
+                .into_immutable_string()
+                .map(Some)
+                .map_err(|t| format!("report key `{key}` must be a string, not {t}").into()),
+        }
+    };
+    let message = text("message")?.ok_or_else(|| {
+        Box::<EvalAltResult>::from("a report needs a `message`: `report(#{message: \"…\"})`")
+    })?;
+    let (pointer, label, help) = (text("pointer")?, text("label")?, text("help")?);
+    let related = match map.get("related") {
+        None => Array::new(),
+        Some(v) if v.is_unit() => Array::new(),
+        Some(v) => v.clone().into_array().map_err(|t| {
+            Box::<EvalAltResult>::from(format!("report key `related` must be a list, not {t}"))
+        })?,
+    };
+    let args = ReportArgs {
+        pointer: pointer.as_deref().unwrap_or(""),
+        message: &message,
+        label: label.as_deref(),
+        help: help.as_deref(),
+    };
+    push_report(context, severity, args, related)
+}
+
 fn push_report(
     context: &NativeCallContext,
     severity: Option<Severity>,
-    pointer: &str,
-    message: &str,
-    help: Option<&str>,
+    args: ReportArgs<'_>,
     related: Array,
 ) -> Result<(), Box<EvalAltResult>> {
+    let ReportArgs {
+        pointer,
+        message,
+        label,
+        help,
+    } = args;
     if !(pointer.is_empty() || pointer.starts_with('/')) {
         return Err(format!("pointer `{pointer}` must be empty or start with `/`").into());
     }
@@ -368,6 +456,7 @@ fn push_report(
             severity,
             pointer: bounded(pointer),
             message: bounded(message),
+            label: label.filter(|l| !l.is_empty()).map(bounded),
             help: help.map(bounded),
             related,
         });
@@ -385,19 +474,34 @@ pub fn register(engine: &mut Engine) {
     engine.register_fn(
         "report",
         |ctx: NativeCallContext, pointer: &str, message: &str| {
-            push_report(&ctx, None, pointer, message, None, Array::new())
+            push_report(
+                &ctx,
+                None,
+                report_args(pointer, message, None),
+                Array::new(),
+            )
         },
     );
     engine.register_fn(
         "report",
         |ctx: NativeCallContext, pointer: &str, message: &str, help: &str| {
-            push_report(&ctx, None, pointer, message, Some(help), Array::new())
+            push_report(
+                &ctx,
+                None,
+                report_args(pointer, message, Some(help)),
+                Array::new(),
+            )
         },
     );
     engine.register_fn(
         "report",
         |ctx: NativeCallContext, pointer: &str, message: &str, help: &str, related: Array| {
-            push_report(&ctx, None, pointer, message, Some(help), related)
+            push_report(
+                &ctx,
+                None,
+                report_args(pointer, message, Some(help)),
+                related,
+            )
         },
     );
     engine.register_fn(
@@ -406,9 +510,7 @@ pub fn register(engine: &mut Engine) {
             push_report(
                 &ctx,
                 Some(Severity::Warning),
-                pointer,
-                message,
-                Some(help),
+                report_args(pointer, message, Some(help)),
                 Array::new(),
             )
         },
@@ -419,9 +521,7 @@ pub fn register(engine: &mut Engine) {
             push_report(
                 &ctx,
                 Some(Severity::Warning),
-                pointer,
-                message,
-                Some(help),
+                report_args(pointer, message, Some(help)),
                 related,
             )
         },
@@ -432,9 +532,7 @@ pub fn register(engine: &mut Engine) {
             push_report(
                 &ctx,
                 Some(Severity::Info),
-                pointer,
-                message,
-                Some(help),
+                report_args(pointer, message, Some(help)),
                 Array::new(),
             )
         },
@@ -445,13 +543,21 @@ pub fn register(engine: &mut Engine) {
             push_report(
                 &ctx,
                 Some(Severity::Info),
-                pointer,
-                message,
-                Some(help),
+                report_args(pointer, message, Some(help)),
                 related,
             )
         },
     );
+    // The map form, which also takes a label.
+    engine.register_fn("report", |ctx: NativeCallContext, map: Map| {
+        push_report_map(&ctx, None, map)
+    });
+    engine.register_fn("report_warning", |ctx: NativeCallContext, map: Map| {
+        push_report_map(&ctx, Some(Severity::Warning), map)
+    });
+    engine.register_fn("report_info", |ctx: NativeCallContext, map: Map| {
+        push_report_map(&ctx, Some(Severity::Info), map)
+    });
     engine.register_fn(
         "at",
         |doc: DocumentValue, pointer: &str, message: &str| -> Map {
@@ -939,6 +1045,63 @@ mod tests {
     }
 
     #[test]
+    fn the_map_form_takes_a_label_and_rejects_unknown_keys() {
+        let (result, collected) = eval_on(
+            "s1",
+            "report(#{pointer: \"/customer\", label: \"no relationship\", message: \"m\"});\n\
+             report_warning(#{message: \"w\", help: \"h\", related: [at(doc, \"/id\", \"r\")]});\n\
+             report_info(#{message: \"i\", label: ()});\n\
+             report(\"/id\", \"positional\");",
+        );
+        let _ = result.unwrap();
+        let r = &collected.reported;
+        assert_eq!(r.len(), 4);
+        assert_eq!(
+            (
+                r[0].pointer.as_str(),
+                r[0].label.as_deref(),
+                r[0].message.as_str()
+            ),
+            ("/customer", Some("no relationship"), "m")
+        );
+        assert_eq!(
+            (r[1].severity, r[1].pointer.as_str()),
+            (Some(Severity::Warning), "")
+        );
+        assert_eq!((r[1].help.as_deref(), r[1].related.len()), (Some("h"), 1));
+        assert_eq!(
+            (r[2].severity, r[2].label.as_deref()),
+            (Some(Severity::Info), None)
+        );
+        assert_eq!(r[3].label, None);
+        let (error, _) = eval_on("c1", "report(#{message: \"m\", lable: \"x\"})");
+        let error = error.unwrap_err();
+        assert!(
+            error.contains("unknown report key `lable`; did you mean `label`?"),
+            "{error}"
+        );
+        let (error, _) = eval_on("c1", "report(#{label: \"x\"})");
+        assert!(error.unwrap_err().contains("a report needs a `message`"));
+        let (error, _) = eval_on("c1", "report(#{message: \"m\", label: 3})");
+        assert!(error.unwrap_err().contains("`label` must be a string"));
+    }
+
+    #[test]
+    fn the_default_label_fits_the_message_and_is_never_the_title() {
+        assert_eq!(
+            default_label("status is `canceled`"),
+            "status is `canceled`"
+        );
+        let long = "x".repeat(MAX_DEFAULT_LABEL + 1);
+        assert_eq!(default_label(&long), "here");
+        assert_eq!(
+            default_label(&"é".repeat(MAX_DEFAULT_LABEL)),
+            "é".repeat(MAX_DEFAULT_LABEL)
+        );
+        assert_eq!(default_label(""), "here");
+    }
+
+    #[test]
     fn reports_are_bounded() {
         let (error, _) = eval_on("c1", "report(\"id\", \"no slash\")");
         assert!(error
@@ -954,6 +1117,13 @@ mod tests {
         assert!(collected.reported[0].message.len() <= MAX_REPORT_TEXT + 3);
         let (error, _) = eval_on("c1", "report(\"\", \"x\", \"\", [1])");
         assert!(error.unwrap_err().contains("must be made with `at("));
+        let (result, collected) = eval_on(
+            "c1",
+            "let s = \"x\"; s.pad(5000, \"y\"); report(#{message: \"m\", label: s});",
+        );
+        let _ = result.unwrap();
+        let label = collected.reported[0].label.as_deref().unwrap();
+        assert!(label.ends_with('…') && label.len() <= MAX_REPORT_TEXT + 3);
     }
 
     #[test]

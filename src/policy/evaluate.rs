@@ -483,12 +483,15 @@ impl PolicySet {
             .help
             .filter(|h| !h.is_empty())
             .unwrap_or_else(|| policy.meta.remediation.clone());
+        let label = reported
+            .label
+            .unwrap_or_else(|| api::default_label(&reported.message));
         let mut finding = Finding::new(policy.meta.id.as_str(), severity, reported.message)
             .with_help(help)
             .at(doc.location(&reported.pointer))
             .with_pointer(reported.pointer)
             .with_document(Some(doc.reference()))
-            .with_label(policy.meta.title.clone());
+            .with_label(label);
         for related in reported.related {
             if let Some(target) = related.document.map(|i| repo.get(i)) {
                 finding.related.push(RelatedLabel {

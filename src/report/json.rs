@@ -82,6 +82,8 @@ struct JsonFinding<'a> {
     help: Option<&'a str>,
     #[serde(flatten)]
     location: Option<JsonLocation>,
+    /// What is wrong at the node (the text under it in the human format).
+    label: Option<&'a str>,
     pointer: Option<&'a str>,
     document: Option<&'a DocumentRef>,
     related: Vec<JsonRelated<'a>>,
@@ -150,6 +152,7 @@ impl Reporter for JsonReporter {
                     message: &f.message,
                     help: f.help.as_deref(),
                     location: f.location.map(|l| location(sources, l)),
+                    label: f.label.as_deref().filter(|_| f.location.is_some()),
                     pointer: f.pointer.as_deref(),
                     document: f.document.as_ref(),
                     related: f

@@ -543,7 +543,12 @@ fn result<'a>(
             .map(|l| SarifLocation {
                 id: None,
                 physical_location: physical(sources, l),
-                message: None,
+                // The label: what is wrong at this node.
+                message: finding
+                    .label
+                    .clone()
+                    .filter(|t| !t.is_empty())
+                    .map(|text| Text { text }),
             })
             .into_iter()
             .collect(),
