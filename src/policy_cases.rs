@@ -566,7 +566,7 @@ pub fn diff_lines(result: &CaseResult) -> Vec<String> {
     let labels = result.missing.iter().any(|m| m.label.is_some());
     for u in &result.unexpected {
         let label = match (&u.label, labels) {
-            (Some(text), true) => format!(" label {:?}", crate::report::escape_untrusted(text)),
+            (Some(text), true) => format!(" label {:?}", crate::escape::escape_untrusted(text)),
             _ => String::new(),
         };
         lines.push(format!(
