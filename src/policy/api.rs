@@ -209,6 +209,26 @@ impl DocumentValue {
         })?
     }
 
+    /// A field read the cheap way, for the property getters: `None` whenever [`Self::field`]
+    /// would do anything but return a value (an invalid field, an unknown name, no frame), so
+    /// that the caller falls back to the indexer and every error, side effect and position
+    /// stays exactly what the indexer gives.
+    fn field_if_clean(&self, key: &str) -> Option<Dynamic> {
+        frame(|f| {
+            let doc = f.shared.repo.get(self.0);
+            if doc.is_invalid(key) {
+                return None;
+            }
+            match doc.value.get(key) {
+                Some(value) => Some(to_dynamic(value)),
+                None if f.shared.is_known(doc.kind, key) => Some(Dynamic::UNIT),
+                None => None,
+            }
+        })
+        .ok()
+        .flatten()
+    }
+
     /// A field for messages and related locations (`()` when absent).
     fn text(&self, key: &str) -> Dynamic {
         self.field(key).unwrap_or(Dynamic::UNIT)
@@ -784,6 +804,56 @@ pub fn register(engine: &mut Engine) {
     engine.register_fn("has", |doc: DocumentValue, key: &str| doc.has(key));
 }
 
+/// The names the scripts read with dot syntax (`doc.status`, `p?.csp_role`): every identifier
+/// after a `.` that is not a method call. Over-approximate on purpose (a name in a comment or a
+/// string costs one unused getter); a name it misses is still read, through the indexer.
+pub fn property_names(text: &str) -> std::collections::BTreeSet<String> {
+    let bytes = text.as_bytes();
+    let mut names = std::collections::BTreeSet::new();
+    let mut at = 0;
+    while let Some(dot) = text[at..].find('.').map(|d| at + d) {
+        let mut start = dot + 1;
+        while start < bytes.len() && bytes[start].is_ascii_whitespace() {
+            start += 1;
+        }
+        let mut end = start;
+        while end < bytes.len() && (bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_') {
+            end += 1;
+        }
+        at = end.max(dot + 1);
+        if end == start || bytes[start].is_ascii_digit() {
+            continue;
+        }
+        let mut next = end;
+        while next < bytes.len() && bytes[next].is_ascii_whitespace() {
+            next += 1;
+        }
+        if bytes.get(next) != Some(&b'(') {
+            names.insert(text[start..end].to_string());
+        }
+    }
+    names
+}
+
+/// Registers a property getter on documents for each of `names`. Without one, Rhai looks for a
+/// getter, fails, formats an error message, and only then calls the indexer: that miss cost
+/// more than the read itself. A getter serves only clean reads; anything else (an invalid or
+/// unknown field) fails it with the error Rhai treats as "no such getter", so the indexer
+/// runs exactly as before: same messages, same positions, same skips.
+pub fn register_field_getters<'a>(engine: &mut Engine, names: impl IntoIterator<Item = &'a str>) {
+    for name in names {
+        let key = ImmutableString::from(name);
+        engine.register_get(
+            name,
+            move |doc: &mut DocumentValue| -> Result<Dynamic, Box<EvalAltResult>> {
+                doc.field_if_clean(&key).ok_or_else(|| {
+                    EvalAltResult::ErrorDotExpr(String::new(), Position::NONE).into()
+                })
+            },
+        );
+    }
+}
+
 /// Position of a runtime error inside the script, if known.
 pub fn error_position(error: &EvalAltResult) -> Position {
     let mut current = error;
@@ -1192,6 +1262,61 @@ mod tests {
             .eval::<Dynamic>("fn f() {\n  throw \"x\";\n}\nf()")
             .unwrap_err();
         assert_eq!(error_position(&error).line(), Some(2));
+    }
+
+    #[test]
+    fn property_names_are_the_dot_reads() {
+        let names = property_names(
+            "doc.status != p?.csp_role && xs.filter(|p| p.id) . len() && 0..10 && d .\n name && s.keys ()",
+        );
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        assert_eq!(names, ["csp_role", "id", "name", "status"]);
+    }
+
+    /// The getters are only a faster path: values, errors (message and position) and skips are
+    /// those of the indexer, whether or not a getter exists for the name.
+    #[test]
+    fn field_getters_read_exactly_like_the_indexer() {
+        let scripts = [
+            "doc.name",
+            "doc.notes",
+            "doc.owned_by_partner + \"/\" + doc.id",
+            "\n  doc.nmae",
+            "let c = doc; c .\n  kind",
+            "doc.tenant_id",
+            "try { doc.tenant_id } catch (e) { e }",
+            "doc.name = \"x\"",
+        ];
+        let invalid = shared_with(
+            |d| {
+                if &*d.id == "c1" {
+                    d.mark_invalid("tenant_id");
+                }
+            },
+            HashMap::new(),
+        );
+        let index = invalid.repo.find(Kind::Customer, "c1").unwrap();
+        for script in scripts {
+            let run = |getters: bool| {
+                let mut engine = super::super::engine::build(&Limits::default());
+                register(&mut engine);
+                if getters {
+                    let names = property_names(script);
+                    assert!(!names.is_empty(), "{script}");
+                    register_field_getters(&mut engine, names.iter().map(String::as_str));
+                }
+                let (result, collected) = with_frame(&invalid, 100, || {
+                    let mut scope = rhai::Scope::new();
+                    scope.push("doc", document_value(index));
+                    engine
+                        .eval_with_scope::<Dynamic>(&mut scope, script)
+                        .map(|v| v.to_string())
+                        .map_err(|e| (e.to_string(), error_position(&e)))
+                });
+                (result, collected.skipped)
+            };
+            assert_eq!(run(true), run(false), "{script}");
+        }
     }
 
     #[test]

@@ -225,6 +225,12 @@ impl PolicySet {
                 }
             }
         }
+        // Fast field reads for the names the loaded scripts use (see `register_field_getters`).
+        let names: std::collections::BTreeSet<String> = by_id
+            .values()
+            .flat_map(|p| api::property_names(&sources.get(p.file).text))
+            .collect();
+        api::register_field_getters(&mut engine, names.iter().map(String::as_str));
         Ok((
             PolicySet {
                 policies: by_id.into_values().collect(),
