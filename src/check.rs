@@ -120,13 +120,16 @@ fn config_errors(config: &LoadedConfig, mut findings: Vec<Finding>) -> Outcome {
 
 /// The policies of a run, compiled once, with the files they were read from registered in a
 /// [`SourceMap`] of their own (spliced into the run's map after the data and schema files).
-struct LoadedPolicies {
-    set: PolicySet,
-    sources: SourceMap,
-    findings: Vec<Finding>,
+pub struct LoadedPolicies {
+    pub set: PolicySet,
+    pub sources: SourceMap,
+    /// Problems of the policies that did not load (located in their scripts).
+    pub findings: Vec<Finding>,
 }
 
-fn load_policies(options: &CheckOptions) -> Result<LoadedPolicies, CheckError> {
+/// Loads and compiles the policies the options name (built-in pack and directories), as a run
+/// does; `explain` and `list` use it too.
+pub fn load_policies(options: &CheckOptions) -> Result<LoadedPolicies, CheckError> {
     let mut sources = SourceMap::new();
     let (set, findings) = PolicySet::load(
         &options.policies,

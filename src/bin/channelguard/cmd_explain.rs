@@ -9,10 +9,9 @@ use std::sync::Arc;
 use crate::parse_as_of;
 use channelguard::check::{self, CheckOptions, MemoryInput};
 use channelguard::codes;
-use channelguard::policy::{PolicyMeta, PolicyOrigin, PolicySet};
+use channelguard::policy::{PolicyMeta, PolicyOrigin};
 use channelguard::report::human::HumanReporter;
 use channelguard::rules_doc;
-use channelguard::source::SourceMap;
 
 /// The policies `explain` and `list` know: the built-in pack and `--policies` directories.
 /// Policies that fail to load are left out (`channelguard check` reports them).
@@ -30,13 +29,11 @@ fn load_policies_and_problems(
     engine: &EngineArgs,
 ) -> Result<(NamedPolicies, LoadProblems), String> {
     let options = engine_options(engine, jiff::civil::date(2000, 1, 1))?;
-    let mut sources = SourceMap::new();
-    let (set, findings) = PolicySet::load(
-        &options.policies,
-        &mut sources,
-        &options.limits,
-        &options.read_scope(),
-    )?;
+    let check::LoadedPolicies {
+        set,
+        sources,
+        findings,
+    } = check::load_policies(&options).map_err(|e| e.to_string())?;
     let policies = set
         .policies
         .iter()
