@@ -6,6 +6,8 @@
 //! (tests/data/ci-policies) instead of the built-in pack, so that adding policies to the
 //! pack does not change these snapshots.
 
+mod hardening_support;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -16,6 +18,7 @@ use channelguard::report::github::GithubReporter;
 use channelguard::report::junit::JunitReporter;
 use channelguard::report::sarif::SarifReporter;
 use channelguard::report::{Report, Reporter};
+use hardening_support::git;
 use serde_json::Value;
 
 const REPO: &str = "tests/data/ci-repo";
@@ -454,23 +457,6 @@ fn only_reports_findings_in_the_named_files_or_pointing_into_them() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
     // The whole repository was still loaded.
     assert!(text(&out.stdout).contains("checked 4 files (6 documents)"));
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let status = Command::new("git")
-        .current_dir(dir)
-        .args([
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@example.invalid",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .status()
-        .unwrap();
-    assert!(status.success(), "git {args:?}");
 }
 
 #[test]

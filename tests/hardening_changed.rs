@@ -5,26 +5,8 @@
 mod hardening_support;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use hardening_support::{good_partner, run_in, Repo, Run, GOOD_FILES};
-
-fn git(dir: &Path, args: &[&str]) {
-    let status = Command::new("git")
-        .current_dir(dir)
-        .args([
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@example.invalid",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .status()
-        .unwrap();
-    assert!(status.success(), "git {args:?}");
-}
+use hardening_support::{git, good_partner, run_in, Repo, Run, GOOD_FILES};
 
 /// The real git, found on PATH.
 fn real_git() -> PathBuf {

@@ -196,3 +196,21 @@ pub fn human(repo: &Repo, extra: &[&str]) -> String {
         .unwrap();
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
+
+/// Runs `git ARGS` in `dir` with a fixed identity and no signing; panics when it fails.
+pub fn git(dir: &Path, args: &[&str]) {
+    let status = Command::new("git")
+        .current_dir(dir)
+        .args([
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.invalid",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .status()
+        .unwrap();
+    assert!(status.success(), "git {args:?}");
+}
