@@ -29,6 +29,7 @@ pub mod refs;
 pub mod report;
 pub mod repository;
 pub mod root;
+pub mod rule_id;
 pub mod rules_doc;
 pub mod schema;
 pub mod scope;

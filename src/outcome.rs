@@ -104,4 +104,7 @@ pub struct BaselineEffect {
     pub suppressed: usize,
     /// Baseline entries that no finding matches any more.
     pub fixed: usize,
+    /// (old id, sub-id): entries recorded under a rule id that now match findings of its
+    /// sub-rule (the baseline predates the split and should be regenerated).
+    pub renamed: Vec<(String, String)>,
 }

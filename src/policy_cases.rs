@@ -25,6 +25,7 @@ use crate::limits::Limits;
 use crate::options::{CheckOptions, MemoryInput};
 use crate::outcome::Outcome;
 use crate::policy::PolicySet;
+use crate::rule_id;
 use crate::source::ByteSpan;
 use crate::source::{FileId, SourceMap};
 
@@ -74,7 +75,8 @@ pub struct TestCase {
     /// Input documents written in the case file itself, instead of a `repo` directory.
     #[serde(default)]
     pub documents: Option<Vec<serde_json::Value>>,
-    /// Only findings of these rules are compared (default: all).
+    /// Only findings of these rules are compared (default: all); a rule id covers its
+    /// sub-rules (`MC002` compares `MC002.admin` findings too).
     #[serde(default)]
     pub rules: Option<Vec<String>>,
     /// The findings expected; an empty list means "silence".
@@ -188,7 +190,11 @@ impl CaseResult {
     pub fn compares(&self, rule: &str) -> bool {
         self.rules
             .as_ref()
-            .is_none_or(|rules| rules.iter().any(|r| r == rule))
+            .is_none_or(|rules| {
+                rules
+                    .iter()
+                    .any(|r| rule_id::covers(r, rule) || rule_id::covers(rule, r))
+            })
     }
 }
 
@@ -461,7 +467,8 @@ pub fn run_case_text(
         .iter()
         .filter(|f| {
             case.rules.as_ref().is_none_or(|rules| {
-                rules.iter().any(|r| **r == *f.code) || breaks_policy_of(f, rules, &outcome)
+                rules.iter().any(|r| rule_id::covers(r, &f.code))
+                    || breaks_policy_of(f, rules, &outcome)
             })
         })
         .map(|f| actual(f, &outcome, &input_dir))
@@ -505,7 +512,7 @@ fn breaks_policy_of(finding: &Finding, rules: &[String], outcome: &Outcome) -> b
             .find_map(|l| l.trim().strip_prefix("id:").map(|v| v.trim().to_string()))
             .unwrap_or_default(),
     };
-    rules.contains(&id)
+    rules.iter().any(|r| rule_id::parent(r) == id)
 }
 
 /// Finds `*.test.yaml` files below `dir`, sorted.
@@ -634,7 +641,7 @@ pub fn coverage(
                 if !result.compares(id) {
                     continue;
                 }
-                if outcome.findings.iter().any(|f| &*f.code == id) {
+                if outcome.findings.iter().any(|f| rule_id::covers(id, &f.code)) {
                     fired_in.push(result.name.clone());
                 } else if outcome
                     .repository

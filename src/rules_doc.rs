@@ -51,13 +51,15 @@ fn severity_detail(check: &BuiltinCheck) -> String {
 pub fn catalog(policies: &[PolicyMeta]) -> Vec<RuleSummary> {
     let mut sorted: Vec<&PolicyMeta> = policies.iter().collect();
     sorted.sort_by(|a, b| a.id.cmp(&b.id));
-    let policies = sorted.into_iter().map(|meta| RuleSummary {
+    // Each policy, then its sub-rules (`MC002`, `MC002.admin`).
+    let family: Vec<PolicyMeta> = sorted.into_iter().flat_map(PolicyMeta::family).collect();
+    let policies = family.into_iter().map(|meta| RuleSummary {
         id: meta.id.clone(),
         rule_type: "policy",
         severity: meta.severity,
         other_severities: Vec::new(),
         kinds: meta.kinds.iter().map(|k| k.as_str().to_string()).collect(),
-        title: meta.title.clone(),
+        title: meta.title,
     });
     let checks = codes::ALL.iter().map(|check| RuleSummary {
         id: check.id.to_string(),
@@ -152,7 +154,9 @@ pub fn rules_markdown(policies: &[PolicyMeta]) -> String {
          script's header (see [policy-api.md](policy-api.md)). **Built-in checks** are done by \
          channelguard itself: loading YAML, document shape, field formats, JSON Schema, \
          references and the policy runtime. Each rule's anchor is its id in lower case, e.g. \
-         `rules.md#mc002`.\n\n",
+         `rules.md#mc002`. A policy that reports more than one kind of violation gives each \
+         further kind a sub-id, the policy id, a dot and a slug (`MC002.admin`): the sub-id \
+         addresses that kind alone, the policy id the whole family.\n\n",
     );
     out.push_str("Run `channelguard explain <ID>` for the same text in a terminal, and `channelguard list` for the table.\n\n");
     out.push_str("| Id | Severity | Applies to | Title |\n|---|---|---|---|\n");
@@ -190,6 +194,22 @@ pub fn rules_markdown(policies: &[PolicyMeta]) -> String {
         ));
         if !meta.source.is_empty() {
             out.push_str(&format!("- **Source:** {}\n", meta.source));
+        }
+        if !meta.subrules.is_empty() {
+            out.push_str(&format!(
+                "\n**Sub-rules.** Each is reported under its own id, which a waiver, a \
+                 `rules:` setting or a test case can name alone; `{}` names the whole family.\n\n",
+                meta.id
+            ));
+            for sub in &meta.subrules {
+                out.push_str(&format!(
+                    "- <a id=\"{}\"></a>`{}` ({}): {}\n",
+                    anchor(&sub.id),
+                    sub.id,
+                    sub.severity,
+                    sub.title
+                ));
+            }
         }
         out.push_str(&format!("\n**Rationale.** {}\n", meta.rationale));
         out.push_str(&format!("\n**Remediation.** {}\n", meta.remediation));
@@ -333,8 +353,29 @@ fn explain_policy_raw(meta: &PolicyMeta, file: &str, builtin: bool) -> String {
             .join(", ")
     ));
     out.push_str(&format!("{INDENT}policy      {file}\n"));
+    let parent = crate::rule_id::parent(&meta.id);
+    if parent != meta.id {
+        out.push_str(&format!(
+            "{INDENT}part of     {parent} (a setting or waiver on {parent} covers it too)\n"
+        ));
+    }
     if builtin {
         out.push_str(&format!("{INDENT}docs        {}\n", rule_url(&meta.id)));
+    }
+    if !meta.subrules.is_empty() {
+        out.push_str(&format!(
+            "\nsub-rules (each its own id to waive, re-grade or disable; {} names them all)\n",
+            meta.id
+        ));
+        let width = meta.subrules.iter().map(|s| s.id.len()).max().unwrap_or(0);
+        for sub in &meta.subrules {
+            out.push_str(&format!(
+                "{INDENT}{:width$}  {:7}  {}\n",
+                sub.id,
+                sub.severity.as_str(),
+                sub.title
+            ));
+        }
     }
     out.push_str("\nrationale\n");
     out.push_str(&wrap(&meta.rationale, WIDTH, INDENT));
@@ -343,6 +384,12 @@ fn explain_policy_raw(meta: &PolicyMeta, file: &str, builtin: bool) -> String {
     }
     out.push_str("\nremediation\n");
     out.push_str(&wrap(&meta.remediation, WIDTH, INDENT));
+    if parent != meta.id {
+        out.push_str(&format!(
+            "\nsettings and example\n{INDENT}those of its policy: `channelguard explain {parent}`\n"
+        ));
+        return out;
+    }
     out.push_str("\nsettings (override under `settings:` in channelguard.yaml)\n");
     if meta.settings.is_empty() {
         out.push_str(&format!("{INDENT}none\n"));

@@ -30,7 +30,7 @@ impl RuleCatalog {
         let mut rule_ids: Vec<String> = codes::ALL.iter().map(|c| c.id.to_string()).collect();
         let mut settings = BTreeMap::new();
         for meta in metas {
-            rule_ids.push(meta.id.clone());
+            rule_ids.extend(meta.rule_ids().map(str::to_string));
             for setting in &meta.settings {
                 settings
                     .entry(setting.name.clone())

@@ -29,6 +29,9 @@ pub struct Shared {
     pub as_of: jiff::civil::Date,
     pub as_of_text: ImmutableString,
     pub settings: HashMap<String, Dynamic>,
+    /// Per policy (index in the set), the ids it may report under: its own, then its
+    /// sub-rules' (`report(#{rule: ...})` is checked against them).
+    pub rule_ids: Vec<Vec<String>>,
 }
 
 /// A finding reported by a script, before it is located.
@@ -42,6 +45,8 @@ pub struct Reported {
     pub label: Option<String>,
     pub help: Option<String>,
     pub related: Vec<RelatedRef>,
+    /// The declared sub-rule it is reported under (`MC002.admin`); `None`: the policy's id.
+    pub rule: Option<String>,
 }
 
 /// Longest message shown as its own label when a report names none.
@@ -386,6 +391,7 @@ struct ReportArgs<'a> {
     message: &'a str,
     label: Option<&'a str>,
     help: Option<&'a str>,
+    rule: Option<&'a str>,
 }
 
 fn report_args<'a>(pointer: &'a str, message: &'a str, help: Option<&'a str>) -> ReportArgs<'a> {
@@ -394,11 +400,12 @@ fn report_args<'a>(pointer: &'a str, message: &'a str, help: Option<&'a str>) ->
         message,
         label: None,
         help,
+        rule: None,
     }
 }
 
-/// The keys of the map form `report(#{pointer, message, label, help, related})`.
-const REPORT_KEYS: &[&str] = &["pointer", "message", "label", "help", "related"];
+/// The keys of the map form `report(#{pointer, message, label, help, related, rule})`.
+const REPORT_KEYS: &[&str] = &["pointer", "message", "label", "help", "related", "rule"];
 
 /// Reports from the map form: `message` is required, every other key optional; an unknown key
 /// is an error, so a typo (`lable`) never silently drops the label.
@@ -431,6 +438,7 @@ fn push_report_map(
         Box::<EvalAltResult>::from("a report needs a `message`: `report(#{message: \"…\"})`")
     })?;
     let (pointer, label, help) = (text("pointer")?, text("label")?, text("help")?);
+    let rule = text("rule")?;
     let related = match map.get("related") {
         None => Array::new(),
         Some(v) if v.is_unit() => Array::new(),
@@ -443,6 +451,7 @@ fn push_report_map(
         message: &message,
         label: label.as_deref(),
         help: help.as_deref(),
+        rule: rule.as_deref(),
     };
     push_report(context, severity, args, related)
 }
@@ -458,10 +467,15 @@ fn push_report(
         message,
         label,
         help,
+        rule,
     } = args;
     if !(pointer.is_empty() || pointer.starts_with('/')) {
         return Err(format!("pointer `{pointer}` must be empty or start with `/`").into());
     }
+    let rule = match rule {
+        None => None,
+        Some(rule) => declared_rule(rule)?,
+    };
     let related = related_refs(related)?;
     let line = report_line(context);
     frame(|f| {
@@ -479,8 +493,38 @@ fn push_report(
             label: label.filter(|l| !l.is_empty()).map(bounded),
             help: help.map(bounded),
             related,
+            rule,
         });
     })
+}
+
+/// The sub-rule a report names, checked against the ids the running policy declares: `None`
+/// for the policy's own id, an error (with did-you-mean) for an id it does not declare.
+fn declared_rule(rule: &str) -> Result<Option<String>, Box<EvalAltResult>> {
+    let policy = super::thread::current_policy();
+    let declared: Vec<String> = frame(|f| {
+        policy
+            .and_then(|p| f.shared.rule_ids.get(p))
+            .cloned()
+            .unwrap_or_default()
+    })?;
+    match declared.iter().position(|id| id == rule) {
+        Some(0) => Ok(None),
+        Some(_) => Ok(Some(rule.to_string())),
+        None => {
+            let mut message = format!("report rule `{rule}` is not declared by this policy");
+            let subs = declared.iter().skip(1).map(String::as_str);
+            let by_slug = declared.iter().skip(1).find(|id| id.ends_with(&format!(".{rule}")));
+            if let Some(close) = by_slug.map(String::as_str).or_else(|| crate::suggest::closest(rule, subs)) {
+                message.push_str(&format!("; did you mean `{close}`?"));
+            } else if let Some(own) = declared.first() {
+                message.push_str(&format!(
+                    "; declare it in the header (`//! subrule: {own}.<slug>: <severity>: <title>`)"
+                ));
+            }
+            Err(message.into())
+        }
+    }
 }
 
 fn setting(name: &str) -> Result<Dynamic, Box<EvalAltResult>> {
@@ -577,6 +621,11 @@ pub fn register(engine: &mut Engine) {
     });
     engine.register_fn("report_info", |ctx: NativeCallContext, map: Map| {
         push_report_map(&ctx, Some(Severity::Info), map)
+    });
+    // `report` takes the severity the rule (or its sub-rule) declares; a script that must
+    // report an error whatever the declared severity (a setting chooses it) says so.
+    engine.register_fn("report_error", |ctx: NativeCallContext, map: Map| {
+        push_report_map(&ctx, Some(Severity::Error), map)
     });
     engine.register_fn(
         "at",
@@ -924,6 +973,7 @@ mod tests {
             as_of: jiff::civil::date(2024, 6, 30),
             as_of_text: ImmutableString::from("2024-06-30"),
             settings,
+            rule_ids: Vec::new(),
         })
     }
 

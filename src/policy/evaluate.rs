@@ -86,6 +86,11 @@ impl PolicySet {
             as_of: context.as_of,
             as_of_text: ImmutableString::from(context.as_of.to_string()),
             settings,
+            rule_ids: self
+                .policies
+                .iter()
+                .map(|p| p.meta.rule_ids().map(str::to_string).collect())
+                .collect(),
         });
         let applicable: Vec<Vec<usize>> = Kind::ALL
             .iter()
@@ -478,7 +483,11 @@ impl PolicySet {
         reported: api::Reported,
     ) -> Finding {
         let doc = repo.get(doc_index);
-        let severity = reported.severity.unwrap_or(policy.meta.severity);
+        let sub = reported.rule.as_deref().and_then(|id| policy.meta.subrule(id));
+        let severity = reported
+            .severity
+            .unwrap_or(sub.map_or(policy.meta.severity, |s| s.severity));
+        let code = sub.map_or(policy.meta.id.as_str(), |s| s.id.as_str());
         let help = reported
             .help
             .filter(|h| !h.is_empty())
@@ -486,7 +495,7 @@ impl PolicySet {
         let label = reported
             .label
             .unwrap_or_else(|| api::default_label(&reported.message));
-        let mut finding = Finding::new(policy.meta.id.as_str(), severity, reported.message)
+        let mut finding = Finding::new(code, severity, reported.message)
             .with_help(help)
             .at(doc.location(&reported.pointer))
             .with_pointer(reported.pointer)

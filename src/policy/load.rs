@@ -124,7 +124,7 @@ fn report_lines(script: &str) -> Vec<u16> {
         .enumerate()
         .filter(|(_, line)| {
             let code = line.split("//").next().unwrap_or("");
-            ["report(", "report_warning(", "report_info("]
+            ["report(", "report_error(", "report_warning(", "report_info("]
                 .iter()
                 .any(|f| code.contains(f))
         })

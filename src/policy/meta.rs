@@ -5,6 +5,7 @@
 //! //! id: MC002
 //! //! title: license-based subscription managed without an accepted reseller relationship
 //! //! severity: error
+//! //! subrule: MC002.admin: warning: license-based subscription managed without admin rights
 //! //! kinds: Subscription
 //! //! source: Partner Center, multichannel.md
 //! //! rationale: To provide support for multichannel accounts, you must request
@@ -13,6 +14,12 @@
 //! //! setting: require_admin_rights = false — also warn when no active DAP/GDAP exists
 //! ```
 //! A line indented under a key continues its value.
+//!
+//! `subrule: ID: SEVERITY: TITLE` (one line each, right after `severity:`) declares a kind of
+//! violation the policy reports under its own id, `<policy id>.<slug>` (slug: lowercase
+//! letters, digits, `-`), with its own default severity and title; the script reports under
+//! it with `report(#{rule: "MC002.admin", ...})`. Rationale, remediation and source are the
+//! policy's. The policy id addresses the whole family ([`crate::rule_id`]).
 
 use crate::finding::Severity;
 use crate::model::Kind;
@@ -23,6 +30,15 @@ pub struct SettingDecl {
     pub name: String,
     pub default: serde_json::Value,
     pub description: String,
+}
+
+/// A kind of violation a policy reports under its own id (`MC002.admin`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SubRule {
+    /// The full sub-id, `<policy id>.<slug>`.
+    pub id: String,
+    pub title: String,
+    pub severity: Severity,
 }
 
 /// What a policy header declares.
@@ -36,6 +52,8 @@ pub struct PolicyMeta {
     pub rationale: String,
     pub remediation: String,
     pub settings: Vec<SettingDecl>,
+    /// Sub-rules (`subrule:` lines), in header order.
+    pub subrules: Vec<SubRule>,
     /// An example of data that violates the rule, for `explain`.
     pub example: String,
     /// The example made compliant ("use instead"), for `explain` and `docs/rules.md`.
@@ -94,6 +112,7 @@ pub fn parse(script: &str) -> Result<PolicyMeta, MetaError> {
         rationale: String::new(),
         remediation: String::new(),
         settings: Vec::new(),
+        subrules: Vec::new(),
         example: String::new(),
         compliant: String::new(),
     };
@@ -139,6 +158,13 @@ pub fn parse(script: &str) -> Result<PolicyMeta, MetaError> {
             "example" => meta.example = value,
             "compliant" => meta.compliant = value,
             "setting" => meta.settings.push(parse_setting(&value).map_err(error)?),
+            "subrule" => {
+                let sub = parse_subrule(&value, &meta.id).map_err(error)?;
+                if sub.id == meta.id || meta.subrules.iter().any(|s| s.id == sub.id) {
+                    return Err(error(format!("sub-rule `{}` is declared twice", sub.id)));
+                }
+                meta.subrules.push(sub);
+            }
             other => return Err(error(format!("unknown header key `{other}`"))),
         }
     }
@@ -167,6 +193,73 @@ pub fn parse(script: &str) -> Result<PolicyMeta, MetaError> {
         });
     }
     Ok(meta)
+}
+
+/// `ID: SEVERITY: TITLE`, where ID is `<policy id>.<slug>` (the `id:` line comes first).
+fn parse_subrule(text: &str, policy: &str) -> Result<SubRule, String> {
+    let shape = || format!("`subrule` must be `{policy}.<slug>: <severity>: <title>`, found `{text}`");
+    let mut parts = text.splitn(3, ':').map(str::trim);
+    let (Some(id), Some(severity), Some(title)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(shape());
+    };
+    let slug = id
+        .strip_prefix(policy)
+        .and_then(|rest| rest.strip_prefix('.'))
+        .filter(|_| !policy.is_empty());
+    let Some(slug) = slug else {
+        return Err(format!(
+            "sub-rule id `{id}` must be the policy id, a dot and a slug (`{policy}.admin`)"
+        ));
+    };
+    if !crate::rule_id::valid_slug(slug) {
+        return Err(format!(
+            "sub-rule slug `{slug}` must be lowercase letters, digits or `-`, starting with a letter"
+        ));
+    }
+    let severity = Severity::parse(severity).ok_or_else(|| {
+        format!("sub-rule severity must be `error`, `warning` or `info`, found `{severity}`")
+    })?;
+    if title.is_empty() {
+        return Err(shape());
+    }
+    Ok(SubRule {
+        id: id.to_string(),
+        title: title.to_string(),
+        severity,
+    })
+}
+
+impl PolicyMeta {
+    /// The ids this policy reports under: its own, then its sub-rules'.
+    pub fn rule_ids(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.id.as_str()).chain(self.subrules.iter().map(|s| s.id.as_str()))
+    }
+
+    /// The sub-rule with this id, if the policy declares it.
+    pub fn subrule(&self, id: &str) -> Option<&SubRule> {
+        self.subrules.iter().find(|s| s.id == id)
+    }
+
+    /// The rule and each sub-rule as a rule of its own (title and severity of the sub-rule,
+    /// everything else of the policy; settings, examples and sub-rules only on the parent), for
+    /// `list`, SARIF `rules[]`, docs and annotation titles.
+    pub fn family(&self) -> Vec<PolicyMeta> {
+        let mut family = vec![self.clone()];
+        for sub in &self.subrules {
+            family.push(PolicyMeta {
+                id: sub.id.clone(),
+                title: sub.title.clone(),
+                severity: sub.severity,
+                settings: Vec::new(),
+                subrules: Vec::new(),
+                example: String::new(),
+                compliant: String::new(),
+                ..self.clone()
+            });
+        }
+        family
+    }
 }
 
 /// Keeps the indentation of an example line beyond the two continuation spaces.
@@ -250,6 +343,43 @@ mod tests {
             meta.example,
             "kind: Subscription\nid: s1\nroles:\n  - Directory Readers"
         );
+    }
+
+    #[test]
+    fn subrules_have_their_own_id_severity_and_title() {
+        let script = HEADER.replace(
+            "//! kinds:",
+            "//! subrule: MC002.admin: warning: managed without admin rights: no DAP\n//! kinds:",
+        );
+        let meta = parse(&script).unwrap();
+        assert_eq!(
+            meta.subrules,
+            [SubRule {
+                id: "MC002.admin".into(),
+                title: "managed without admin rights: no DAP".into(),
+                severity: Severity::Warning
+            }]
+        );
+        assert_eq!(meta.rule_ids().collect::<Vec<_>>(), ["MC002", "MC002.admin"]);
+        let family = meta.family();
+        assert_eq!((family[1].id.as_str(), family[1].severity), ("MC002.admin", Severity::Warning));
+        assert_eq!(family[1].rationale, meta.rationale);
+        for (bad, expected) in [
+            ("MC003.admin: warning: t", "sub-rule id `MC003.admin` must be the policy id"),
+            ("MC002.Admin: warning: t", "sub-rule slug `Admin` must be lowercase"),
+            ("MC002.admin: fatal: t", "sub-rule severity must be"),
+            ("MC002.admin: warning", "`subrule` must be `MC002.<slug>: <severity>: <title>`"),
+        ] {
+            let script = HEADER.replace("//! kinds:", &format!("//! subrule: {bad}\n//! kinds:"));
+            let error = parse(&script).unwrap_err();
+            assert!(error.message.starts_with(expected), "{bad}: {}", error.message);
+            assert_eq!(error.line, 4);
+        }
+        let twice = HEADER.replace(
+            "//! kinds:",
+            "//! subrule: MC002.admin: info: a\n//! subrule: MC002.admin: info: b\n//! kinds:",
+        );
+        assert_eq!(parse(&twice).unwrap_err().message, "sub-rule `MC002.admin` is declared twice");
     }
 
     #[test]

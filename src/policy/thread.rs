@@ -88,6 +88,12 @@ pub(super) fn set_cancel(tripped: &Arc<Vec<AtomicU32>>, policy: usize, document:
     });
 }
 
+/// The index of the policy whose evaluation runs on this thread (the one its breaker names),
+/// for natives that check what the policy declares (`report(#{rule})`).
+pub(super) fn current_policy() -> Option<usize> {
+    CANCEL.with(|c| c.borrow().as_ref().map(|b| b.policy))
+}
+
 /// Whether the evaluation on this thread was cancelled by its policy's breaker.
 pub(super) fn cancelled() -> bool {
     CANCEL.with(|c| {

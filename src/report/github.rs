@@ -49,6 +49,14 @@ pub fn rule_title(code: &str, report: &Report<'_>) -> String {
         .iter()
         .find(|p| p.id == code)
         .map(|p| p.title.as_str())
+        .or_else(|| {
+            let parent = report
+                .outcome
+                .policies
+                .iter()
+                .find(|p| p.id == crate::rule_id::parent(code))?;
+            parent.subrule(code).map(|s| s.title.as_str())
+        })
         .or_else(|| crate::codes::find(code).map(|c| c.summary));
     match title {
         Some(title) => format!("{code}: {title}"),

@@ -445,12 +445,18 @@ fn slug(title: &str) -> String {
         .join("-")
 }
 
-/// Rules: the run's policies by id, then every built-in check (a policy replacing a built-in id
+/// Rules: the run's policies and their sub-rules by id, then every built-in check (a policy replacing a built-in id
 /// wins). Also returns the index of each id.
 fn rules(report: &Report<'_>) -> (Vec<Rule>, HashMap<String, usize>) {
-    let mut policies: Vec<_> = report.outcome.policies.iter().collect();
+    // One reportingDescriptor per id a finding can carry: each policy, then its sub-rules.
+    let mut policies: Vec<_> = report
+        .outcome
+        .policies
+        .iter()
+        .flat_map(|p| p.family())
+        .collect();
     policies.sort_by(|a, b| a.id.cmp(&b.id));
-    let mut rules: Vec<Rule> = policies.into_iter().map(policy_rule).collect();
+    let mut rules: Vec<Rule> = policies.iter().map(policy_rule).collect();
     for check in codes::ALL {
         if !rules.iter().any(|r| r.id == check.id) {
             rules.push(builtin_rule(check));

@@ -78,12 +78,15 @@ pub struct Baseline {
 }
 
 /// The effect of a baseline on a run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Applied {
     /// Findings left out because the baseline lists them.
     pub suppressed: usize,
     /// Baseline entries that no finding matches any more: fixed since the baseline was made.
     pub fixed: usize,
+    /// (old id, sub-id): entries recorded under a rule id that matched findings now reported
+    /// under its sub-rule.
+    pub renamed: std::collections::BTreeSet<(String, String)>,
 }
 
 /// Whether a finding can be recorded: waived findings are accepted elsewhere, and findings
@@ -129,26 +132,51 @@ impl Baseline {
     }
 
     /// Removes the findings the baseline lists (each entry matches one finding) and counts the
-    /// entries left over.
+    /// entries left over. An entry recorded under a rule id before the rule was split still
+    /// matches a finding now reported under one of its sub-rules (`MC002` for `MC002.admin`),
+    /// once the findings of the exact id have taken theirs; such renames are listed so that
+    /// the run can say the baseline should be regenerated.
     pub fn apply(&self, findings: &mut Vec<Finding>, sources: &SourceMap) -> Applied {
         let mut remaining: BTreeMap<Key, usize> = BTreeMap::new();
         for entry in &self.entries {
             *remaining.entry(entry.key()).or_default() += 1;
         }
         let mut applied = Applied::default();
-        findings.retain(|finding| {
-            if !recordable(finding) {
-                return true;
+        let take = |remaining: &mut BTreeMap<Key, usize>, key: &Key| match remaining.get_mut(key) {
+            Some(count) if *count > 0 => {
+                *count -= 1;
+                true
             }
-            match remaining.get_mut(&Entry::of(finding, sources).key()) {
-                Some(count) if *count > 0 => {
-                    *count -= 1;
-                    applied.suppressed += 1;
-                    false
-                }
-                _ => true,
+            _ => false,
+        };
+        // Exact ids first, then the parent id of sub-rule findings still unmatched.
+        let keys: Vec<Option<Key>> = findings
+            .iter()
+            .map(|f| recordable(f).then(|| Entry::of(f, sources).key()))
+            .collect();
+        let mut suppressed: Vec<bool> = keys
+            .iter()
+            .map(|key| key.as_ref().is_some_and(|key| take(&mut remaining, key)))
+            .collect();
+        for (index, key) in keys.iter().enumerate() {
+            let Some(key) = key else { continue };
+            let parent = crate::rule_id::parent(&key.0);
+            if suppressed[index] || parent == key.0 {
+                continue;
             }
+            let mut old = key.clone();
+            old.0 = parent.to_string();
+            if take(&mut remaining, &old) {
+                suppressed[index] = true;
+                applied.renamed.insert((parent.to_string(), key.0.clone()));
+            }
+        }
+        let mut index = 0;
+        findings.retain(|_| {
+            index += 1;
+            !suppressed[index - 1]
         });
+        applied.suppressed = suppressed.iter().filter(|&&s| s).count();
         applied.fixed = remaining.values().sum();
         applied
     }
@@ -185,6 +213,37 @@ mod tests {
     }
 
     #[test]
+    fn an_entry_under_the_parent_id_still_matches_a_sub_rule_finding_and_says_so() {
+        let sources = sources();
+        // Recorded before MC002 was split: both findings under `MC002`.
+        let baseline = Baseline::from_findings(
+            &[
+                finding("MC002", "p", "/managed_by", 3),
+                finding("MC002", "p", "/managed_by", 5),
+                finding("MC002", "q", "/managed_by", 7),
+            ],
+            &sources,
+        );
+        let mut now = vec![
+            finding("MC002.admin", "p", "/managed_by", 3),
+            finding("MC002", "p", "/managed_by", 5),
+            finding("MC002.admin", "r", "/managed_by", 9),
+        ];
+        let applied = baseline.apply(&mut now, &sources);
+        assert_eq!((applied.suppressed, applied.fixed), (2, 1));
+        assert_eq!(
+            applied.renamed.into_iter().collect::<Vec<_>>(),
+            [("MC002".to_string(), "MC002.admin".to_string())]
+        );
+        assert_eq!(now.len(), 1, "a sub-rule finding on another document is new");
+        assert_eq!(&*now[0].code, "MC002.admin");
+        // A sub-id entry never matches a parent-id finding.
+        let baseline = Baseline::from_findings(&[finding("MC002.admin", "p", "/x", 1)], &sources);
+        let mut now = vec![finding("MC002", "p", "/x", 1)];
+        assert_eq!(baseline.apply(&mut now, &sources).suppressed, 0);
+    }
+
+    #[test]
     fn matching_ignores_positions_and_messages() {
         let sources = sources();
         let baseline = Baseline::from_findings(&[finding("F02", "p", "/partner_id", 3)], &sources);
@@ -197,6 +256,7 @@ mod tests {
         assert_eq!(
             applied,
             Applied {
+                renamed: Default::default(),
                 suppressed: 1,
                 fixed: 0
             }
@@ -224,7 +284,8 @@ mod tests {
             applied,
             Applied {
                 suppressed: 2,
-                fixed: 1
+                fixed: 1,
+                renamed: Default::default(),
             }
         );
         assert_eq!(now.len(), 1, "a third equal finding is new");

@@ -27,6 +27,7 @@ use crate::finding::{Finding, Origin};
 use crate::input::{read_text, Origin as ReadOrigin};
 use crate::options::CheckOptions;
 use crate::outcome::{BaselineEffect, Filter, Outcome};
+use crate::rule_id;
 use crate::source::FileId;
 
 /// A report filter could not be applied (exit 2).
@@ -42,12 +43,23 @@ pub enum SuppressError {
 /// that mean input was not checked are never removed or downgraded (the configuration refuses
 /// such settings; this keeps the guarantee for any other caller).
 pub fn rule_settings(findings: &mut Vec<Finding>, options: &CheckOptions) {
+    // A rule id covers its sub-rules (`MC002` disables `MC002.admin` too).
     findings.retain(|f| {
-        codes::means_unchecked(&f.code) || !options.disabled_rules.iter().any(|r| **r == *f.code)
+        codes::means_unchecked(&f.code)
+            || !options
+                .disabled_rules
+                .iter()
+                .any(|r| rule_id::covers(r, &f.code))
     });
     for finding in findings.iter_mut() {
         if finding.origin == Origin::Data && !codes::means_unchecked(&finding.code) {
-            if let Some(severity) = options.severity_overrides.get(&*finding.code) {
+            // The sub-rule's own override first, else the family's (`MC002` re-grades
+            // `MC002.admin` unless `MC002.admin` has its own).
+            let severity = options
+                .severity_overrides
+                .get(&*finding.code)
+                .or_else(|| options.severity_overrides.get(rule_id::parent(&finding.code)));
+            if let Some(severity) = severity {
                 finding.severity = *severity;
             }
         }
@@ -85,6 +97,7 @@ pub fn apply_report_filters(
             path: path.clone(),
             suppressed: applied.suppressed,
             fixed: applied.fixed,
+            renamed: applied.renamed.into_iter().collect(),
         });
     }
     outcome.suppressed.documents_selected = match &filters.paths {

@@ -13,7 +13,7 @@ use crate::source::FileId;
 /// One accepted finding, as written in the configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Waiver {
-    /// Rule or check id (`MC017`, `F05`).
+    /// Rule or check id (`MC017`, `F05`), or a sub-rule's (`MC002.admin`).
     pub rule: String,
     pub document: DocumentRef,
     /// Narrows the waiver to this node (and the nodes below it).
@@ -37,7 +37,8 @@ impl Waiver {
     pub fn matches(&self, finding: &Finding) -> bool {
         finding.origin == Origin::Data
             && !codes::means_unchecked(&finding.code)
-            && *finding.code == *self.rule
+            // A rule id covers its sub-rules (`MC002` waives `MC002.admin` too).
+            && crate::rule_id::covers(&self.rule, &finding.code)
             && finding.document.as_ref() == Some(&self.document)
             && self.pointer.as_deref().is_none_or(|waived| {
                 finding.pointer.as_deref().is_some_and(|p| {

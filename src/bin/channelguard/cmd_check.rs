@@ -122,6 +122,13 @@ fn notes(outcome: &Outcome, args: &CheckArgs) -> Vec<String> {
             note.push_str(" (run `channelguard baseline create` to drop them)");
         }
         notes.push(note);
+        for (old, new) in &applied.renamed {
+            notes.push(format!(
+                "note: baseline entries use `{old}` for findings now reported as `{new}`; \
+                 regenerate with `channelguard baseline create` (the old id will stop matching \
+                 in a later release)"
+            ));
+        }
     }
     // (A check stopped by a configuration, schema or policy error loaded nothing: that error
     // is what the report shows.)

@@ -111,6 +111,19 @@ fn example_diagnostics(
 pub fn run(args: ExplainArgs) -> Result<ExitCode, String> {
     let (policies, problems) = load_policies_and_problems(&args.engine)?;
     let wanted = args.id.trim();
+    // A sub-id (`MC002.admin`) explains that sub-rule: its title and severity, the rest of
+    // its policy.
+    let sub = policies.iter().find_map(|(meta, file, builtin)| {
+        meta.family()
+            .into_iter()
+            .skip(1)
+            .find(|sub| sub.id.eq_ignore_ascii_case(wanted))
+            .map(|sub| (sub, file.clone(), *builtin))
+    });
+    if let Some((meta, file, builtin)) = &sub {
+        print!("{}", rules_doc::explain_policy(meta, file, *builtin));
+        return Ok(ExitCode::SUCCESS);
+    }
     if let Some((meta, file, builtin)) = policies
         .iter()
         .find(|(meta, ..)| meta.id.eq_ignore_ascii_case(wanted))
@@ -147,7 +160,7 @@ pub fn run(args: ExplainArgs) -> Result<ExitCode, String> {
     }
     let known: Vec<String> = policies
         .iter()
-        .map(|(meta, ..)| meta.id.clone())
+        .flat_map(|(meta, ..)| meta.rule_ids().map(str::to_string).collect::<Vec<_>>())
         .chain(codes::ALL.iter().map(|c| c.id.to_string()))
         .collect();
     let upper = wanted.to_ascii_uppercase();
