@@ -188,13 +188,11 @@ impl CaseResult {
 
     /// Whether the case compares the findings of `rule` (so that it would fail if they changed).
     pub fn compares(&self, rule: &str) -> bool {
-        self.rules
-            .as_ref()
-            .is_none_or(|rules| {
-                rules
-                    .iter()
-                    .any(|r| rule_id::covers(r, rule) || rule_id::covers(rule, r))
-            })
+        self.rules.as_ref().is_none_or(|rules| {
+            rules
+                .iter()
+                .any(|r| rule_id::covers(r, rule) || rule_id::covers(rule, r))
+        })
     }
 }
 
@@ -641,7 +639,11 @@ pub fn coverage(
                 if !result.compares(id) {
                     continue;
                 }
-                if outcome.findings.iter().any(|f| rule_id::covers(id, &f.code)) {
+                if outcome
+                    .findings
+                    .iter()
+                    .any(|f| rule_id::covers(id, &f.code))
+                {
                     fired_in.push(result.name.clone());
                 } else if outcome
                     .repository

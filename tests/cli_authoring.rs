@@ -211,7 +211,14 @@ fn list_as_json() {
     let rules = json["rules"].as_array().unwrap();
     let ids: Vec<&str> = rules.iter().map(|r| r["id"].as_str().unwrap()).collect();
     let policies = channelguard::rules_doc::builtin_policy_metas();
-    assert_eq!(ids.len(), policies.len() + channelguard::codes::ALL.len());
+    // A row per policy and per sub-rule (`MC002.admin`), then the built-in checks.
+    let subrules: usize = policies.iter().map(|p| p.subrules.len()).sum();
+    assert!(subrules > 0);
+    assert_eq!(
+        ids.len(),
+        policies.len() + subrules + channelguard::codes::ALL.len()
+    );
+    assert!(ids.contains(&"MC002.admin"));
     for check in channelguard::codes::ALL {
         assert!(ids.contains(&check.id), "{}", check.id);
     }

@@ -514,8 +514,14 @@ fn declared_rule(rule: &str) -> Result<Option<String>, Box<EvalAltResult>> {
         None => {
             let mut message = format!("report rule `{rule}` is not declared by this policy");
             let subs = declared.iter().skip(1).map(String::as_str);
-            let by_slug = declared.iter().skip(1).find(|id| id.ends_with(&format!(".{rule}")));
-            if let Some(close) = by_slug.map(String::as_str).or_else(|| crate::suggest::closest(rule, subs)) {
+            let by_slug = declared
+                .iter()
+                .skip(1)
+                .find(|id| id.ends_with(&format!(".{rule}")));
+            if let Some(close) = by_slug
+                .map(String::as_str)
+                .or_else(|| crate::suggest::closest(rule, subs))
+            {
                 message.push_str(&format!("; did you mean `{close}`?"));
             } else if let Some(own) = declared.first() {
                 message.push_str(&format!(

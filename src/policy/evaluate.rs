@@ -483,7 +483,10 @@ impl PolicySet {
         reported: api::Reported,
     ) -> Finding {
         let doc = repo.get(doc_index);
-        let sub = reported.rule.as_deref().and_then(|id| policy.meta.subrule(id));
+        let sub = reported
+            .rule
+            .as_deref()
+            .and_then(|id| policy.meta.subrule(id));
         let severity = reported
             .severity
             .unwrap_or(sub.map_or(policy.meta.severity, |s| s.severity));

@@ -124,9 +124,14 @@ fn report_lines(script: &str) -> Vec<u16> {
         .enumerate()
         .filter(|(_, line)| {
             let code = line.split("//").next().unwrap_or("");
-            ["report(", "report_error(", "report_warning(", "report_info("]
-                .iter()
-                .any(|f| code.contains(f))
+            [
+                "report(",
+                "report_error(",
+                "report_warning(",
+                "report_info(",
+            ]
+            .iter()
+            .any(|f| code.contains(f))
         })
         .map(|(i, _)| i as u16 + 1)
         .collect()

@@ -197,10 +197,10 @@ pub fn parse(script: &str) -> Result<PolicyMeta, MetaError> {
 
 /// `ID: SEVERITY: TITLE`, where ID is `<policy id>.<slug>` (the `id:` line comes first).
 fn parse_subrule(text: &str, policy: &str) -> Result<SubRule, String> {
-    let shape = || format!("`subrule` must be `{policy}.<slug>: <severity>: <title>`, found `{text}`");
+    let shape =
+        || format!("`subrule` must be `{policy}.<slug>: <severity>: <title>`, found `{text}`");
     let mut parts = text.splitn(3, ':').map(str::trim);
-    let (Some(id), Some(severity), Some(title)) = (parts.next(), parts.next(), parts.next())
-    else {
+    let (Some(id), Some(severity), Some(title)) = (parts.next(), parts.next(), parts.next()) else {
         return Err(shape());
     };
     let slug = id
@@ -360,26 +360,48 @@ mod tests {
                 severity: Severity::Warning
             }]
         );
-        assert_eq!(meta.rule_ids().collect::<Vec<_>>(), ["MC002", "MC002.admin"]);
+        assert_eq!(
+            meta.rule_ids().collect::<Vec<_>>(),
+            ["MC002", "MC002.admin"]
+        );
         let family = meta.family();
-        assert_eq!((family[1].id.as_str(), family[1].severity), ("MC002.admin", Severity::Warning));
+        assert_eq!(
+            (family[1].id.as_str(), family[1].severity),
+            ("MC002.admin", Severity::Warning)
+        );
         assert_eq!(family[1].rationale, meta.rationale);
         for (bad, expected) in [
-            ("MC003.admin: warning: t", "sub-rule id `MC003.admin` must be the policy id"),
-            ("MC002.Admin: warning: t", "sub-rule slug `Admin` must be lowercase"),
+            (
+                "MC003.admin: warning: t",
+                "sub-rule id `MC003.admin` must be the policy id",
+            ),
+            (
+                "MC002.Admin: warning: t",
+                "sub-rule slug `Admin` must be lowercase",
+            ),
             ("MC002.admin: fatal: t", "sub-rule severity must be"),
-            ("MC002.admin: warning", "`subrule` must be `MC002.<slug>: <severity>: <title>`"),
+            (
+                "MC002.admin: warning",
+                "`subrule` must be `MC002.<slug>: <severity>: <title>`",
+            ),
         ] {
             let script = HEADER.replace("//! kinds:", &format!("//! subrule: {bad}\n//! kinds:"));
             let error = parse(&script).unwrap_err();
-            assert!(error.message.starts_with(expected), "{bad}: {}", error.message);
+            assert!(
+                error.message.starts_with(expected),
+                "{bad}: {}",
+                error.message
+            );
             assert_eq!(error.line, 4);
         }
         let twice = HEADER.replace(
             "//! kinds:",
             "//! subrule: MC002.admin: info: a\n//! subrule: MC002.admin: info: b\n//! kinds:",
         );
-        assert_eq!(parse(&twice).unwrap_err().message, "sub-rule `MC002.admin` is declared twice");
+        assert_eq!(
+            parse(&twice).unwrap_err().message,
+            "sub-rule `MC002.admin` is declared twice"
+        );
     }
 
     #[test]

@@ -235,7 +235,11 @@ mod tests {
             applied.renamed.into_iter().collect::<Vec<_>>(),
             [("MC002".to_string(), "MC002.admin".to_string())]
         );
-        assert_eq!(now.len(), 1, "a sub-rule finding on another document is new");
+        assert_eq!(
+            now.len(),
+            1,
+            "a sub-rule finding on another document is new"
+        );
         assert_eq!(&*now[0].code, "MC002.admin");
         // A sub-id entry never matches a parent-id finding.
         let baseline = Baseline::from_findings(&[finding("MC002.admin", "p", "/x", 1)], &sources);

@@ -55,10 +55,11 @@ pub fn rule_settings(findings: &mut Vec<Finding>, options: &CheckOptions) {
         if finding.origin == Origin::Data && !codes::means_unchecked(&finding.code) {
             // The sub-rule's own override first, else the family's (`MC002` re-grades
             // `MC002.admin` unless `MC002.admin` has its own).
-            let severity = options
-                .severity_overrides
-                .get(&*finding.code)
-                .or_else(|| options.severity_overrides.get(rule_id::parent(&finding.code)));
+            let severity = options.severity_overrides.get(&*finding.code).or_else(|| {
+                options
+                    .severity_overrides
+                    .get(rule_id::parent(&finding.code))
+            });
             if let Some(severity) = severity {
                 finding.severity = *severity;
             }

@@ -101,7 +101,8 @@ fn example_diagnostics(
     let rendered: String = outcome
         .findings
         .iter()
-        .filter(|f| *f.code == *meta.id)
+        // The example may show the policy's own violation or one of a sub-rule.
+        .filter(|f| channelguard::rule_id::covers(&meta.id, &f.code))
         .map(|f| reporter.render_finding(f, &outcome.sources))
         .collect::<Vec<_>>()
         .join("\n");
