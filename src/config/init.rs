@@ -54,11 +54,14 @@ policies:
 # schemas: schemas
 
 # Per-rule options, by rule id: `enabled: false` skips the rule, `severity` (error, warning or
-# info) changes how serious its findings are.
+# info) changes how serious its findings are. A sub-rule id (`MC002.admin`) names one kind of
+# violation; a policy id (`MC002`) names it and all its sub-rules (`channelguard list`).
 rules:
   # MC002:
   #   enabled: true
   #   severity: error
+  # MC002.admin:
+  #   severity: warning
 ";
 
 const STARTER_LIMITS_HEAD: &str = "
