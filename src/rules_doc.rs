@@ -203,12 +203,16 @@ pub fn rules_markdown(policies: &[PolicyMeta]) -> String {
             ));
             for sub in &meta.subrules {
                 out.push_str(&format!(
-                    "- <a id=\"{}\"></a>`{}` ({}): {}\n",
+                    "- <a id=\"{}\"></a>`{}` ({}): {}",
                     anchor(&sub.id),
                     sub.id,
                     sub.severity,
                     sub.title
                 ));
+                if !sub.remediation.is_empty() {
+                    out.push_str(&format!(". *Fix:* {}", sub.remediation));
+                }
+                out.push('\n');
             }
         }
         out.push_str(&format!("\n**Rationale.** {}\n", meta.rationale));

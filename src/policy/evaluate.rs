@@ -494,7 +494,10 @@ impl PolicySet {
         let help = reported
             .help
             .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| policy.meta.remediation.clone());
+            .unwrap_or_else(|| match sub {
+                Some(sub) if !sub.remediation.is_empty() => sub.remediation.clone(),
+                _ => policy.meta.remediation.clone(),
+            });
         let label = reported
             .label
             .unwrap_or_else(|| api::default_label(&reported.message));

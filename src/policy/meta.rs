@@ -15,11 +15,11 @@
 //! ```
 //! A line indented under a key continues its value.
 //!
-//! `subrule: ID: SEVERITY: TITLE` (one line each, right after `severity:`) declares a kind of
-//! violation the policy reports under its own id, `<policy id>.<slug>` (slug: lowercase
-//! letters, digits, `-`), with its own default severity and title; the script reports under
-//! it with `report(#{rule: "MC002.admin", ...})`. Rationale, remediation and source are the
-//! policy's. The policy id addresses the whole family ([`crate::rule_id`]).
+//! `subrule: ID: SEVERITY: TITLE — REMEDIATION` (one entry each, right after `severity:`;
+//! the remediation is optional) declares a kind of violation the policy reports under its own
+//! id, `<policy id>.<slug>` (slug: lowercase letters, digits, `-`), with its own default
+//! severity, title and remediation; the script reports under it with
+//! `report(#{rule: "MC002.admin", ...})`. Rationale and source are the policy's. The policy id addresses the whole family ([`crate::rule_id`]).
 
 use crate::finding::Severity;
 use crate::model::Kind;
@@ -39,6 +39,8 @@ pub struct SubRule {
     pub id: String,
     pub title: String,
     pub severity: Severity,
+    /// How to fix it (after ` — ` on the line); empty: the policy's `remediation`.
+    pub remediation: String,
 }
 
 /// What a policy header declares.
@@ -195,7 +197,8 @@ pub fn parse(script: &str) -> Result<PolicyMeta, MetaError> {
     Ok(meta)
 }
 
-/// `ID: SEVERITY: TITLE`, where ID is `<policy id>.<slug>` (the `id:` line comes first).
+/// `ID: SEVERITY: TITLE [— REMEDIATION]`, where ID is `<policy id>.<slug>` (the `id:` line
+/// comes first).
 fn parse_subrule(text: &str, policy: &str) -> Result<SubRule, String> {
     let shape =
         || format!("`subrule` must be `{policy}.<slug>: <severity>: <title>`, found `{text}`");
@@ -220,6 +223,10 @@ fn parse_subrule(text: &str, policy: &str) -> Result<SubRule, String> {
     let severity = Severity::parse(severity).ok_or_else(|| {
         format!("sub-rule severity must be `error`, `warning` or `info`, found `{severity}`")
     })?;
+    let (title, remediation) = match title.split_once('—') {
+        Some((title, remediation)) => (title.trim(), remediation.trim()),
+        None => (title, ""),
+    };
     if title.is_empty() {
         return Err(shape());
     }
@@ -227,6 +234,7 @@ fn parse_subrule(text: &str, policy: &str) -> Result<SubRule, String> {
         id: id.to_string(),
         title: title.to_string(),
         severity,
+        remediation: remediation.to_string(),
     })
 }
 
@@ -241,8 +249,8 @@ impl PolicyMeta {
         self.subrules.iter().find(|s| s.id == id)
     }
 
-    /// The rule and each sub-rule as a rule of its own (title and severity of the sub-rule,
-    /// everything else of the policy; settings, examples and sub-rules only on the parent), for
+    /// The rule and each sub-rule as a rule of its own (title, severity and remediation of the
+    /// sub-rule, everything else of the policy; settings, examples and sub-rules only on the parent), for
     /// `list`, SARIF `rules[]`, docs and annotation titles.
     pub fn family(&self) -> Vec<PolicyMeta> {
         let mut family = vec![self.clone()];
@@ -251,6 +259,11 @@ impl PolicyMeta {
                 id: sub.id.clone(),
                 title: sub.title.clone(),
                 severity: sub.severity,
+                remediation: if sub.remediation.is_empty() {
+                    self.remediation.clone()
+                } else {
+                    sub.remediation.clone()
+                },
                 settings: Vec::new(),
                 subrules: Vec::new(),
                 example: String::new(),
@@ -349,7 +362,7 @@ mod tests {
     fn subrules_have_their_own_id_severity_and_title() {
         let script = HEADER.replace(
             "//! kinds:",
-            "//! subrule: MC002.admin: warning: managed without admin rights: no DAP\n//! kinds:",
+            "//! subrule: MC002.admin: warning: managed without admin rights: no DAP — request\n//!   GDAP\n//! kinds:",
         );
         let meta = parse(&script).unwrap();
         assert_eq!(
@@ -357,7 +370,8 @@ mod tests {
             [SubRule {
                 id: "MC002.admin".into(),
                 title: "managed without admin rights: no DAP".into(),
-                severity: Severity::Warning
+                severity: Severity::Warning,
+                remediation: "request GDAP".into(),
             }]
         );
         assert_eq!(
@@ -370,6 +384,7 @@ mod tests {
             ("MC002.admin", Severity::Warning)
         );
         assert_eq!(family[1].rationale, meta.rationale);
+        assert_eq!(family[1].remediation, "request GDAP");
         for (bad, expected) in [
             (
                 "MC003.admin: warning: t",
