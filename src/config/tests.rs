@@ -386,7 +386,9 @@ fn looks_like_yaml(text: &str) -> bool {
     match text.split_once(':') {
         Some((key, rest)) => {
             !key.is_empty()
-                && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
                 && (rest.is_empty() || rest.starts_with(' '))
         }
         None => false,
