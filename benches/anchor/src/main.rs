@@ -2,12 +2,19 @@
 //! and MC012 plus dangling `customer` references on a generated repository, after parsing every
 //! document, on a fixed number of threads; prints its finding counts per rule and its wall time.
 //!
-//!     channelguard-anchor DIR [--threads N] [--as-of YYYY-MM-DD]
+//!     channelguard-anchor DIR [--threads N] [--as-of YYYY-MM-DD] [--list]
+//!                             [--mode book|per-document] [--parser saphyr|serde-yaml]
 //!
-//! Stages: walk DIR for `*.yaml`/`*.yml` (sorted), read and parse every file with saphyr's plain
-//! loader into `serde_json` values, convert them to regorus values, build the lookups the rules
-//! need (the equivalent of channelguard's index), then evaluate `data.anchor.findings` once per
-//! document with the document as `input`, one engine clone per worker thread.
+//! Stages: walk DIR for `*.yaml`/`*.yml` (sorted), read and parse every file (saphyr's plain
+//! loader, or serde_yaml) straight into regorus values, build the lookups the rules need (the
+//! equivalent of channelguard's index), then evaluate the rules:
+//!
+//! - `--mode book` (the default): every document goes into `data.docs.<kind>` once and the rules
+//!   (src/book.rego) are partial set rules over the whole book; with N threads the documents of
+//!   each kind are split into N chunks, each passed as `input.docs` to its own engine clone, one
+//!   `eval_rule` call per chunk.
+//! - `--mode per-document`: `data.anchor.findings` (src/rules.rego) is evaluated once per
+//!   document with the document as `input` (the first anchor's shape, kept for comparison).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,10 +22,28 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use rayon::prelude::*;
+use regorus::Value;
 use saphyr::{LoadableYamlNode, Scalar, Yaml};
-use serde_json::{Map, Value as Json};
+use serde::Deserialize;
 
-const RULES: &str = include_str!("rules.rego");
+/// The per-document rules: `input` is one document.
+const RULES_PER_DOCUMENT: &str = include_str!("rules.rego");
+/// The whole-book rules: the documents are `data.docs` or this chunk's `input.docs`.
+const RULES_BOOK: &str = include_str!("book.rego");
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Book,
+    PerDocument,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Parser {
+    /// saphyr's plain (non-span) loader, converted into regorus values.
+    Saphyr,
+    /// serde_yaml 0.9 deserializing straight into regorus values.
+    SerdeYaml,
+}
 
 struct Args {
     dir: PathBuf,
@@ -26,13 +51,20 @@ struct Args {
     as_of: String,
     /// Also print every finding, one JSON object a line (for cross-checking).
     list: bool,
+    mode: Mode,
+    parser: Parser,
 }
+
+const USAGE: &str = "usage: channelguard-anchor DIR [--threads N] [--as-of YYYY-MM-DD] [--list] \
+                     [--mode book|per-document] [--parser saphyr|serde-yaml]";
 
 fn parse_args() -> Result<Args, String> {
     let mut dir = None;
     let mut threads = 2;
     let mut as_of = "2024-06-30".to_string();
     let mut list = false;
+    let mut mode = Mode::Book;
+    let mut parser = Parser::Saphyr;
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -44,65 +76,103 @@ fn parse_args() -> Result<Args, String> {
             }
             "--as-of" => as_of = it.next().ok_or("--as-of needs a date")?,
             "--list" => list = true,
+            "--mode" => {
+                mode = match it.next().as_deref() {
+                    Some("book") => Mode::Book,
+                    Some("per-document") => Mode::PerDocument,
+                    other => {
+                        return Err(format!("--mode: `book` or `per-document`, not {other:?}"))
+                    }
+                }
+            }
+            "--parser" => {
+                parser = match it.next().as_deref() {
+                    Some("saphyr") => Parser::Saphyr,
+                    Some("serde-yaml") => Parser::SerdeYaml,
+                    other => {
+                        return Err(format!("--parser: `saphyr` or `serde-yaml`, not {other:?}"))
+                    }
+                }
+            }
             _ if dir.is_none() && !a.starts_with('-') => dir = Some(PathBuf::from(a)),
-            _ => return Err(format!("unexpected argument `{a}`")),
+            _ => return Err(format!("unexpected argument `{a}`\n{USAGE}")),
         }
     }
     Ok(Args {
-        dir: dir
-            .ok_or("usage: channelguard-anchor DIR [--threads N] [--as-of YYYY-MM-DD] [--list]")?,
-        threads,
+        dir: dir.ok_or(USAGE)?,
+        threads: threads.max(1),
         as_of,
         list,
+        mode,
+        parser,
     })
 }
 
-/// A saphyr node as a JSON value (YAML 1.2 core schema scalars; dates stay strings).
-fn to_json(node: &Yaml) -> Json {
+/// A saphyr node as a regorus value (YAML 1.2 core schema scalars; dates stay strings; keys
+/// that are not strings become their JSON text, as the first anchor's serde_json detour did).
+fn to_value(node: &Yaml) -> Value {
     match node {
-        Yaml::Value(Scalar::Null) => Json::Null,
-        Yaml::Value(Scalar::Boolean(b)) => Json::Bool(*b),
-        Yaml::Value(Scalar::Integer(i)) => Json::from(*i),
-        Yaml::Value(Scalar::FloatingPoint(f)) => Json::from(f.into_inner()),
-        Yaml::Value(Scalar::String(s)) => Json::String(s.to_string()),
-        Yaml::Sequence(items) => Json::Array(items.iter().map(to_json).collect()),
+        Yaml::Value(Scalar::Null) => Value::Null,
+        Yaml::Value(Scalar::Boolean(b)) => Value::from(*b),
+        Yaml::Value(Scalar::Integer(i)) => Value::from(*i),
+        Yaml::Value(Scalar::FloatingPoint(f)) => Value::from(f.into_inner()),
+        Yaml::Value(Scalar::String(s)) => Value::from(s.as_ref()),
+        Yaml::Sequence(items) => Value::from(items.iter().map(to_value).collect::<Vec<_>>()),
         Yaml::Mapping(map) => {
-            let mut out = Map::with_capacity(map.len());
+            let mut out = BTreeMap::new();
             for (k, v) in map {
-                let key = match to_json(k) {
-                    Json::String(s) => s,
-                    other => other.to_string(),
+                let key = match to_value(k) {
+                    s @ Value::String(_) => s,
+                    other => Value::from(other.to_string()),
                 };
-                out.insert(key, to_json(v));
+                out.insert(key, to_value(v));
             }
-            Json::Object(out)
+            Value::from(out)
         }
-        Yaml::Tagged(_, inner) => to_json(inner),
-        Yaml::Representation(s, _, _) => Json::String(s.to_string()),
-        Yaml::Alias(_) | Yaml::BadValue => Json::Null,
+        Yaml::Tagged(_, inner) => to_value(inner),
+        Yaml::Representation(s, _, _) => Value::from(s.as_ref()),
+        Yaml::Alias(_) | Yaml::BadValue => Value::Null,
     }
 }
 
 /// Every YAML document of one file, or an error message.
-fn parse_file(path: &Path) -> Result<Vec<Json>, String> {
+fn parse_file(path: &Path, parser: Parser) -> Result<Vec<Value>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let docs = Yaml::load_from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(docs.iter().map(to_json).collect())
+    match parser {
+        Parser::Saphyr => {
+            let docs =
+                Yaml::load_from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            Ok(docs.iter().map(to_value).collect())
+        }
+        Parser::SerdeYaml => serde_yaml::Deserializer::from_str(&text)
+            .map(|doc| Value::deserialize(doc).map_err(|e| format!("{}: {e}", path.display())))
+            .collect(),
+    }
 }
 
-fn str_of<'a>(doc: &'a Json, key: &str) -> Option<&'a str> {
-    doc.get(key).and_then(Json::as_str)
+fn str_of<'a>(doc: &'a Value, key: &str) -> Option<&'a str> {
+    doc[key].as_string().ok().map(|s| s.as_ref())
 }
 
-/// The lookups the rules use, as one JSON object under `data.index`.
-fn build_index(docs: &[Json], as_of: &str) -> Json {
-    let mut partners = Map::new();
-    let mut subscriptions = Map::new();
-    let mut customers = Map::new();
-    let mut by_customer_rr: BTreeMap<&str, Vec<Json>> = BTreeMap::new();
-    let mut by_customer_da: BTreeMap<&str, Vec<Json>> = BTreeMap::new();
-    let mut by_pid: BTreeMap<&str, Vec<Json>> = BTreeMap::new();
-    let mut by_provider: BTreeMap<&str, Vec<Json>> = BTreeMap::new();
+fn object<'a>(entries: impl IntoIterator<Item = (&'a str, Value)>) -> Value {
+    Value::from(
+        entries
+            .into_iter()
+            .map(|(k, v)| (Value::from(k), v))
+            .collect::<BTreeMap<_, _>>(),
+    )
+}
+
+/// The lookups the rules use, as the object `data.index`. The documents in it are the same
+/// (reference-counted) values as everywhere else.
+fn build_index(docs: &[Value], as_of: &str) -> Value {
+    let mut partners: BTreeMap<Value, Value> = BTreeMap::new();
+    let mut subscriptions: BTreeMap<Value, Value> = BTreeMap::new();
+    let mut customers: BTreeMap<Value, Value> = BTreeMap::new();
+    let mut by_customer_rr: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
+    let mut by_customer_da: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
+    let mut by_pid: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    let mut by_provider: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
     for doc in docs {
         let (Some(kind), Some(id)) = (str_of(doc, "kind"), str_of(doc, "id")) else {
             continue;
@@ -110,16 +180,27 @@ fn build_index(docs: &[Json], as_of: &str) -> Json {
         match kind {
             "Partner" => {
                 // The first document with an id wins, as in channelguard's `find`.
-                partners.entry(id).or_insert_with(|| doc.clone());
-                if let Some(pid) = str_of(doc, "partner_id") {
+                partners
+                    .entry(Value::from(id))
+                    .or_insert_with(|| doc.clone());
+                // A PartnerID is read as written: an unquoted one (a YAML integer, a schema
+                // error in channelguard) still names the partner, as in channelguard (U02).
+                let pid = match &doc["partner_id"] {
+                    Value::String(s) => Some(s.to_string()),
+                    Value::Number(_) => Some(doc["partner_id"].to_string()),
+                    _ => None,
+                };
+                if let Some(pid) = pid {
                     by_pid.entry(pid).or_default().push(doc.clone());
                 }
             }
             "Subscription" => {
-                subscriptions.entry(id).or_insert_with(|| doc.clone());
+                subscriptions
+                    .entry(Value::from(id))
+                    .or_insert_with(|| doc.clone());
             }
             "Customer" => {
-                customers.insert(id.to_string(), Json::Bool(true));
+                customers.insert(Value::from(id), Value::from(true));
             }
             "ResellerRelationship" | "DelegatedAdmin" => {
                 if let Some(c) = str_of(doc, "customer") {
@@ -139,31 +220,99 @@ fn build_index(docs: &[Json], as_of: &str) -> Json {
             _ => {}
         }
     }
-    let grouped = |m: BTreeMap<&str, Vec<Json>>| -> Json {
-        Json::Object(
+    fn grouped<K: AsRef<str>>(m: BTreeMap<K, Vec<Value>>) -> Value {
+        Value::from(
             m.into_iter()
-                .map(|(k, v)| (k.to_string(), Json::Array(v)))
-                .collect(),
+                .map(|(k, v)| (Value::from(k.as_ref()), Value::from(v)))
+                .collect::<BTreeMap<_, _>>(),
         )
+    }
+    object([
+        ("today", Value::from(as_of)),
+        ("partners", Value::from(partners)),
+        ("subscriptions", Value::from(subscriptions)),
+        ("customers", Value::from(customers)),
+        ("reseller_relationships", grouped(by_customer_rr)),
+        ("delegated_admins", grouped(by_customer_da)),
+        ("partners_by_partner_id", grouped(by_pid)),
+        ("partnerships_by_provider", grouped(by_provider)),
+    ])
+}
+
+/// channelguard's defaults for the two settings these rules read.
+fn settings() -> Value {
+    object([
+        ("require_admin_rights", Value::from(true)),
+        ("allow_nce_license_transfer", Value::from(true)),
+    ])
+}
+
+/// The documents grouped by kind (those without a string `kind` under ""), in book order.
+fn by_kind(docs: &[Value]) -> BTreeMap<String, Vec<Value>> {
+    let mut out: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for doc in docs {
+        let kind = str_of(doc, "kind").unwrap_or("");
+        out.entry(kind.to_string()).or_default().push(doc.clone());
+    }
+    out
+}
+
+/// `{kind: [documents]}` for the chunk `part` of `parts`: each kind's documents split into
+/// `parts` contiguous, nearly equal slices.
+fn chunk(kinds: &BTreeMap<String, Vec<Value>>, part: usize, parts: usize) -> Value {
+    object(kinds.iter().map(|(kind, docs)| {
+        let size = docs.len().div_ceil(parts);
+        let from = (part * size).min(docs.len());
+        let to = ((part + 1) * size).min(docs.len());
+        (kind.as_str(), Value::from(docs[from..to].to_vec()))
+    }))
+}
+
+/// Finding counts ("RULE severity" -> n) and, with `--list`, the findings as JSON lines
+/// (without the book form's `at`, so both modes list alike).
+type Counts = (BTreeMap<String, usize>, Vec<String>);
+
+fn count(found: &Value, list: bool, counts: &mut Counts) -> Result<(), String> {
+    let Ok(set) = found.as_set() else {
+        return Ok(()); // undefined: no finding
     };
-    serde_json::json!({
-        "index": {
-            "today": as_of,
-            "partners": partners,
-            "subscriptions": subscriptions,
-            "customers": customers,
-            "reseller_relationships": grouped(by_customer_rr),
-            "delegated_admins": grouped(by_customer_da),
-            "partners_by_partner_id": grouped(by_pid),
-            "partnerships_by_provider": grouped(by_provider),
-        },
-        // channelguard's defaults for the two settings these rules read.
-        "settings": { "require_admin_rights": true, "allow_nce_license_transfer": true },
-    })
+    for f in set.iter() {
+        let rule = f["rule"].as_string().map_err(|e| e.to_string())?;
+        let severity = f["severity"].as_string().map_err(|e| e.to_string())?;
+        *counts.0.entry(format!("{rule} {severity}")).or_default() += 1;
+        if list {
+            let mut json = serde_json::to_value(f).map_err(|e| e.to_string())?;
+            if let Some(o) = json.as_object_mut() {
+                o.remove("at");
+            }
+            counts.1.push(json.to_string());
+        }
+    }
+    Ok(())
+}
+
+/// This process's user+system CPU time so far, in seconds (Linux `/proc/self/stat`, in clock
+/// ticks of 1/100 s; 0 elsewhere).
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // The fields after the command name (which is in parentheses): utime is the 14th field of
+    // the line, stime the 15th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 fn run(args: &Args) -> Result<(), String> {
     let start = Instant::now();
+    let mut cpu = vec![cpu_seconds()];
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(args.threads)
         .build()
@@ -179,14 +328,19 @@ fn run(args: &Args) -> Result<(), String> {
         .collect();
     files.sort();
     let t_walk = start.elapsed();
+    cpu.push(cpu_seconds());
 
-    let parsed: Vec<Result<Vec<Json>, String>> =
-        pool.install(|| files.par_iter().map(|p| parse_file(p)).collect());
+    let parsed: Vec<Result<Vec<Value>, String>> = pool.install(|| {
+        files
+            .par_iter()
+            .map(|p| parse_file(p, args.parser))
+            .collect()
+    });
     let mut docs = Vec::new();
     let mut parse_errors = 0usize;
     for r in parsed {
         match r {
-            Ok(d) => docs.extend(d),
+            Ok(d) => docs.extend(d.into_iter().filter(|d| d.as_object().is_ok())),
             Err(e) => {
                 parse_errors += 1;
                 eprintln!("anchor: {e}");
@@ -194,68 +348,104 @@ fn run(args: &Args) -> Result<(), String> {
         }
     }
     let t_parse = start.elapsed();
+    cpu.push(cpu_seconds());
 
-    let data = build_index(&docs, &args.as_of);
     let mut engine = regorus::Engine::new();
+    let (name, source) = match args.mode {
+        Mode::Book => ("book.rego", RULES_BOOK),
+        Mode::PerDocument => ("rules.rego", RULES_PER_DOCUMENT),
+    };
     engine
-        .add_policy("rules.rego".to_string(), RULES.to_string())
+        .add_policy(name.to_string(), source.to_string())
         .map_err(|e| e.to_string())?;
+    let mut data = BTreeMap::new();
+    data.insert(Value::from("index"), build_index(&docs, &args.as_of));
+    data.insert(Value::from("settings"), settings());
+    let kinds = by_kind(&docs);
+    if args.mode == Mode::Book {
+        data.insert(
+            Value::from("docs"),
+            object(
+                kinds
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), Value::from(v.clone()))),
+            ),
+        );
+    }
     engine
-        .add_data(regorus::Value::from(data))
+        .add_data(Value::from(data))
         .map_err(|e| e.to_string())?;
-    let inputs: Vec<regorus::Value> = pool.install(|| {
-        docs.into_par_iter()
-            .filter(|d| d.is_object())
-            .map(regorus::Value::from)
-            .collect()
-    });
     let t_index = start.elapsed();
+    cpu.push(cpu_seconds());
 
     // `ANCHOR_RULE=data.anchor.mc012` evaluates one rule's set alone (its cost on its own).
     let rule = std::env::var("ANCHOR_RULE").unwrap_or_else(|_| "data.anchor.findings".to_string());
-    let chunk = inputs.len().div_ceil(args.threads.max(1) * 8).max(1);
-    type Counts = (BTreeMap<String, usize>, Vec<String>);
-    let counts: Result<Vec<Counts>, String> = pool.install(|| {
-        inputs
-            .par_chunks(chunk)
-            .map(|docs| {
-                let mut engine = engine.clone();
-                let mut counts = BTreeMap::new();
-                let mut listed = Vec::new();
-                for doc in docs {
-                    engine.set_input(doc.clone());
+    let results: Result<Vec<Counts>, String> = match args.mode {
+        // One evaluation over the book (`data.docs`), or one per chunk (`input.docs`).
+        Mode::Book if args.threads == 1 => {
+            let mut counts = Counts::default();
+            let found = engine.eval_rule(rule.clone()).map_err(|e| e.to_string())?;
+            count(&found, args.list, &mut counts)?;
+            Ok(vec![counts])
+        }
+        Mode::Book => pool.install(|| {
+            (0..args.threads)
+                .into_par_iter()
+                .map(|part| {
+                    let mut engine = engine.clone();
+                    engine.set_input(object([("docs", chunk(&kinds, part, args.threads))]));
+                    let mut counts = Counts::default();
                     let found = engine.eval_rule(rule.clone()).map_err(|e| e.to_string())?;
-                    if let Ok(set) = found.as_set() {
-                        for f in set.iter() {
-                            let rule = f["rule"].as_string().map_err(|e| e.to_string())?;
-                            let severity = f["severity"].as_string().map_err(|e| e.to_string())?;
-                            *counts.entry(format!("{rule} {severity}")).or_default() += 1;
-                            if args.list {
-                                listed.push(serde_json::to_string(f).map_err(|e| e.to_string())?);
-                            }
+                    count(&found, args.list, &mut counts)?;
+                    Ok(counts)
+                })
+                .collect()
+        }),
+        Mode::PerDocument => {
+            let size = docs.len().div_ceil(args.threads * 8).max(1);
+            pool.install(|| {
+                docs.par_chunks(size)
+                    .map(|docs| {
+                        let mut engine = engine.clone();
+                        let mut counts = Counts::default();
+                        for doc in docs {
+                            engine.set_input(doc.clone());
+                            let found =
+                                engine.eval_rule(rule.clone()).map_err(|e| e.to_string())?;
+                            count(&found, args.list, &mut counts)?;
                         }
-                    }
-                }
-                Ok((counts, listed))
+                        Ok(counts)
+                    })
+                    .collect()
             })
-            .collect()
-    });
+        }
+    };
     let mut total: BTreeMap<String, usize> = BTreeMap::new();
     let mut listed = Vec::new();
-    for (c, l) in counts? {
+    for (c, l) in results? {
         listed.extend(l);
         for (k, v) in c {
             *total.entry(k).or_default() += v;
         }
     }
+    listed.sort();
     let t_eval = start.elapsed();
+    cpu.push(cpu_seconds());
 
     println!(
-        "anchor: {} files, {} documents, {} parse errors, {} threads",
+        "anchor: {} files, {} documents, {} parse errors, {} threads, mode {}, parser {}",
         files.len(),
-        inputs.len(),
+        docs.len(),
         parse_errors,
-        args.threads
+        args.threads,
+        match args.mode {
+            Mode::Book => "book",
+            Mode::PerDocument => "per-document",
+        },
+        match args.parser {
+            Parser::Saphyr => "saphyr",
+            Parser::SerdeYaml => "serde-yaml",
+        }
     );
     for line in &listed {
         println!("{line}");
@@ -264,11 +454,18 @@ fn run(args: &Args) -> Result<(), String> {
         println!("findings {rule}: {n}");
     }
     println!(
-        "stages: walk {:.2}s, read+parse {:.2}s, index+convert {:.2}s, rules {:.2}s",
+        "stages: walk {:.2}s, read+parse {:.2}s, index {:.2}s, rules {:.2}s",
         t_walk.as_secs_f64(),
         (t_parse - t_walk).as_secs_f64(),
         (t_index - t_parse).as_secs_f64(),
         (t_eval - t_index).as_secs_f64()
+    );
+    println!(
+        "stages cpu: walk {:.2}s, read+parse {:.2}s, index {:.2}s, rules {:.2}s",
+        cpu[1] - cpu[0],
+        cpu[2] - cpu[1],
+        cpu[3] - cpu[2],
+        cpu[4] - cpu[3]
     );
     println!("wall: {:.3}s", start.elapsed().as_secs_f64());
     Ok(())
