@@ -240,6 +240,7 @@ fn fixture() -> &'static Fixture {
                 .collect(),
         };
         let evaluated = policies.evaluate(Arc::clone(&repository), &context, &sources);
+        let evaluated_costs = evaluated.costs;
         findings.extend(evaluated.findings);
         findings.sort_by(Finding::report_order);
         findings.dedup();
@@ -252,6 +253,7 @@ fn fixture() -> &'static Fixture {
             stages: Vec::new(),
             skipped: Vec::new(),
             not_shown: Vec::new(),
+            policy_costs: evaluated_costs,
         };
         let bytes: usize = files.iter().map(|f| f.text.len()).sum();
         eprintln!(

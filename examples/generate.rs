@@ -2447,3 +2447,12 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// The generator without its command line, for tests that include this file as a module
+/// (`#[path = "../examples/generate.rs"] mod generate;`): `argv` as after the program name;
+/// returns the summary line.
+#[allow(dead_code)]
+pub fn generate(argv: &[&str]) -> Result<String, String> {
+    let args = parse_args(argv.iter().map(|a| a.to_string()))?.ok_or("no output directory")?;
+    run(&args)
+}

@@ -497,6 +497,8 @@ fn run_in_pool(
         f
     }));
     policy_set.retain(|meta| !options.disabled_rules.contains(&meta.id));
+    policy_set.use_preconditions(options.policy_preconditions);
+    policy_set.measure_costs(options.measure_policies);
     let context = EvalContext {
         as_of: options.as_of,
         settings: options.settings.clone(),
@@ -526,6 +528,7 @@ fn run_in_pool(
         elapsed: started.elapsed(),
         stages,
         not_shown: Vec::new(),
+        policy_costs: evaluated.costs,
     };
     Ok(Outcome {
         sources,

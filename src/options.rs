@@ -43,6 +43,13 @@ pub struct CheckOptions {
     /// Report filters applied after the check ([`crate::suppress`]): baseline, paths, `--only`,
     /// `--changed-since`.
     pub suppressions: Suppressions,
+    /// Test the policies' `applies` pre-conditions natively (the default): a document a
+    /// policy's pre-condition excludes never enters its script. A debugging switch: the report
+    /// is the same either way (tests/policy_preconditions.rs proves it on the built-in rules).
+    pub policy_preconditions: bool,
+    /// Measure the time spent in each policy ([`Stats::policy_costs`](crate::outcome::Stats)),
+    /// for `check --timings`; off by default.
+    pub measure_policies: bool,
 }
 
 impl CheckOptions {
@@ -76,6 +83,8 @@ impl CheckOptions {
             skip_dangling: true,
             scope: crate::scope::Scope::default(),
             suppressions: Suppressions::default(),
+            policy_preconditions: true,
+            measure_policies: false,
         }
     }
 }

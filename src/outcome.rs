@@ -25,6 +25,9 @@ pub struct Stats {
     /// Findings each report filter left out (paths, `--only`, `--changed-since`), in the order
     /// the filters ran; set by `crate::changed::Selection::retain`.
     pub not_shown: Vec<(Filter, usize)>,
+    /// Per policy: pairs evaluated and skipped by pre-conditions, and (when measured) time
+    /// summed over threads (shown by `check --timings`).
+    pub policy_costs: Vec<crate::policy::PolicyCost>,
 }
 
 impl Stats {

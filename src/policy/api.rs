@@ -283,7 +283,8 @@ impl DocumentValue {
 }
 
 impl Shared {
-    fn is_known(&self, kind: Kind, field: &str) -> bool {
+    /// Whether `kind`'s schema declares `field`.
+    pub(super) fn is_known(&self, kind: Kind, field: &str) -> bool {
         self.known_fields[kind as usize]
             .binary_search_by(|f| f.as_str().cmp(field))
             .is_ok()

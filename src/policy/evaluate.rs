@@ -35,7 +35,28 @@ pub struct EvalOutcome {
     pub findings: Vec<Finding>,
     /// Per policy id: the lines of `report*` calls that ran (for coverage).
     pub reached: BTreeMap<String, Vec<u16>>,
+    /// Per policy, in policy order: what it cost (`check --timings`).
+    pub costs: Vec<PolicyCost>,
 }
+
+/// What one policy cost in a run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PolicyCost {
+    pub id: String,
+    /// (policy, document) pairs the script was run on.
+    pub evaluated: u64,
+    /// Pairs its `applies` pre-condition skipped without running the script.
+    pub skipped: u64,
+    /// Time spent in the policy (pre-conditions and scripts), summed over threads; zero unless
+    /// measuring was asked for ([`PolicySet::measure_costs`]).
+    pub time: std::time::Duration,
+}
+
+/// Pre-conditions are used only when a script's first lines cannot hit a limit: below these,
+/// an early return might itself trip the operations limit or the deadline, and skipping it
+/// would change the report.
+const MIN_OPERATIONS_FOR_PRECONDITIONS: u64 = 10_000;
+const MIN_DEADLINE_FOR_PRECONDITIONS: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// A runtime problem of one policy, aggregated over documents.
 struct ScriptError {
@@ -117,7 +138,28 @@ impl PolicySet {
             reached: Vec<(usize, DocIndex, u16)>,
             output: Vec<(usize, DocIndex, String)>,
             skips: Vec<(usize, DocIndex, api::Skipped)>,
+            /// Per policy: (evaluated, skipped natively, time).
+            costs: Vec<(u64, u64, std::time::Duration)>,
         }
+        let preconditions = self.preconditions
+            && self.limits.policy_operations >= MIN_OPERATIONS_FOR_PRECONDITIONS
+            && self.limits.policy_deadline >= MIN_DEADLINE_FOR_PRECONDITIONS;
+        let measure = self.measure;
+        // Per kind, per applicable policy: its pre-condition for that kind, if it has one.
+        let conditions: Vec<Vec<Option<&super::applies::Applies>>> = applicable
+            .iter()
+            .enumerate()
+            .map(|(kind, policies)| {
+                policies
+                    .iter()
+                    .map(|&p| {
+                        preconditions
+                            .then(|| self.policies[p].meta.applies_to(Kind::ALL[kind]))
+                            .flatten()
+                    })
+                    .collect()
+            })
+            .collect();
         let partials: Vec<Partial> = (0..repo.documents.len() as DocIndex)
             .into_par_iter()
             .with_min_len(64)
@@ -128,15 +170,30 @@ impl PolicySet {
                     reached: Vec::new(),
                     output: Vec::new(),
                     skips: Vec::new(),
+                    costs: vec![Default::default(); self.policies.len()],
                 },
                 |mut partial, index| {
                     let doc = repo.get(index);
                     if !doc.checkable {
                         return partial;
                     }
-                    for &p in &applicable[doc.kind as usize] {
+                    let kind = doc.kind as usize;
+                    for (slot, &p) in applicable[kind].iter().enumerate() {
                         if index > tripped[p].load(Ordering::Relaxed) {
                             continue;
+                        }
+                        let started = measure.then(Instant::now);
+                        if let Some(condition) = conditions[kind][slot] {
+                            if condition.applies(doc, |f| shared.is_known(doc.kind, f))
+                                == Some(false)
+                            {
+                                let cost = &mut partial.costs[p];
+                                cost.1 += 1;
+                                if let Some(started) = started {
+                                    cost.2 += started.elapsed();
+                                }
+                                continue;
+                            }
                         }
                         let mut findings = Vec::new();
                         let mut reached = Vec::new();
@@ -176,6 +233,11 @@ impl PolicySet {
                         if let Some(skipped) = skipped {
                             partial.skips.push((p, index, skipped));
                         }
+                        let cost = &mut partial.costs[p];
+                        cost.0 += 1;
+                        if let Some(started) = started {
+                            cost.2 += started.elapsed();
+                        }
                     }
                     partial
                 },
@@ -188,7 +250,21 @@ impl PolicySet {
         let breaker: Vec<DocIndex> = tripped.iter().map(|t| t.load(Ordering::Relaxed)).collect();
         let kept = |policy: usize, document: DocIndex| document <= breaker[policy];
         let mut skips: Vec<(usize, DocIndex, api::Skipped)> = Vec::new();
+        outcome.costs = self
+            .policies
+            .iter()
+            .map(|p| PolicyCost {
+                id: p.meta.id.clone(),
+                ..PolicyCost::default()
+            })
+            .collect();
         for partial in partials {
+            for (total, (evaluated, skipped, time)) in outcome.costs.iter_mut().zip(&partial.costs)
+            {
+                total.evaluated += evaluated;
+                total.skipped += skipped;
+                total.time += *time;
+            }
             skips.extend(partial.skips.into_iter().filter(|(p, d, _)| kept(*p, *d)));
             outcome.findings.extend(
                 partial

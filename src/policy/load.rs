@@ -241,6 +241,8 @@ impl PolicySet {
                 policies: by_id.into_values().collect(),
                 engine,
                 limits: limits.clone(),
+                preconditions: true,
+                measure: false,
             },
             findings,
         ))

@@ -19,8 +19,13 @@
 //! the remediation is optional) declares a kind of violation the policy reports under its own
 //! id, `<policy id>.<slug>` (slug: lowercase letters, digits, `-`), with its own default
 //! severity, title and remediation; the script reports under it with
-//! `report(#{rule: "MC002.admin", ...})`. Rationale and source are the policy's. The policy id addresses the whole family ([`crate::rule_id`]).
+//! `report(#{rule: "MC002.admin", ...})`. Rationale and source are the policy's. The policy id
+//! addresses the whole family ([`crate::rule_id`]).
+//!
+//! `applies` is a natively tested pre-condition ([`super::applies`]), one line per kind or one
+//! for all.
 
+use super::applies::Applies;
 use crate::finding::Severity;
 use crate::model::Kind;
 
@@ -50,6 +55,9 @@ pub struct PolicyMeta {
     pub title: String,
     pub severity: Severity,
     pub kinds: Vec<Kind>,
+    /// Pre-conditions (`applies:` lines): a document of a kind whose condition is false is
+    /// not evaluated (the script would return at once).
+    pub applies: Vec<Applies>,
     pub source: String,
     pub rationale: String,
     pub remediation: String,
@@ -60,6 +68,17 @@ pub struct PolicyMeta {
     pub example: String,
     /// The example made compliant ("use instead"), for `explain` and `docs/rules.md`.
     pub compliant: String,
+}
+
+impl PolicyMeta {
+    /// The pre-condition for documents of `kind`: its own `applies` line, else the one for all
+    /// kinds, else none.
+    pub fn applies_to(&self, kind: Kind) -> Option<&Applies> {
+        self.applies
+            .iter()
+            .find(|a| a.kind == Some(kind))
+            .or_else(|| self.applies.iter().find(|a| a.kind.is_none()))
+    }
 }
 
 /// A header problem: message and the 1-based line it is on.
@@ -110,6 +129,7 @@ pub fn parse(script: &str) -> Result<PolicyMeta, MetaError> {
         title: String::new(),
         severity: Severity::Error,
         kinds: Vec::new(),
+        applies: Vec::new(),
         source: String::new(),
         rationale: String::new(),
         remediation: String::new(),
@@ -119,6 +139,7 @@ pub fn parse(script: &str) -> Result<PolicyMeta, MetaError> {
         compliant: String::new(),
     };
     let mut seen_severity = false;
+    let mut applies_lines = Vec::new();
     for (line, key, value) in entries {
         let error = |message: String| MetaError { line, message };
         match key.as_str() {
@@ -154,6 +175,10 @@ pub fn parse(script: &str) -> Result<PolicyMeta, MetaError> {
                     meta.kinds.push(kind);
                 }
             }
+            "applies" => {
+                meta.applies.push(Applies::parse(&value).map_err(error)?);
+                applies_lines.push(line);
+            }
             "source" => meta.source = value,
             "rationale" => meta.rationale = value,
             "remediation" => meta.remediation = value,
@@ -168,6 +193,28 @@ pub fn parse(script: &str) -> Result<PolicyMeta, MetaError> {
                 meta.subrules.push(sub);
             }
             other => return Err(error(format!("unknown header key `{other}`"))),
+        }
+    }
+    for (i, applies) in meta.applies.iter().enumerate() {
+        let error = |message: String| MetaError {
+            line: applies_lines[i],
+            message,
+        };
+        if let Some(kind) = applies.kind {
+            if !meta.kinds.contains(&kind) {
+                return Err(error(format!(
+                    "`applies` names kind `{kind}`, which is not in the policy's `kinds`"
+                )));
+            }
+        }
+        if meta.applies[..i]
+            .iter()
+            .any(|a| a.kind.is_none() || applies.kind.is_none() || a.kind == applies.kind)
+        {
+            return Err(error(
+                "`applies` is given twice for the same kind; join the conditions with `and`/`or`"
+                    .to_string(),
+            ));
         }
     }
     let missing: Vec<&str> = [
@@ -417,6 +464,47 @@ mod tests {
             parse(&twice).unwrap_err().message,
             "sub-rule `MC002.admin` is declared twice"
         );
+    }
+
+    #[test]
+    fn applies_lines_are_parsed_and_checked_at_their_line() {
+        let script = HEADER.replace(
+            "//! rationale:",
+            "//! applies: Subscription: status == \"active\"\n//! applies: Customer: has(notes)\n//! rationale:",
+        );
+        let meta = parse(&script).unwrap();
+        assert_eq!(
+            meta.applies_to(Kind::Subscription).unwrap().text,
+            "status == \"active\""
+        );
+        assert_eq!(meta.applies_to(Kind::Customer).unwrap().text, "has(notes)");
+        assert_eq!(meta.applies_to(Kind::Partner), None);
+        let error = parse(&HEADER.replace(
+            "//! rationale:",
+            "//! applies: status = \"active\"\n//! rationale:",
+        ))
+        .unwrap_err();
+        assert_eq!(
+            (error.line, error.message.as_str()),
+            (5, "`applies`: expected `==` or `!=` at `= \"active\"`")
+        );
+        let error = parse(&HEADER.replace(
+            "//! rationale:",
+            "//! applies: Partner: has(notes)\n//! rationale:",
+        ))
+        .unwrap_err();
+        assert_eq!(error.line, 5);
+        assert_eq!(
+            error.message,
+            "`applies` names kind `Partner`, which is not in the policy's `kinds`"
+        );
+        let error = parse(&HEADER.replace(
+            "//! rationale:",
+            "//! applies: has(notes)\n//! applies: Customer: has(notes)\n//! rationale:",
+        ))
+        .unwrap_err();
+        assert_eq!(error.line, 6);
+        assert!(error.message.starts_with("`applies` is given twice"));
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! [`api`] (the functions scripts call) and [`meta`] (script headers).
 
 pub mod api;
+pub mod applies;
 pub mod engine;
 mod errors;
 mod evaluate;
@@ -29,7 +30,7 @@ use rhai::{Engine, AST};
 use crate::limits::Limits;
 use crate::source::FileId;
 
-pub use evaluate::{EvalContext, EvalOutcome};
+pub use evaluate::{EvalContext, EvalOutcome, PolicyCost};
 pub use load::LoadError;
 pub use meta::{PolicyMeta, SettingDecl};
 
@@ -79,6 +80,10 @@ pub struct PolicySet {
     pub policies: Vec<Policy>,
     engine: Engine,
     limits: Limits,
+    /// Test `applies` pre-conditions natively (the default; see [`PolicySet::use_preconditions`]).
+    preconditions: bool,
+    /// Measure each policy's time ([`PolicySet::measure_costs`]).
+    measure: bool,
 }
 
 /// How to assemble the policy set.
@@ -120,6 +125,19 @@ impl PolicySet {
             }
         }
         settings
+    }
+
+    /// Whether `applies` pre-conditions skip (policy, document) pairs natively (default `true`).
+    /// Turning them off runs every script on every document of its kinds: a debugging switch,
+    /// the report is the same either way.
+    pub fn use_preconditions(&mut self, on: bool) {
+        self.preconditions = on;
+    }
+
+    /// Whether evaluation measures the time spent in each policy ([`PolicyCost::time`]); off by
+    /// default (two clock reads per pair).
+    pub fn measure_costs(&mut self, on: bool) {
+        self.measure = on;
     }
 
     /// Drops policies whose ids are in `disabled`.

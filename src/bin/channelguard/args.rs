@@ -175,6 +175,11 @@ pub struct CheckArgs {
     #[arg(long, hide = true)]
     pub timings: bool,
 
+    /// Run every policy script on every document of its kinds, ignoring the policies' `applies`
+    /// pre-conditions (a debugging switch: the report is the same)
+    #[arg(long, hide = true)]
+    pub no_policy_preconditions: bool,
+
     /// Output format; repeatable, each optionally followed by its --output FILE (default: human)
     #[arg(long, value_enum, action = clap::ArgAction::Append)]
     pub format: Vec<Format>,

@@ -33,6 +33,8 @@ pub fn run(mut args: CheckArgs) -> Result<ExitCode, String> {
     options.suppressions.baseline = args.baseline.clone();
     options.suppressions.only = args.only.clone();
     options.suppressions.changed_since = args.changed_since.clone();
+    options.policy_preconditions = !args.no_policy_preconditions;
+    options.measure_policies = args.timings;
     // Output files are checked and their temporary files created before the check runs: a
     // refused target fails at once, and an interrupted run removes what it created.
     let targets = targets(&args)?;
@@ -43,6 +45,7 @@ pub fn run(mut args: CheckArgs) -> Result<ExitCode, String> {
         for (stage, took) in &outcome.stats.stages {
             eprintln!("{stage:>28}: {:8.3}s", took.as_secs_f64());
         }
+        print_policy_costs(&outcome.stats.policy_costs);
     }
     let notes = notes(&outcome, &args);
     let fail_on = fail_on(args.fail_on);
@@ -61,6 +64,36 @@ pub fn run(mut args: CheckArgs) -> Result<ExitCode, String> {
     // text one by one took seconds on a 600k-document repository; the OS reclaims it at once.
     std::mem::forget(outcome);
     Ok(code)
+}
+
+/// `--timings`, per policy, most expensive first: the (rule, document) pairs its script ran on,
+/// those its `applies` pre-condition skipped, the time summed over threads, and per evaluated
+/// pair.
+fn print_policy_costs(costs: &[channelguard::policy::PolicyCost]) {
+    if costs.is_empty() {
+        return;
+    }
+    let mut costs: Vec<_> = costs.iter().collect();
+    costs.sort_by(|a, b| (b.time, b.evaluated, &a.id).cmp(&(a.time, a.evaluated, &b.id)));
+    eprintln!(
+        "{:>28}  {:>10} {:>10} {:>9} {:>9}",
+        "policy", "evaluated", "skipped", "time", "per pair"
+    );
+    for cost in costs {
+        let per_pair = if cost.evaluated == 0 {
+            0.0
+        } else {
+            cost.time.as_secs_f64() * 1e6 / cost.evaluated as f64
+        };
+        eprintln!(
+            "{:>28}  {:>10} {:>10} {:>8.3}s {:>7.2}µs",
+            cost.id,
+            cost.evaluated,
+            cost.skipped,
+            cost.time.as_secs_f64(),
+            per_pair
+        );
+    }
 }
 
 /// The exit status after `--exit-zero`: findings no longer fail the run, an incomplete check
