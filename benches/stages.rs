@@ -252,6 +252,7 @@ fn fixture() -> &'static Fixture {
             stages: Vec::new(),
             skipped: Vec::new(),
             not_shown: Vec::new(),
+            evaluations: Default::default(),
         };
         let bytes: usize = files.iter().map(|f| f.text.len()).sum();
         eprintln!(

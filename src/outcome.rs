@@ -25,6 +25,9 @@ pub struct Stats {
     /// Findings each report filter left out (paths, `--only`, `--changed-since`), in the order
     /// the filters ran; set by `crate::changed::Selection::retain`.
     pub not_shown: Vec<(Filter, usize)>,
+    /// Policy evaluations that ran, and those reused from the previous run's memo
+    /// ([`crate::memo`]).
+    pub evaluations: crate::memo::MemoStats,
 }
 
 impl Stats {

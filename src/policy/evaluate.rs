@@ -12,6 +12,7 @@ use rhai::{Dynamic, ImmutableString};
 
 use crate::codes;
 use crate::finding::{quoted, Finding, RelatedLabel};
+use crate::memo::{self, Memo, MemoStats};
 use crate::model::Kind;
 use crate::repository::{DocIndex, Repository};
 use crate::source::ByteSpan;
@@ -35,6 +36,29 @@ pub struct EvalOutcome {
     pub findings: Vec<Finding>,
     /// Per policy id: the lines of `report*` calls that ran (for coverage).
     pub reached: BTreeMap<String, Vec<u16>>,
+    /// How many evaluations ran and how many were reused from a memo.
+    pub memo_stats: MemoStats,
+}
+
+/// The memo side of a run ([`PolicySet::evaluate_with_memo`]): the previous run's memo, if
+/// any, and whether to record this run's.
+#[derive(Default)]
+pub struct MemoRequest {
+    pub previous: Option<Memo>,
+    pub record: bool,
+}
+
+/// How an evaluation ended, for the memo: only a complete evaluation (it returned, or it was
+/// skipped on an invalid field) may be reused.
+struct Evaluated {
+    complete: bool,
+    reads: Option<Vec<memo::ReadKey>>,
+}
+
+/// The previous memo, checked against this run's world, with its files mapped to this run's.
+struct Previous<'a> {
+    memo: &'a Memo,
+    files: Vec<Option<crate::source::FileId>>,
 }
 
 /// A runtime problem of one policy, aggregated over documents.
@@ -65,14 +89,59 @@ impl PolicySet {
         context: &EvalContext,
         sources: &SourceMap,
     ) -> EvalOutcome {
-        if self.policies.is_empty() {
-            return EvalOutcome::default();
-        }
+        self.evaluate_with_memo(repo, context, sources, MemoRequest::default())
+            .0
+    }
+
+    /// [`PolicySet::evaluate`], reusing the evaluations of `request.previous` whose document
+    /// and read set are unchanged ([`crate::memo`]), and giving this run's memo when
+    /// `request.record` is set. The outcome is the same as without a memo.
+    pub fn evaluate_with_memo(
+        &self,
+        repo: Arc<Repository>,
+        context: &EvalContext,
+        sources: &SourceMap,
+        request: MemoRequest,
+    ) -> (EvalOutcome, Option<Memo>) {
         let mut settings: HashMap<String, Dynamic> = HashMap::new();
+        let mut world = vec![context.as_of.to_string(), format!("{:?}", self.limits)];
         for (name, (decl, _)) in self.declared_settings() {
             let value = context.settings.get(&name).unwrap_or(&decl.default);
+            world.push(format!("setting {name} = {value}"));
             settings.insert(name, api::to_dynamic(value));
         }
+        for kind in Kind::ALL {
+            let mut fields = context.known_fields.get(&kind).cloned().unwrap_or_default();
+            fields.sort();
+            world.push(format!("fields of {kind}: {}", fields.join(",")));
+        }
+        let world = memo::world_fingerprint(world.iter().map(String::as_str));
+        let record = request.record;
+        let new_memo = |entries| {
+            record.then(|| Memo {
+                world,
+                files: memo::file_table(sources),
+                entries,
+            })
+        };
+        if self.policies.is_empty() {
+            return (EvalOutcome::default(), new_memo(HashMap::new()));
+        }
+        let previous = request
+            .previous
+            .as_ref()
+            .filter(|m| m.world == world && !m.is_empty())
+            .map(|memo| Previous {
+                memo,
+                files: memo::map_files(&memo.files, sources),
+            });
+        let identities =
+            (record || previous.is_some()).then(|| memo::document_identities(&repo, sources));
+        let policy_keys: Vec<memo::Fingerprint> = self
+            .policies
+            .iter()
+            .map(|p| memo::policy_fingerprint(&p.meta.id, &sources.get(p.file).text))
+            .collect();
         let shared = Arc::new(api::Shared {
             repo: Arc::clone(&repo),
             known_fields: Kind::ALL
@@ -112,6 +181,8 @@ impl PolicySet {
             reached: Vec<(usize, DocIndex, u16)>,
             output: Vec<(usize, DocIndex, String)>,
             skips: Vec<(usize, DocIndex, api::Skipped)>,
+            recorded: Vec<(memo::EntryKey, memo::Entry)>,
+            stats: MemoStats,
         }
         let partials: Vec<Partial> = (0..repo.documents.len() as DocIndex)
             .into_par_iter()
@@ -123,6 +194,8 @@ impl PolicySet {
                     reached: Vec::new(),
                     output: Vec::new(),
                     skips: Vec::new(),
+                    recorded: Vec::new(),
+                    stats: MemoStats::default(),
                 },
                 |mut partial, index| {
                     let doc = repo.get(index);
@@ -133,15 +206,43 @@ impl PolicySet {
                         if index > tripped[p].load(Ordering::Relaxed) {
                             continue;
                         }
+                        let key = identities
+                            .as_ref()
+                            .map(|ids| (policy_keys[p], ids.fingerprints[index as usize]));
+                        if let (Some(previous), Some(ids), Some(key)) =
+                            (&previous, &identities, key)
+                        {
+                            if let Some((entry, skip)) = reusable(previous, key, &repo, ids) {
+                                partial
+                                    .findings
+                                    .extend(entry.findings.iter().cloned().map(|f| (p, index, f)));
+                                partial
+                                    .reached
+                                    .extend(entry.reached.iter().map(|&l| (p, index, l)));
+                                if let Some(skip) = skip {
+                                    partial.skips.push((p, index, skip));
+                                }
+                                partial.stats.reused += 1;
+                                if record {
+                                    partial.recorded.push((key, entry));
+                                }
+                                continue;
+                            }
+                        }
+                        partial.stats.run += 1;
                         let mut findings = Vec::new();
                         let mut reached = Vec::new();
                         let mut output = Vec::new();
                         let mut skipped = None;
+                        let mut evaluated = Evaluated {
+                            complete: false,
+                            reads: None,
+                        };
                         // A panic in the engine or the API (a bug) becomes an internal-error
                         // finding for this policy and document; the others still run.
                         let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                             crate::fault::test_panic_hook("policy", &sources.get(doc.file).name);
-                            self.evaluate_one(
+                            evaluated = self.evaluate_one(
                                 p,
                                 index,
                                 &shared,
@@ -152,12 +253,27 @@ impl PolicySet {
                                 &mut reached,
                                 &mut output,
                                 &mut skipped,
+                                record,
                             );
                         }));
                         if let Err(payload) = caught {
                             thread::set_deadline(None);
+                            evaluated.complete = false;
                             findings.clear();
                             findings.push(self.internal_error(p, index, &repo, sources, &*payload));
+                        }
+                        // Printed output is gathered per policy: such evaluations always run.
+                        if let (true, true, Some(ids), Some(key)) =
+                            (evaluated.complete, output.is_empty(), &identities, key)
+                        {
+                            if record {
+                                partial.recorded.push((
+                                    key,
+                                    memo_entry(
+                                        &repo, ids, evaluated, &findings, &reached, &skipped,
+                                    ),
+                                ));
+                            }
                         }
                         partial
                             .findings
@@ -178,12 +294,16 @@ impl PolicySet {
             .collect();
 
         let mut outcome = EvalOutcome::default();
+        let mut recorded = HashMap::new();
         let mut errors: BTreeMap<(usize, String), ScriptError> = BTreeMap::new();
         let mut output: BTreeMap<usize, Vec<String>> = BTreeMap::new();
         let breaker: Vec<DocIndex> = tripped.iter().map(|t| t.load(Ordering::Relaxed)).collect();
         let kept = |policy: usize, document: DocIndex| document <= breaker[policy];
         let mut skips: Vec<(usize, DocIndex, api::Skipped)> = Vec::new();
         for partial in partials {
+            outcome.memo_stats.run += partial.stats.run;
+            outcome.memo_stats.reused += partial.stats.reused;
+            recorded.extend(partial.recorded);
             skips.extend(partial.skips.into_iter().filter(|(p, d, _)| kept(*p, *d)));
             outcome.findings.extend(
                 partial
@@ -269,7 +389,7 @@ impl PolicySet {
             lines.sort_unstable();
             lines.dedup();
         }
-        outcome
+        (outcome, new_memo(recorded))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -285,7 +405,8 @@ impl PolicySet {
         reached: &mut Vec<(usize, u16)>,
         output: &mut Vec<(usize, String)>,
         skipped: &mut Option<api::Skipped>,
-    ) {
+        record: bool,
+    ) -> Evaluated {
         let policy = &self.policies[policy_index];
         let repo = &shared.repo;
         let doc = repo.get(doc_index);
@@ -293,7 +414,7 @@ impl PolicySet {
         thread::set_cancel(tripped, policy_index, doc_index);
         let argument = api::document_value(doc_index);
         let cap = self.limits.max_findings_per_policy_file;
-        let (result, frame) = thread::with_frame(shared, cap, || {
+        let (result, frame) = thread::with_recording_frame(shared, cap, record, || {
             let mut scope = rhai::Scope::new();
             let options = rhai::CallFnOptions::new()
                 .eval_ast(false)
@@ -311,6 +432,11 @@ impl PolicySet {
         thread::set_deadline(None);
         reached.extend(frame.reached.iter().map(|&line| (policy_index, line)));
         let mut frame = frame;
+        let reads = frame.reads.take();
+        let incomplete = Evaluated {
+            complete: false,
+            reads: None,
+        };
         output.extend(
             std::mem::take(&mut frame.output)
                 .into_iter()
@@ -325,7 +451,7 @@ impl PolicySet {
         } else if let Err(error) = result {
             if is_cancelled(&error) {
                 // A document before this one hit a limit: this result is dropped anyway.
-                return;
+                return incomplete;
             }
             let text = &sources.get(policy.file).text;
             let position = api::error_position(&error);
@@ -356,7 +482,7 @@ impl PolicySet {
                     limit,
                 },
             ));
-            return;
+            return incomplete;
         }
         let cap = self.limits.max_findings_per_policy_file;
         let total = frame.reported.len() + frame.dropped;
@@ -376,6 +502,10 @@ impl PolicySet {
                     .at(doc.location(""))
                     .with_document(Some(doc.reference())),
             );
+        }
+        Evaluated {
+            complete: true,
+            reads,
         }
     }
 
@@ -513,5 +643,63 @@ fn evaluated_on(doc: &crate::repository::Document) -> RelatedLabel {
         message: format!("on {} {}", doc.kind, quoted(&doc.id)),
         pointer: Some("/id".to_string()),
         document: Some(doc.reference()),
+    }
+}
+
+/// The previous run's entry for `key`, when every query it read answers the same now: the
+/// entry with its files mapped to this run's, and its skip (S004) on this run's documents.
+fn reusable(
+    previous: &Previous<'_>,
+    key: memo::EntryKey,
+    repo: &Repository,
+    ids: &memo::DocumentIdentities,
+) -> Option<(memo::Entry, Option<api::Skipped>)> {
+    let entry = previous.memo.entries.get(&key)?;
+    let unchanged = entry
+        .reads
+        .iter()
+        .all(|(read, print)| read.fingerprint(repo, &ids.fingerprints) == *print);
+    if !unchanged {
+        return None;
+    }
+    let entry = memo::rebase_entry(entry, &previous.files)?;
+    let skip = match &entry.skip {
+        None => None,
+        Some(skip) => Some(api::Skipped {
+            document: *ids.by_place.get(&skip.document)?,
+            field: skip.field.clone(),
+            reported_before: 0,
+        }),
+    };
+    Some((entry, skip))
+}
+
+/// The memo entry of a complete evaluation: what it produced and the fingerprint of each query
+/// it asked.
+fn memo_entry(
+    repo: &Repository,
+    ids: &memo::DocumentIdentities,
+    evaluated: Evaluated,
+    findings: &[Finding],
+    reached: &[(usize, u16)],
+    skipped: &Option<api::Skipped>,
+) -> memo::Entry {
+    let mut reads = evaluated.reads.unwrap_or_default();
+    reads.sort_unstable();
+    reads.dedup();
+    memo::Entry {
+        findings: findings.to_vec(),
+        reached: reached.iter().map(|&(_, line)| line).collect(),
+        skip: skipped.as_ref().map(|skip| memo::StoredSkip {
+            document: ids.places[skip.document as usize],
+            field: skip.field.clone(),
+        }),
+        reads: reads
+            .into_iter()
+            .map(|read| {
+                let print = read.fingerprint(repo, &ids.fingerprints);
+                (read, print)
+            })
+            .collect(),
     }
 }

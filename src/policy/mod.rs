@@ -29,7 +29,7 @@ use rhai::{Engine, AST};
 use crate::limits::Limits;
 use crate::source::FileId;
 
-pub use evaluate::{EvalContext, EvalOutcome};
+pub use evaluate::{EvalContext, EvalOutcome, MemoRequest};
 pub use load::LoadError;
 pub use meta::{PolicyMeta, SettingDecl};
 

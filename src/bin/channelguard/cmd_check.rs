@@ -43,6 +43,11 @@ pub fn run(mut args: CheckArgs) -> Result<ExitCode, String> {
         for (stage, took) in &outcome.stats.stages {
             eprintln!("{stage:>28}: {:8.3}s", took.as_secs_f64());
         }
+        let evaluations = outcome.stats.evaluations;
+        eprintln!(
+            "{:>28}: {} run, {} reused",
+            "policy evaluations", evaluations.run, evaluations.reused
+        );
     }
     let notes = notes(&outcome, &args);
     let fail_on = fail_on(args.fail_on);
