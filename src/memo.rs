@@ -14,8 +14,8 @@
 //!   fingerprint) and every key it read has the same fingerprint now. Evaluations that failed,
 //!   hit a limit, were cancelled, panicked or printed are never recorded, so they always run.
 //! - Everything an evaluation sees besides the repository (binary version, as_of, resolved
-//!   settings, the schemas' field lists, limits) makes the run's *world* fingerprint; a memo of
-//!   another world is not used at all.
+//!   settings, the schemas' names and texts and field lists, limits) makes the run's *world*
+//!   fingerprint; a memo of another world is not used at all.
 
 use std::collections::HashMap;
 use std::hash::Hash;

@@ -130,6 +130,8 @@ struct World {
     as_of: &'static str,
     status: &'static str,
     policy: String,
+    /// `--schemas` (the bundled schemas when `None`).
+    schemas: Option<std::path::PathBuf>,
 }
 
 fn options(dir: &Path, world: &World) -> check::Prepared {
@@ -146,6 +148,7 @@ fn options(dir: &Path, world: &World) -> check::Prepared {
         as_of: Some(world.as_of.to_string()),
         root: Some(dir.to_path_buf()),
         threads: Some(2),
+        schemas: world.schemas.clone(),
         ..CommandLine::default()
     };
     check::prepare(&command_line).expect("the configuration is read")
@@ -321,6 +324,7 @@ fn memo_runs_report_exactly_what_cold_runs_report_after_random_edits() {
             as_of: "2024-06-30",
             status: "active",
             policy: POLICY.to_string(),
+            schemas: None,
         };
         write_tree(dir.path(), &tree, &world.policy);
         let (mut memo, _, _) = compare(dir.path(), &world, None, "the first run");
@@ -352,6 +356,7 @@ fn counts_after(split: bool, change: impl FnOnce(&mut Tree)) -> (usize, usize, u
         as_of: "2024-06-30",
         status: "active",
         policy: POLICY.to_string(),
+        schemas: None,
     };
     write_tree(dir.path(), &tree, &world.policy);
     let (memo, total, _) = compare(dir.path(), &world, None, "the first run");
@@ -435,6 +440,7 @@ fn a_memo_of_another_world_is_not_used() {
         as_of: "2024-06-30",
         status: "active",
         policy: POLICY.to_string(),
+        schemas: None,
     };
     write_tree(dir.path(), &tree, &world.policy);
     let (memo, total, _) = compare(dir.path(), &world, None, "the first run");
@@ -443,5 +449,26 @@ fn a_memo_of_another_world_is_not_used() {
     assert_eq!((run, reused), (total, 0));
     world.status = "suspended";
     let (_, run, reused) = compare(dir.path(), &world, Some(memo), "a setting");
+    assert_eq!((run, reused), (total, 0));
+    // A schema edit that changes no field list (a description) is another world too.
+    let schemas = dir.path().join("schemas");
+    std::fs::create_dir(&schemas).unwrap();
+    for entry in std::fs::read_dir("schemas").unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        std::fs::copy(&path, schemas.join(path.file_name().unwrap())).unwrap();
+    }
+    world.schemas = Some(schemas.clone());
+    let (memo, _, _) = compare(dir.path(), &world, None, "copied schemas");
+    let (memo, run, reused) = compare(dir.path(), &world, Some(memo), "copied schemas again");
+    assert_eq!((run, reused), (1, total - 1));
+    let customer = schemas.join("customer.json");
+    let text = std::fs::read_to_string(&customer).unwrap();
+    let edited = text.replacen("\"description\": \"", "\"description\": \"Edited. ", 1);
+    assert_ne!(text, edited);
+    std::fs::write(&customer, edited).unwrap();
+    let (_, run, reused) = compare(dir.path(), &world, Some(memo), "a schema description");
     assert_eq!((run, reused), (total, 0));
 }

@@ -115,7 +115,12 @@ impl PolicySet {
             fields.sort();
             world.push(format!("fields of {kind}: {}", fields.join(",")));
         }
-        let world = memo::world_fingerprint(world.iter().map(String::as_str));
+        // The schemas decide each document's value (rewrites, validity) besides its text.
+        let schemas = sources
+            .iter()
+            .filter(|(_, file)| file.role == crate::source::FileRole::Schema)
+            .flat_map(|(_, file)| [file.name.as_str(), &*file.text]);
+        let world = memo::world_fingerprint(world.iter().map(String::as_str).chain(schemas));
         let record = request.record;
         let new_memo = |entries| {
             record.then(|| Memo {
