@@ -94,7 +94,13 @@ fn change(path: &Path, field: &str, new: &str) -> String {
 fn main() {
     let dir = PathBuf::from(std::env::args().nth(1).expect("usage: memo_timing DIR"));
     let memo = run(&dir, None, "cold, recording");
-    println!("memo entries: {}", memo.len());
+    let reads: usize = memo.entries.values().map(|e| e.reads.len()).sum();
+    let json = serde_json::to_vec(&memo).expect("serialisable").len();
+    println!(
+        "memo: {} entries, {reads} recorded reads, {:.1} MB as JSON",
+        memo.len(),
+        json as f64 / 1e6
+    );
     let memo = run(&dir, Some(memo), "no change");
 
     let subscription = first_file(&dir.join("subscriptions"));

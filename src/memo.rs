@@ -121,7 +121,35 @@ pub struct Memo {
     pub world: Fingerprint,
     /// File names by file id of the run that made the memo.
     pub files: Vec<String>,
+    /// Stored as a list of pairs: formats such as JSON have no tuple keys.
+    #[serde(with = "pairs")]
     pub entries: HashMap<EntryKey, Entry>,
+}
+
+/// A map (de)serialised as a list of (key, value) pairs.
+mod pairs {
+    use std::collections::HashMap;
+    use std::hash::Hash;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<K: Serialize, V: Serialize, S: Serializer>(
+        map: &HashMap<K, V>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(map.iter())
+    }
+
+    pub fn deserialize<'de, K, V, D>(deserializer: D) -> Result<HashMap<K, V>, D::Error>
+    where
+        K: Deserialize<'de> + Eq + Hash,
+        V: Deserialize<'de>,
+        D: Deserializer<'de>,
+    {
+        Ok(Vec::<(K, V)>::deserialize(deserializer)?
+            .into_iter()
+            .collect())
+    }
 }
 
 impl Memo {
@@ -424,6 +452,35 @@ mod tests {
             missing,
             key_print(&[("a.yaml", CUSTOMER), ("p.yaml", partner)], &none)
         );
+    }
+
+    #[test]
+    fn a_memo_survives_a_json_round_trip() {
+        let (r, s) = repo(&[("a.yaml", CUSTOMER), ("b.yaml", SUBS)]);
+        let ids = document_identities(&r, &s);
+        let read = ReadKey::ForCustomer(Kind::Subscription, "c1".into());
+        let print = read.fingerprint(&r, &ids.fingerprints);
+        let finding = Finding::new("X1", crate::finding::Severity::Error, "m".to_string())
+            .at_span(FileId(1), crate::source::ByteSpan::new(0, 1));
+        let mut memo = Memo {
+            world: u128::MAX - 1,
+            files: file_table(&s),
+            entries: HashMap::new(),
+        };
+        memo.entries.insert(
+            (1, ids.fingerprints[1]),
+            Entry {
+                findings: vec![finding],
+                reached: vec![3],
+                skip: Some(StoredSkip {
+                    document: ids.places[2],
+                    field: "status".to_string(),
+                }),
+                reads: vec![(read, print)],
+            },
+        );
+        let text = serde_json::to_string(&memo).unwrap();
+        assert_eq!(serde_json::from_str::<Memo>(&text).unwrap(), memo);
     }
 
     #[test]
