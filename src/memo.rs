@@ -113,6 +113,31 @@ pub struct Entry {
 /// The key of an [`Entry`]: (policy id and text, document fingerprint).
 pub type EntryKey = (Fingerprint, Fingerprint);
 
+/// Hashes keys that are fingerprints already: folds their bits instead of hashing them again
+/// (a memo of a large repository holds a million entries).
+#[derive(Default)]
+pub struct FoldHasher(u64);
+
+impl std::hash::Hasher for FoldHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = (self.0.rotate_left(5) ^ byte as u64).wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
+    }
+
+    fn write_u128(&mut self, value: u128) {
+        self.0 = (self.0.rotate_left(5) ^ (value as u64) ^ ((value >> 64) as u64))
+            .wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+/// The entries of a memo.
+pub type EntryMap = HashMap<EntryKey, Entry, std::hash::BuildHasherDefault<FoldHasher>>;
+
 /// The evaluations of one run, for the next run (see the module docs). Plain data: the cache
 /// store saves and loads it; a memo it cannot trust is simply not given.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -123,27 +148,28 @@ pub struct Memo {
     pub files: Vec<String>,
     /// Stored as a list of pairs: formats such as JSON have no tuple keys.
     #[serde(with = "pairs")]
-    pub entries: HashMap<EntryKey, Entry>,
+    pub entries: EntryMap,
 }
 
 /// A map (de)serialised as a list of (key, value) pairs.
 mod pairs {
     use std::collections::HashMap;
-    use std::hash::Hash;
+    use std::hash::{BuildHasher, Hash};
 
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-    pub fn serialize<K: Serialize, V: Serialize, S: Serializer>(
-        map: &HashMap<K, V>,
+    pub fn serialize<K: Serialize, V: Serialize, H, S: Serializer>(
+        map: &HashMap<K, V, H>,
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
         serializer.collect_seq(map.iter())
     }
 
-    pub fn deserialize<'de, K, V, D>(deserializer: D) -> Result<HashMap<K, V>, D::Error>
+    pub fn deserialize<'de, K, V, H, D>(deserializer: D) -> Result<HashMap<K, V, H>, D::Error>
     where
         K: Deserialize<'de> + Eq + Hash,
         V: Deserialize<'de>,
+        H: BuildHasher + Default,
         D: Deserializer<'de>,
     {
         Ok(Vec::<(K, V)>::deserialize(deserializer)?
@@ -337,29 +363,32 @@ pub fn rebase_finding(finding: &Finding, map: &[Option<FileId>]) -> Option<Findi
     Some(finding)
 }
 
-/// `entry` with its file ids mapped through `map` (see [`rebase_finding`]).
-pub fn rebase_entry(entry: &Entry, map: &[Option<FileId>]) -> Option<Entry> {
-    let findings = entry
-        .findings
-        .iter()
-        .map(|f| rebase_finding(f, map))
-        .collect::<Option<Vec<_>>>()?;
-    let skip = match &entry.skip {
-        None => None,
-        Some(skip) => Some(StoredSkip {
-            document: DocPlace {
-                file: map.get(skip.document.file.0 as usize).copied().flatten()?,
-                ordinal: skip.document.ordinal,
-            },
-            field: skip.field.clone(),
-        }),
+/// Maps the file ids of `entry` through `map` in place; `false` when a file has no
+/// counterpart (the entry must then be dropped).
+pub fn rebase_in_place(entry: &mut Entry, map: &[Option<FileId>]) -> bool {
+    let rebase = |file: &mut FileId| match map.get(file.0 as usize).copied().flatten() {
+        Some(now) => {
+            *file = now;
+            true
+        }
+        None => false,
     };
-    Some(Entry {
-        findings,
-        reached: entry.reached.clone(),
-        skip,
-        reads: entry.reads.clone(),
-    })
+    for finding in &mut entry.findings {
+        if let Some(location) = &mut finding.location {
+            if !rebase(&mut location.file) {
+                return false;
+            }
+        }
+        for related in &mut finding.related {
+            if !rebase(&mut related.location.file) {
+                return false;
+            }
+        }
+    }
+    match &mut entry.skip {
+        Some(skip) => rebase(&mut skip.document.file),
+        None => true,
+    }
 }
 
 #[cfg(test)]
@@ -465,7 +494,7 @@ mod tests {
         let mut memo = Memo {
             world: u128::MAX - 1,
             files: file_table(&s),
-            entries: HashMap::new(),
+            entries: EntryMap::default(),
         };
         memo.entries.insert(
             (1, ids.fingerprints[1]),

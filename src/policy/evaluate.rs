@@ -59,6 +59,8 @@ struct Evaluated {
 struct Previous<'a> {
     memo: &'a Memo,
     files: Vec<Option<crate::source::FileId>>,
+    /// The memo's file ids are this run's (no file was added, removed or renamed).
+    same_files: bool,
 }
 
 /// A runtime problem of one policy, aggregated over documents.
@@ -122,24 +124,23 @@ impl PolicySet {
             .flat_map(|(_, file)| [file.name.as_str(), &*file.text]);
         let world = memo::world_fingerprint(world.iter().map(String::as_str).chain(schemas));
         let record = request.record;
-        let new_memo = |entries| {
-            record.then(|| Memo {
-                world,
-                files: memo::file_table(sources),
-                entries,
-            })
-        };
+        let files_now = memo::file_table(sources);
         if self.policies.is_empty() {
-            return (EvalOutcome::default(), new_memo(HashMap::new()));
-        }
-        let previous = request
-            .previous
-            .as_ref()
-            .filter(|m| m.world == world && !m.is_empty())
-            .map(|memo| Previous {
-                memo,
-                files: memo::map_files(&memo.files, sources),
+            let memo = record.then(|| Memo {
+                world,
+                files: files_now,
+                entries: memo::EntryMap::default(),
             });
+            return (EvalOutcome::default(), memo);
+        }
+        let previous_memo = request
+            .previous
+            .filter(|m| m.world == world && !m.is_empty());
+        let previous = previous_memo.as_ref().map(|memo| Previous {
+            memo,
+            files: memo::map_files(&memo.files, sources),
+            same_files: memo.files == files_now,
+        });
         let identities =
             (record || previous.is_some()).then(|| memo::document_identities(&repo, sources));
         let policy_keys: Vec<memo::Fingerprint> = self
@@ -187,6 +188,8 @@ impl PolicySet {
             output: Vec<(usize, DocIndex, String)>,
             skips: Vec<(usize, DocIndex, api::Skipped)>,
             recorded: Vec<(memo::EntryKey, memo::Entry)>,
+            /// Evaluations that ran and may not be reused (their old entries go).
+            unrecorded: Vec<memo::EntryKey>,
             stats: MemoStats,
         }
         let partials: Vec<Partial> = (0..repo.documents.len() as DocIndex)
@@ -200,6 +203,7 @@ impl PolicySet {
                     output: Vec::new(),
                     skips: Vec::new(),
                     recorded: Vec::new(),
+                    unrecorded: Vec::new(),
                     stats: MemoStats::default(),
                 },
                 |mut partial, index| {
@@ -217,20 +221,19 @@ impl PolicySet {
                         if let (Some(previous), Some(ids), Some(key)) =
                             (&previous, &identities, key)
                         {
-                            if let Some((entry, skip)) = reusable(previous, key, &repo, ids) {
+                            if let Some((findings, reached, skip)) =
+                                reusable(previous, key, &repo, ids)
+                            {
                                 partial
                                     .findings
-                                    .extend(entry.findings.iter().cloned().map(|f| (p, index, f)));
+                                    .extend(findings.into_iter().map(|f| (p, index, f)));
                                 partial
                                     .reached
-                                    .extend(entry.reached.iter().map(|&l| (p, index, l)));
+                                    .extend(reached.iter().map(|&l| (p, index, l)));
                                 if let Some(skip) = skip {
                                     partial.skips.push((p, index, skip));
                                 }
                                 partial.stats.reused += 1;
-                                if record {
-                                    partial.recorded.push((key, entry));
-                                }
                                 continue;
                             }
                         }
@@ -268,16 +271,16 @@ impl PolicySet {
                             findings.push(self.internal_error(p, index, &repo, sources, &*payload));
                         }
                         // Printed output is gathered per policy: such evaluations always run.
-                        if let (true, true, Some(ids), Some(key)) =
-                            (evaluated.complete, output.is_empty(), &identities, key)
-                        {
-                            if record {
+                        if let (true, Some(ids), Some(key)) = (record, &identities, key) {
+                            if evaluated.complete && output.is_empty() {
                                 partial.recorded.push((
                                     key,
                                     memo_entry(
                                         &repo, ids, evaluated, &findings, &reached, &skipped,
                                     ),
                                 ));
+                            } else {
+                                partial.unrecorded.push(key);
                             }
                         }
                         partial
@@ -299,7 +302,8 @@ impl PolicySet {
             .collect();
 
         let mut outcome = EvalOutcome::default();
-        let mut recorded = HashMap::new();
+        let mut recorded = Vec::new();
+        let mut unrecorded = Vec::new();
         let mut errors: BTreeMap<(usize, String), ScriptError> = BTreeMap::new();
         let mut output: BTreeMap<usize, Vec<String>> = BTreeMap::new();
         let breaker: Vec<DocIndex> = tripped.iter().map(|t| t.load(Ordering::Relaxed)).collect();
@@ -309,6 +313,7 @@ impl PolicySet {
             outcome.memo_stats.run += partial.stats.run;
             outcome.memo_stats.reused += partial.stats.reused;
             recorded.extend(partial.recorded);
+            unrecorded.extend(partial.unrecorded);
             skips.extend(partial.skips.into_iter().filter(|(p, d, _)| kept(*p, *d)));
             outcome.findings.extend(
                 partial
@@ -394,7 +399,42 @@ impl PolicySet {
             lines.sort_unstable();
             lines.dedup();
         }
-        (outcome, new_memo(recorded))
+        let memo = record.then(|| {
+            // The previous memo is updated in place (a large one holds a million entries):
+            // entries of documents and policies that are gone are dropped, the others keep
+            // their (checked) results and are rebased to this run's files, and what ran
+            // replaces them.
+            let mut entries = match previous_memo {
+                Some(memo) => {
+                    let files = memo::map_files(&memo.files, sources);
+                    let same_files = memo.files == files_now;
+                    let documents: std::collections::HashSet<memo::Fingerprint> = identities
+                        .as_ref()
+                        .map(|ids| ids.fingerprints.iter().copied().collect())
+                        .unwrap_or_default();
+                    let mut entries = memo.entries;
+                    entries.retain(|(policy, document), entry| {
+                        policy_keys.contains(policy)
+                            && documents.contains(document)
+                            && (same_files || memo::rebase_in_place(entry, &files))
+                    });
+                    for key in &unrecorded {
+                        entries.remove(key);
+                    }
+                    entries
+                }
+                None => {
+                    memo::EntryMap::with_capacity_and_hasher(recorded.len(), Default::default())
+                }
+            };
+            entries.extend(recorded);
+            Memo {
+                world,
+                files: files_now,
+                entries,
+            }
+        });
+        (outcome, memo)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -651,14 +691,15 @@ fn evaluated_on(doc: &crate::repository::Document) -> RelatedLabel {
     }
 }
 
-/// The previous run's entry for `key`, when every query it read answers the same now: the
-/// entry with its files mapped to this run's, and its skip (S004) on this run's documents.
-fn reusable(
-    previous: &Previous<'_>,
+/// The previous run's results for `key`, when every query the evaluation read answers the
+/// same now: its findings on this run's files, its coverage lines and its skip (S004) on this
+/// run's documents.
+fn reusable<'m>(
+    previous: &Previous<'m>,
     key: memo::EntryKey,
     repo: &Repository,
     ids: &memo::DocumentIdentities,
-) -> Option<(memo::Entry, Option<api::Skipped>)> {
+) -> Option<(Vec<Finding>, &'m [u16], Option<api::Skipped>)> {
     let entry = previous.memo.entries.get(&key)?;
     let unchanged = entry
         .reads
@@ -667,16 +708,35 @@ fn reusable(
     if !unchanged {
         return None;
     }
-    let entry = memo::rebase_entry(entry, &previous.files)?;
+    let findings = if previous.same_files {
+        entry.findings.clone()
+    } else {
+        entry
+            .findings
+            .iter()
+            .map(|f| memo::rebase_finding(f, &previous.files))
+            .collect::<Option<Vec<_>>>()?
+    };
     let skip = match &entry.skip {
         None => None,
-        Some(skip) => Some(api::Skipped {
-            document: *ids.by_place.get(&skip.document)?,
-            field: skip.field.clone(),
-            reported_before: 0,
-        }),
+        Some(skip) => {
+            let file = previous
+                .files
+                .get(skip.document.file.0 as usize)
+                .copied()
+                .flatten()?;
+            let place = memo::DocPlace {
+                file,
+                ordinal: skip.document.ordinal,
+            };
+            Some(api::Skipped {
+                document: *ids.by_place.get(&place)?,
+                field: skip.field.clone(),
+                reported_before: 0,
+            })
+        }
     };
-    Some((entry, skip))
+    Some((findings, &entry.reached, skip))
 }
 
 /// The memo entry of a complete evaluation: what it produced and the fingerprint of each query
