@@ -138,6 +138,10 @@ impl std::hash::Hasher for FoldHasher {
 /// The entries of a memo.
 pub type EntryMap = HashMap<EntryKey, Entry, std::hash::BuildHasherDefault<FoldHasher>>;
 
+/// A set of fingerprints.
+pub type FingerprintSet =
+    std::collections::HashSet<Fingerprint, std::hash::BuildHasherDefault<FoldHasher>>;
+
 /// The evaluations of one run, for the next run (see the module docs). Plain data: the cache
 /// store saves and loads it; a memo it cannot trust is simply not given.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -408,7 +408,7 @@ impl PolicySet {
                 Some(memo) => {
                     let files = memo::map_files(&memo.files, sources);
                     let same_files = memo.files == files_now;
-                    let documents: std::collections::HashSet<memo::Fingerprint> = identities
+                    let documents: memo::FingerprintSet = identities
                         .as_ref()
                         .map(|ids| ids.fingerprints.iter().copied().collect())
                         .unwrap_or_default();
