@@ -254,6 +254,7 @@ fn fixture() -> &'static Fixture {
             skipped: Vec::new(),
             not_shown: Vec::new(),
             policy_costs: evaluated_costs,
+            evaluations: Default::default(),
         };
         let bytes: usize = files.iter().map(|f| f.text.len()).sum();
         eprintln!(

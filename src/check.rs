@@ -22,9 +22,10 @@ use crate::input::ReadScope;
 use crate::model::Kind;
 use crate::suppress;
 
+use crate::memo::Memo;
 pub use crate::options::{CheckOptions, MemoryInput};
 pub use crate::outcome::{Outcome, Stats};
-use crate::policy::{EvalContext, PolicySet};
+use crate::policy::{EvalContext, MemoRequest, PolicySet};
 use crate::repository::{Document, Repository};
 use crate::schema::SchemaSet;
 use crate::source::ByteSpan;
@@ -51,7 +52,7 @@ pub enum CheckError {
 
 /// Runs a whole check without a configuration file (see [`run_with_config`]).
 pub fn run(options: &CheckOptions) -> Result<Outcome, CheckError> {
-    pipeline(options, None, &[])
+    pipeline(options, None, &[], &mut MemoRequest::default())
 }
 
 /// The one entry of a check: options (the command line with the configuration applied, see
@@ -66,7 +67,24 @@ pub fn run_with_config(
     options: &CheckOptions,
     config: Option<&LoadedConfig>,
 ) -> Result<Outcome, CheckError> {
-    pipeline(options, config, &[])
+    pipeline(options, config, &[], &mut MemoRequest::default())
+}
+
+/// [`run_with_config`], incrementally: the policy evaluations of `previous` (the memo of an
+/// earlier run) whose document and read set are unchanged are reused instead of run again
+/// ([`crate::memo`]); the outcome is the same as without it. Gives this run's memo, for the
+/// next run (empty when the configuration has errors and nothing was checked).
+pub fn run_with_memo(
+    options: &CheckOptions,
+    config: Option<&LoadedConfig>,
+    previous: Option<Memo>,
+) -> Result<(Outcome, Memo), CheckError> {
+    let mut request = MemoRequest {
+        previous,
+        record: true,
+    };
+    let outcome = pipeline(options, config, &[], &mut request)?;
+    Ok((outcome, request.previous.take().unwrap_or_default()))
 }
 
 /// Runs a whole check over `options.paths` plus in-memory files, which go through the same
@@ -75,19 +93,25 @@ pub fn run_with_inputs(
     options: &CheckOptions,
     memory: &[MemoryInput],
 ) -> Result<Outcome, CheckError> {
-    pipeline(options, None, memory)
+    pipeline(options, None, memory, &mut MemoRequest::default())
 }
 
+/// Runs the check. `memo` goes in with the previous run's memo and comes out with this run's
+/// (when it asks to record one; else it is consumed).
 fn pipeline(
     options: &CheckOptions,
     config: Option<&LoadedConfig>,
     memory: &[MemoryInput],
+    memo: &mut MemoRequest,
 ) -> Result<Outcome, CheckError> {
     let mut outcome = match config.and_then(config_problems_before_policies) {
-        Some(outcome) => outcome,
+        Some(outcome) => {
+            memo.previous = None;
+            outcome
+        }
         None => {
             let pool = worker_pool(options.threads)?;
-            pool.install(|| run_in_pool(options, config, memory))?
+            pool.install(|| run_in_pool(options, config, memory, memo))?
         }
     };
     suppress::apply_report_filters(&mut outcome, options)?;
@@ -306,6 +330,7 @@ fn run_in_pool(
     options: &CheckOptions,
     config: Option<&LoadedConfig>,
     memory: &[MemoryInput],
+    memo: &mut MemoRequest,
 ) -> Result<Outcome, CheckError> {
     // With rule ids or settings to check, the policies are needed before anything is read.
     let mut early_policies = None;
@@ -315,6 +340,7 @@ fn run_in_pool(
             .config
             .validate(&rule_catalog(&policies.set, options));
         if !problems.is_empty() {
+            memo.previous = None;
             return Ok(config_errors(config, problems));
         }
         early_policies = Some(policies);
@@ -507,7 +533,13 @@ fn run_in_pool(
             .map(|&k| (k, schemas.known_fields(k)))
             .collect(),
     };
-    let evaluated = policy_set.evaluate(Arc::clone(&repository), &context, &sources);
+    let (evaluated, recorded) = policy_set.evaluate_with_memo(
+        Arc::clone(&repository),
+        &context,
+        &sources,
+        std::mem::take(memo),
+    );
+    memo.previous = recorded;
     findings.extend(evaluated.findings);
     lap("policies");
 
@@ -529,6 +561,7 @@ fn run_in_pool(
         stages,
         not_shown: Vec::new(),
         policy_costs: evaluated.costs,
+        evaluations: evaluated.memo_stats,
     };
     Ok(Outcome {
         sources,

@@ -20,6 +20,7 @@ pub mod finding;
 pub mod input;
 pub mod limits;
 pub mod markets;
+pub mod memo;
 pub mod model;
 pub mod options;
 pub mod outcome;

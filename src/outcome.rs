@@ -28,6 +28,9 @@ pub struct Stats {
     /// Per policy: pairs evaluated and skipped by pre-conditions, and (when measured) time
     /// summed over threads (shown by `check --timings`).
     pub policy_costs: Vec<crate::policy::PolicyCost>,
+    /// Policy evaluations that ran, and those reused from the previous run's memo
+    /// ([`crate::memo`]).
+    pub evaluations: crate::memo::MemoStats,
 }
 
 impl Stats {

@@ -17,6 +17,7 @@ use serde_json::Value;
 use super::thread::frame;
 use crate::dates;
 use crate::finding::Severity;
+use crate::memo::ReadKey;
 use crate::model::Kind;
 use crate::repository::{DocIndex, Repository};
 
@@ -86,6 +87,17 @@ pub struct Frame {
     pub dropped: usize,
     /// The evaluation read a field that is invalid or missing (see [`Skipped`]).
     pub skipped: Option<Skipped>,
+    /// The queries the evaluation asked (its read set, [`crate::memo`]); `None`: not recorded.
+    pub reads: Option<Vec<ReadKey>>,
+}
+
+impl Frame {
+    /// Records that the evaluation asked `key` (when read sets are recorded).
+    fn read(&mut self, key: impl FnOnce() -> ReadKey) {
+        if let Some(reads) = &mut self.reads {
+            reads.push(key());
+        }
+    }
 }
 
 /// An evaluation that stopped because it read an invalid or missing field of a document: its
@@ -123,6 +135,8 @@ pub struct Collected {
     pub reached: Vec<u16>,
     pub dropped: usize,
     pub skipped: Option<Skipped>,
+    /// The read set, when recorded.
+    pub reads: Option<Vec<ReadKey>>,
 }
 
 /// Captures `print`/`debug` output: policies never write to stdout.
@@ -372,7 +386,10 @@ fn related_refs(related: Array) -> Result<Vec<RelatedRef>, Box<EvalAltResult>> {
                 None => {
                     let (kind, id) = (Kind::parse(&text("kind")), text("id"));
                     match kind {
-                        Some(kind) => frame(|f| f.shared.repo.find(kind, &id))?,
+                        Some(kind) => frame(|f| {
+                            f.read(|| ReadKey::Find(kind, id.as_str().into()));
+                            f.shared.repo.find(kind, &id)
+                        })?,
                         None => None,
                     }
                 }
@@ -672,6 +689,7 @@ pub fn register(engine: &mut Engine) {
         |kind: &str, id: &str| -> Result<Dynamic, Box<EvalAltResult>> {
             let kind = parse_kind(kind)?;
             frame(|f| {
+                f.read(|| ReadKey::Find(kind, id.into()));
                 f.shared
                     .repo
                     .find(kind, id)
@@ -682,7 +700,10 @@ pub fn register(engine: &mut Engine) {
     engine.register_fn("find", |_kind: &str, _id: ()| Dynamic::UNIT);
     let by_customer = |kind: Kind| {
         move |customer: &str| -> Result<Array, Box<EvalAltResult>> {
-            frame(|f| docs_at(&f.shared, f.shared.repo.for_customer(kind, customer)))
+            frame(|f| {
+                f.read(|| ReadKey::ForCustomer(kind, customer.into()));
+                docs_at(&f.shared, f.shared.repo.for_customer(kind, customer))
+            })
         }
     };
     engine.register_fn(
@@ -695,6 +716,7 @@ pub fn register(engine: &mut Engine) {
     let by_partner = |kind: Kind, field: &'static str| {
         move |partner: &str| -> Result<Array, Box<EvalAltResult>> {
             frame(|f| {
+                f.read(|| ReadKey::NamingPartner(kind, field.into(), partner.into()));
                 docs_at(
                     &f.shared,
                     f.shared.repo.documents_naming_partner(kind, field, partner),
@@ -738,6 +760,7 @@ pub fn register(engine: &mut Engine) {
         "partners_with_partner_id",
         |partner_id: &str| -> Result<Array, Box<EvalAltResult>> {
             frame(|f| {
+                f.read(|| ReadKey::PartnerId(partner_id.into()));
                 docs_at(
                     &f.shared,
                     f.shared.repo.partners_with_partner_id(partner_id),
@@ -748,31 +771,46 @@ pub fn register(engine: &mut Engine) {
     engine.register_fn(
         "partners_with_tenant",
         |tenant: &str| -> Result<Array, Box<EvalAltResult>> {
-            frame(|f| docs_at(&f.shared, f.shared.repo.with_tenant(Kind::Partner, tenant)))
+            frame(|f| {
+                f.read(|| ReadKey::Tenant(Kind::Partner, tenant.into()));
+                docs_at(&f.shared, f.shared.repo.with_tenant(Kind::Partner, tenant))
+            })
         },
     );
     engine.register_fn(
         "customers_with_tenant",
         |tenant: &str| -> Result<Array, Box<EvalAltResult>> {
-            frame(|f| docs_at(&f.shared, f.shared.repo.with_tenant(Kind::Customer, tenant)))
+            frame(|f| {
+                f.read(|| ReadKey::Tenant(Kind::Customer, tenant.into()));
+                docs_at(&f.shared, f.shared.repo.with_tenant(Kind::Customer, tenant))
+            })
         },
     );
     engine.register_fn(
         "subscriptions_with_subscription_id",
         |guid: &str| -> Result<Array, Box<EvalAltResult>> {
-            frame(|f| docs_at(&f.shared, f.shared.repo.subscriptions_with_guid(guid)))
+            frame(|f| {
+                f.read(|| ReadKey::SubscriptionGuid(guid.into()));
+                docs_at(&f.shared, f.shared.repo.subscriptions_with_guid(guid))
+            })
         },
     );
     engine.register_fn(
         "replacements_of",
         |subscription: &str| -> Result<Array, Box<EvalAltResult>> {
-            frame(|f| docs_at(&f.shared, f.shared.repo.replacements_of(subscription)))
+            frame(|f| {
+                f.read(|| ReadKey::Replacements(subscription.into()));
+                docs_at(&f.shared, f.shared.repo.replacements_of(subscription))
+            })
         },
     );
     engine.register_fn(
         "transfers_of_subscription",
         |subscription: &str| -> Result<Array, Box<EvalAltResult>> {
-            frame(|f| docs_at(&f.shared, f.shared.repo.transfers_of(subscription)))
+            frame(|f| {
+                f.read(|| ReadKey::TransfersOf(subscription.into()));
+                docs_at(&f.shared, f.shared.repo.transfers_of(subscription))
+            })
         },
     );
 

@@ -12,6 +12,7 @@ use rhai::{Dynamic, ImmutableString};
 
 use crate::codes;
 use crate::finding::{quoted, Finding, RelatedLabel};
+use crate::memo::{self, Memo, MemoStats};
 use crate::model::Kind;
 use crate::repository::{DocIndex, Repository};
 use crate::source::ByteSpan;
@@ -37,6 +38,31 @@ pub struct EvalOutcome {
     pub reached: BTreeMap<String, Vec<u16>>,
     /// Per policy, in policy order: what it cost (`check --timings`).
     pub costs: Vec<PolicyCost>,
+    /// How many evaluations ran and how many were reused from a memo.
+    pub memo_stats: MemoStats,
+}
+
+/// The memo side of a run ([`PolicySet::evaluate_with_memo`]): the previous run's memo, if
+/// any, and whether to record this run's.
+#[derive(Default)]
+pub struct MemoRequest {
+    pub previous: Option<Memo>,
+    pub record: bool,
+}
+
+/// How an evaluation ended, for the memo: only a complete evaluation (it returned, or it was
+/// skipped on an invalid field) may be reused.
+struct Evaluated {
+    complete: bool,
+    reads: Option<Vec<memo::ReadKey>>,
+}
+
+/// The previous memo, checked against this run's world, with its files mapped to this run's.
+struct Previous<'a> {
+    memo: &'a Memo,
+    files: Vec<Option<crate::source::FileId>>,
+    /// The memo's file ids are this run's (no file was added, removed or renamed).
+    same_files: bool,
 }
 
 /// What one policy cost in a run.
@@ -86,14 +112,63 @@ impl PolicySet {
         context: &EvalContext,
         sources: &SourceMap,
     ) -> EvalOutcome {
-        if self.policies.is_empty() {
-            return EvalOutcome::default();
-        }
+        self.evaluate_with_memo(repo, context, sources, MemoRequest::default())
+            .0
+    }
+
+    /// [`PolicySet::evaluate`], reusing the evaluations of `request.previous` whose document
+    /// and read set are unchanged ([`crate::memo`]), and giving this run's memo when
+    /// `request.record` is set. The outcome is the same as without a memo.
+    pub fn evaluate_with_memo(
+        &self,
+        repo: Arc<Repository>,
+        context: &EvalContext,
+        sources: &SourceMap,
+        request: MemoRequest,
+    ) -> (EvalOutcome, Option<Memo>) {
         let mut settings: HashMap<String, Dynamic> = HashMap::new();
+        let mut world = vec![context.as_of.to_string(), format!("{:?}", self.limits)];
         for (name, (decl, _)) in self.declared_settings() {
             let value = context.settings.get(&name).unwrap_or(&decl.default);
+            world.push(format!("setting {name} = {value}"));
             settings.insert(name, api::to_dynamic(value));
         }
+        for kind in Kind::ALL {
+            let mut fields = context.known_fields.get(&kind).cloned().unwrap_or_default();
+            fields.sort();
+            world.push(format!("fields of {kind}: {}", fields.join(",")));
+        }
+        // The schemas decide each document's value (rewrites, validity) besides its text.
+        let schemas = sources
+            .iter()
+            .filter(|(_, file)| file.role == crate::source::FileRole::Schema)
+            .flat_map(|(_, file)| [file.name.as_str(), &*file.text]);
+        let world = memo::world_fingerprint(world.iter().map(String::as_str).chain(schemas));
+        let record = request.record;
+        let files_now = memo::file_table(sources);
+        if self.policies.is_empty() {
+            let memo = record.then(|| Memo {
+                world,
+                files: files_now,
+                entries: memo::EntryMap::default(),
+            });
+            return (EvalOutcome::default(), memo);
+        }
+        let previous_memo = request
+            .previous
+            .filter(|m| m.world == world && !m.is_empty());
+        let previous = previous_memo.as_ref().map(|memo| Previous {
+            memo,
+            files: memo::map_files(&memo.files, sources),
+            same_files: memo.files == files_now,
+        });
+        let identities =
+            (record || previous.is_some()).then(|| memo::document_identities(&repo, sources));
+        let policy_keys: Vec<memo::Fingerprint> = self
+            .policies
+            .iter()
+            .map(|p| memo::policy_fingerprint(&p.meta.id, &sources.get(p.file).text))
+            .collect();
         let shared = Arc::new(api::Shared {
             repo: Arc::clone(&repo),
             known_fields: Kind::ALL
@@ -140,6 +215,10 @@ impl PolicySet {
             skips: Vec<(usize, DocIndex, api::Skipped)>,
             /// Per policy: (evaluated, skipped natively, time).
             costs: Vec<(u64, u64, std::time::Duration)>,
+            recorded: Vec<(memo::EntryKey, memo::Entry)>,
+            /// Evaluations that ran and may not be reused (their old entries go).
+            unrecorded: Vec<memo::EntryKey>,
+            stats: MemoStats,
         }
         let preconditions = self.preconditions
             && self.limits.policy_operations >= MIN_OPERATIONS_FOR_PRECONDITIONS
@@ -171,6 +250,9 @@ impl PolicySet {
                     output: Vec::new(),
                     skips: Vec::new(),
                     costs: vec![Default::default(); self.policies.len()],
+                    recorded: Vec::new(),
+                    unrecorded: Vec::new(),
+                    stats: MemoStats::default(),
                 },
                 |mut partial, index| {
                     let doc = repo.get(index);
@@ -195,15 +277,42 @@ impl PolicySet {
                                 continue;
                             }
                         }
+                        let key = identities
+                            .as_ref()
+                            .map(|ids| (policy_keys[p], ids.fingerprints[index as usize]));
+                        if let (Some(previous), Some(ids), Some(key)) =
+                            (&previous, &identities, key)
+                        {
+                            if let Some((findings, reached, skip)) =
+                                reusable(previous, key, &repo, ids)
+                            {
+                                partial
+                                    .findings
+                                    .extend(findings.into_iter().map(|f| (p, index, f)));
+                                partial
+                                    .reached
+                                    .extend(reached.iter().map(|&l| (p, index, l)));
+                                if let Some(skip) = skip {
+                                    partial.skips.push((p, index, skip));
+                                }
+                                partial.stats.reused += 1;
+                                continue;
+                            }
+                        }
+                        partial.stats.run += 1;
                         let mut findings = Vec::new();
                         let mut reached = Vec::new();
                         let mut output = Vec::new();
                         let mut skipped = None;
+                        let mut evaluated = Evaluated {
+                            complete: false,
+                            reads: None,
+                        };
                         // A panic in the engine or the API (a bug) becomes an internal-error
                         // finding for this policy and document; the others still run.
                         let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                             crate::fault::test_panic_hook("policy", &sources.get(doc.file).name);
-                            self.evaluate_one(
+                            evaluated = self.evaluate_one(
                                 p,
                                 index,
                                 &shared,
@@ -214,12 +323,27 @@ impl PolicySet {
                                 &mut reached,
                                 &mut output,
                                 &mut skipped,
+                                record,
                             );
                         }));
                         if let Err(payload) = caught {
                             thread::set_deadline(None);
+                            evaluated.complete = false;
                             findings.clear();
                             findings.push(self.internal_error(p, index, &repo, sources, &*payload));
+                        }
+                        // Printed output is gathered per policy: such evaluations always run.
+                        if let (true, Some(ids), Some(key)) = (record, &identities, key) {
+                            if evaluated.complete && output.is_empty() {
+                                partial.recorded.push((
+                                    key,
+                                    memo_entry(
+                                        &repo, ids, evaluated, &findings, &reached, &skipped,
+                                    ),
+                                ));
+                            } else {
+                                partial.unrecorded.push(key);
+                            }
                         }
                         partial
                             .findings
@@ -245,6 +369,8 @@ impl PolicySet {
             .collect();
 
         let mut outcome = EvalOutcome::default();
+        let mut recorded = Vec::new();
+        let mut unrecorded = Vec::new();
         let mut errors: BTreeMap<(usize, String), ScriptError> = BTreeMap::new();
         let mut output: BTreeMap<usize, Vec<String>> = BTreeMap::new();
         let breaker: Vec<DocIndex> = tripped.iter().map(|t| t.load(Ordering::Relaxed)).collect();
@@ -265,6 +391,10 @@ impl PolicySet {
                 total.skipped += skipped;
                 total.time += *time;
             }
+            outcome.memo_stats.run += partial.stats.run;
+            outcome.memo_stats.reused += partial.stats.reused;
+            recorded.extend(partial.recorded);
+            unrecorded.extend(partial.unrecorded);
             skips.extend(partial.skips.into_iter().filter(|(p, d, _)| kept(*p, *d)));
             outcome.findings.extend(
                 partial
@@ -350,7 +480,42 @@ impl PolicySet {
             lines.sort_unstable();
             lines.dedup();
         }
-        outcome
+        let memo = record.then(|| {
+            // The previous memo is updated in place (a large one holds a million entries):
+            // entries of documents and policies that are gone are dropped, the others keep
+            // their (checked) results and are rebased to this run's files, and what ran
+            // replaces them.
+            let mut entries = match previous_memo {
+                Some(memo) => {
+                    let files = memo::map_files(&memo.files, sources);
+                    let same_files = memo.files == files_now;
+                    let documents: memo::FingerprintSet = identities
+                        .as_ref()
+                        .map(|ids| ids.fingerprints.iter().copied().collect())
+                        .unwrap_or_default();
+                    let mut entries = memo.entries;
+                    entries.retain(|(policy, document), entry| {
+                        policy_keys.contains(policy)
+                            && documents.contains(document)
+                            && (same_files || memo::rebase_in_place(entry, &files))
+                    });
+                    for key in &unrecorded {
+                        entries.remove(key);
+                    }
+                    entries
+                }
+                None => {
+                    memo::EntryMap::with_capacity_and_hasher(recorded.len(), Default::default())
+                }
+            };
+            entries.extend(recorded);
+            Memo {
+                world,
+                files: files_now,
+                entries,
+            }
+        });
+        (outcome, memo)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -366,7 +531,8 @@ impl PolicySet {
         reached: &mut Vec<(usize, u16)>,
         output: &mut Vec<(usize, String)>,
         skipped: &mut Option<api::Skipped>,
-    ) {
+        record: bool,
+    ) -> Evaluated {
         let policy = &self.policies[policy_index];
         let repo = &shared.repo;
         let doc = repo.get(doc_index);
@@ -374,7 +540,7 @@ impl PolicySet {
         thread::set_cancel(tripped, policy_index, doc_index);
         let argument = api::document_value(doc_index);
         let cap = self.limits.max_findings_per_policy_file;
-        let (result, frame) = thread::with_frame(shared, cap, || {
+        let (result, frame) = thread::with_recording_frame(shared, cap, record, || {
             let mut scope = rhai::Scope::new();
             let options = rhai::CallFnOptions::new()
                 .eval_ast(false)
@@ -392,6 +558,11 @@ impl PolicySet {
         thread::set_deadline(None);
         reached.extend(frame.reached.iter().map(|&line| (policy_index, line)));
         let mut frame = frame;
+        let reads = frame.reads.take();
+        let incomplete = Evaluated {
+            complete: false,
+            reads: None,
+        };
         output.extend(
             std::mem::take(&mut frame.output)
                 .into_iter()
@@ -406,7 +577,7 @@ impl PolicySet {
         } else if let Err(error) = result {
             if is_cancelled(&error) {
                 // A document before this one hit a limit: this result is dropped anyway.
-                return;
+                return incomplete;
             }
             let text = &sources.get(policy.file).text;
             let position = api::error_position(&error);
@@ -437,7 +608,7 @@ impl PolicySet {
                     limit,
                 },
             ));
-            return;
+            return incomplete;
         }
         let cap = self.limits.max_findings_per_policy_file;
         let total = frame.reported.len() + frame.dropped;
@@ -457,6 +628,10 @@ impl PolicySet {
                     .at(doc.location(""))
                     .with_document(Some(doc.reference())),
             );
+        }
+        Evaluated {
+            complete: true,
+            reads,
         }
     }
 
@@ -604,5 +779,83 @@ fn evaluated_on(doc: &crate::repository::Document) -> RelatedLabel {
         message: format!("on {} {}", doc.kind, quoted(&doc.id)),
         pointer: Some("/id".to_string()),
         document: Some(doc.reference()),
+    }
+}
+
+/// The previous run's results for `key`, when every query the evaluation read answers the
+/// same now: its findings on this run's files, its coverage lines and its skip (S004) on this
+/// run's documents.
+fn reusable<'m>(
+    previous: &Previous<'m>,
+    key: memo::EntryKey,
+    repo: &Repository,
+    ids: &memo::DocumentIdentities,
+) -> Option<(Vec<Finding>, &'m [u16], Option<api::Skipped>)> {
+    let entry = previous.memo.entries.get(&key)?;
+    let unchanged = entry
+        .reads
+        .iter()
+        .all(|(read, print)| read.fingerprint(repo, &ids.fingerprints) == *print);
+    if !unchanged {
+        return None;
+    }
+    let findings = if previous.same_files {
+        entry.findings.clone()
+    } else {
+        entry
+            .findings
+            .iter()
+            .map(|f| memo::rebase_finding(f, &previous.files))
+            .collect::<Option<Vec<_>>>()?
+    };
+    let skip = match &entry.skip {
+        None => None,
+        Some(skip) => {
+            let file = previous
+                .files
+                .get(skip.document.file.0 as usize)
+                .copied()
+                .flatten()?;
+            let place = memo::DocPlace {
+                file,
+                ordinal: skip.document.ordinal,
+            };
+            Some(api::Skipped {
+                document: *ids.by_place.get(&place)?,
+                field: skip.field.clone(),
+                reported_before: 0,
+            })
+        }
+    };
+    Some((findings, &entry.reached, skip))
+}
+
+/// The memo entry of a complete evaluation: what it produced and the fingerprint of each query
+/// it asked.
+fn memo_entry(
+    repo: &Repository,
+    ids: &memo::DocumentIdentities,
+    evaluated: Evaluated,
+    findings: &[Finding],
+    reached: &[(usize, u16)],
+    skipped: &Option<api::Skipped>,
+) -> memo::Entry {
+    let mut reads = evaluated.reads.unwrap_or_default();
+    reads.sort_unstable();
+    reads.dedup();
+    memo::Entry {
+        findings: findings.to_vec(),
+        reached: reached.iter().map(|&(_, line)| line).collect(),
+        skip: skipped.as_ref().map(|skip| memo::StoredSkip {
+            document: ids.places[skip.document as usize],
+            field: skip.field.clone(),
+        }),
+        reads: reads
+            .into_iter()
+            .map(|read| {
+                let print = read.fingerprint(repo, &ids.fingerprints);
+                (read, print)
+            })
+            .collect(),
     }
 }

@@ -30,7 +30,7 @@ use rhai::{Engine, AST};
 use crate::limits::Limits;
 use crate::source::FileId;
 
-pub use evaluate::{EvalContext, EvalOutcome, PolicyCost};
+pub use evaluate::{EvalContext, EvalOutcome, MemoRequest, PolicyCost};
 pub use load::LoadError;
 pub use meta::{PolicyMeta, SettingDecl};
 

@@ -108,9 +108,21 @@ pub(super) fn cancelled() -> bool {
 /// Runs `body` in this thread's frame for `shared` and returns what it collected. The frame
 /// stays installed between calls on the same worker thread (it is replaced when another run's
 /// `shared` comes along).
+#[cfg(test)]
 pub(super) fn with_frame<T>(
     shared: &Arc<Shared>,
     report_cap: usize,
+    body: impl FnOnce() -> T,
+) -> (T, Collected) {
+    with_recording_frame(shared, report_cap, false, body)
+}
+
+/// [`with_frame`], recording the queries the evaluation asks (its read set, in
+/// [`Collected::reads`]) when `record` is set.
+pub(super) fn with_recording_frame<T>(
+    shared: &Arc<Shared>,
+    report_cap: usize,
+    record: bool,
     body: impl FnOnce() -> T,
 ) -> (T, Collected) {
     FRAME.with(|f| {
@@ -121,6 +133,7 @@ pub(super) fn with_frame<T>(
         if reuse {
             if let Some(frame) = slot.as_mut() {
                 frame.report_cap = report_cap;
+                frame.reads = record.then(Vec::new);
             }
         } else {
             *slot = Some(Frame {
@@ -131,6 +144,7 @@ pub(super) fn with_frame<T>(
                 report_cap,
                 dropped: 0,
                 skipped: None,
+                reads: record.then(Vec::new),
             });
         }
     });
@@ -142,6 +156,7 @@ pub(super) fn with_frame<T>(
             reached: std::mem::take(&mut frame.reached),
             dropped: std::mem::take(&mut frame.dropped),
             skipped: frame.skipped.take(),
+            reads: frame.reads.take(),
         },
         None => Collected::default(),
     });

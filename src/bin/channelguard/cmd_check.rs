@@ -46,6 +46,11 @@ pub fn run(mut args: CheckArgs) -> Result<ExitCode, String> {
             eprintln!("{stage:>28}: {:8.3}s", took.as_secs_f64());
         }
         print_policy_costs(&outcome.stats.policy_costs);
+        let evaluations = outcome.stats.evaluations;
+        eprintln!(
+            "{:>28}: {} run, {} reused",
+            "policy evaluations", evaluations.run, evaluations.reused
+        );
     }
     let notes = notes(&outcome, &args);
     let fail_on = fail_on(args.fail_on);
