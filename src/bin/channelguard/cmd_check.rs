@@ -45,12 +45,13 @@ pub fn run(mut args: CheckArgs) -> Result<ExitCode, String> {
         for (stage, took) in &outcome.stats.stages {
             eprintln!("{stage:>28}: {:8.3}s", took.as_secs_f64());
         }
-        print_policy_costs(&outcome.stats.policy_costs);
         let evaluations = outcome.stats.evaluations;
         eprintln!(
             "{:>28}: {} run, {} reused",
-            "policy evaluations", evaluations.run, evaluations.reused
+            "evaluations", evaluations.run, evaluations.reused
         );
+        // The per-policy table comes last: its rows run to the end of the output.
+        print_policy_costs(&outcome.stats.policy_costs);
     }
     let notes = notes(&outcome, &args);
     let fail_on = fail_on(args.fail_on);
