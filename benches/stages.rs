@@ -252,6 +252,7 @@ fn fixture() -> &'static Fixture {
             stages: Vec::new(),
             skipped: Vec::new(),
             not_shown: Vec::new(),
+            cache_notes: Vec::new(),
         };
         let bytes: usize = files.iter().map(|f| f.text.len()).sum();
         eprintln!(

@@ -361,23 +361,67 @@ fn run_in_pool(
     .map_err(CheckError::Schemas)?;
     let schemas = loaded_schemas.set;
 
-    let inputs: Vec<LoadedInput> = candidates
+    // Read every file on disk first: the cache's size bound is proportional to the bytes read.
+    let reads: Vec<Option<discover::ReadOutcome>> = candidates[..on_disk]
         .par_iter()
         .enumerate()
         .map(|(i, candidate)| {
+            let file = FileId(first_data + i as u32);
+            // A panic here is reported when the file is loaded below.
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                read_input(candidate, file, options, &data_scope)
+            }))
+            .ok()
+        })
+        .collect();
+    let cache = options.cache_dir.as_deref().map(|dir| {
+        let bytes: u64 = reads.iter().flatten().map(|r| r.text.len() as u64).sum();
+        let store = crate::cache::Store::open(dir, cache_bound(bytes));
+        let world = file_world(options, &schema_sources);
+        let layer = crate::cache::files::FileLayer::load(&store, &world);
+        (store, world, layer)
+    });
+    let layer = cache.as_ref().map(|(_, _, layer)| layer);
+    let mut reads = reads;
+    let inputs: Vec<(LoadedInput, Option<CacheEntry>)> = reads
+        .par_iter_mut()
+        .map(Option::take)
+        .chain(memory.par_iter().map(|_| None))
+        .enumerate()
+        .map(|(i, read)| {
+            let candidate = &candidates[i];
             let file = FileId(first_data + i as u32);
             // A panic while loading one file (a bug) becomes an internal-error finding on that
             // file; the other files are still checked.
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 crate::fault::test_panic_hook("load", &candidate.name);
                 match i.checked_sub(on_disk) {
-                    None => load_input(candidate, file, &schemas, options, &data_scope),
-                    Some(m) => load_memory_input(&memory[m], file, &schemas, options),
+                    None => match read {
+                        Some(read) => load_input(read, file, &schemas, options, layer),
+                        None => panic!("reading the file failed"),
+                    },
+                    Some(m) => (
+                        load_memory_input(&memory[m], file, &schemas, options),
+                        None,
+                    ),
                 }
             }))
-            .unwrap_or_else(|payload| internal_error(file, &*payload))
+            .unwrap_or_else(|payload| (internal_error(file, &*payload), None))
         })
         .collect();
+    let mut cache_notes = Vec::new();
+    if let Some((store, world, _)) = &cache {
+        crate::cache::files::save(
+            store,
+            world,
+            inputs
+                .iter()
+                .filter_map(|(_, entry)| entry.as_ref())
+                .map(|(key, bytes)| (*key, bytes.as_slice())),
+        );
+        cache_notes = store.take_notes();
+    }
+    let inputs = inputs.into_iter().map(|(input, _)| input);
 
     lap("read, parse and validate");
     let mut documents = Vec::new();
@@ -526,6 +570,7 @@ fn run_in_pool(
         elapsed: started.elapsed(),
         stages,
         not_shown: Vec::new(),
+        cache_notes,
     };
     Ok(Outcome {
         sources,
@@ -554,38 +599,142 @@ fn internal_error(file: FileId, payload: &(dyn std::any::Any + Send)) -> LoadedI
     }
 }
 
-fn load_input(
+/// A file's entry for the cache's file layer: its content hash and its encoded loading result.
+type CacheEntry = (crate::cache::Fingerprint, Vec<u8>);
+
+fn read_input(
     candidate: &Candidate,
     file: FileId,
-    schemas: &SchemaSet,
     options: &CheckOptions,
     data_scope: &ReadScope,
-) -> LoadedInput {
-    let read = discover::read_file(
+) -> discover::ReadOutcome {
+    discover::read_file(
         &candidate.path,
         data_scope,
         candidate.inside_root,
         options.limits.max_file_bytes,
         file,
-    );
+    )
+}
+
+/// Loads one file that was read: from the cache's file layer when last run saw the same text
+/// (the result moved to this run's file id), else by parsing and validating it. Gives the entry
+/// to save for this run (only for files that were parsed: a refusal depends on more than the
+/// bytes).
+fn load_input(
+    read: discover::ReadOutcome,
+    file: FileId,
+    schemas: &SchemaSet,
+    options: &CheckOptions,
+    layer: Option<&crate::cache::files::FileLayer>,
+) -> (LoadedInput, Option<CacheEntry>) {
     let mut findings = read.findings;
     let mut documents = Vec::new();
+    let mut entry = None;
     if read.parse {
-        let loaded = yaml::load(&read.text, read.bom, file, &options.limits);
-        check_loaded(
-            loaded,
-            &read.text,
-            file,
-            schemas,
-            &mut documents,
-            &mut findings,
-        );
+        let key = layer.map(|_| crate::cache::Fingerprint::of(read.text.as_bytes()));
+        let cached = layer
+            .zip(key)
+            .and_then(|(layer, key)| layer.take(&key))
+            .and_then(|bytes| {
+                let loaded = crate::cache::files::decode(&bytes, file)?;
+                Some((loaded, bytes))
+            });
+        match cached {
+            Some(((cached_documents, cached_findings), bytes)) => {
+                documents = cached_documents;
+                findings.extend(cached_findings);
+                entry = key.map(|key| (key, bytes));
+            }
+            None => {
+                let loaded = yaml::load(&read.text, read.bom, file, &options.limits);
+                let mut loaded_findings = Vec::new();
+                check_loaded(
+                    loaded,
+                    &read.text,
+                    file,
+                    schemas,
+                    &mut documents,
+                    &mut loaded_findings,
+                );
+                entry = key.and_then(|key| {
+                    crate::cache::files::encode(file, &documents, &loaded_findings)
+                        .map(|bytes| (key, bytes))
+                });
+                findings.extend(loaded_findings);
+            }
+        }
     }
-    LoadedInput {
-        text: read.text,
-        documents,
-        findings,
+    (
+        LoadedInput {
+            text: read.text,
+            documents,
+            findings,
+        },
+        entry,
+    )
+}
+
+/// The largest cache layer read or written: proportional to the repository (a layer holds
+/// about three times the text it was loaded from), with room for a small one.
+fn cache_bound(text_bytes: u64) -> u64 {
+    (16u64 << 20).saturating_add(text_bytes.saturating_mul(8))
+}
+
+/// The world of the cache's file layer: what a file's loading depends on besides its bytes
+/// (the binary and cache format, in every world; the schemas; the limits).
+fn file_world(options: &CheckOptions, schema_sources: &SourceMap) -> crate::cache::Fingerprint {
+    let mut world = crate::cache::FingerprintBuilder::new();
+    world.add("layer", b"files");
+    world.add(
+        "schema-dir",
+        options
+            .schema_dir
+            .as_deref()
+            .map(|d| d.as_os_str().as_encoded_bytes())
+            .unwrap_or_default(),
+    );
+    for (_, file) in schema_sources.iter() {
+        world.add("schema-name", file.name.as_bytes());
+        world.add("schema-text", file.text.as_bytes());
     }
+    world.add("limits", format!("{:?}", options.limits).as_bytes());
+    world.finish()
+}
+
+/// The world of a layer that depends on the whole run (policy evaluations): the file layer's
+/// world plus the policies' texts, the settings, the date and every option that changes results.
+pub fn run_world(
+    file_world: &crate::cache::Fingerprint,
+    options: &CheckOptions,
+    policy_sources: &SourceMap,
+) -> crate::cache::Fingerprint {
+    let mut world = crate::cache::FingerprintBuilder::new();
+    world.add("files", &file_world.0);
+    for (_, file) in policy_sources.iter() {
+        world.add("policy-name", file.name.as_bytes());
+        world.add("policy-text", file.text.as_bytes());
+    }
+    world.add("as-of", options.as_of.to_string().as_bytes());
+    let mut settings: Vec<_> = options.settings.iter().collect();
+    settings.sort_by(|a, b| a.0.cmp(b.0));
+    for (name, value) in settings {
+        world.add("setting", name.as_bytes());
+        world.add("value", value.to_string().as_bytes());
+    }
+    let mut disabled = options.disabled_rules.clone();
+    disabled.sort();
+    for rule in disabled {
+        world.add("disabled", rule.as_bytes());
+    }
+    let mut severities: Vec<_> = options.severity_overrides.iter().collect();
+    severities.sort_by(|a, b| a.0.cmp(b.0));
+    for (rule, severity) in severities {
+        world.add("severity", format!("{rule}={severity}").as_bytes());
+    }
+    world.add("skip-dangling", &[u8::from(options.skip_dangling)]);
+    world.add("builtin", &[u8::from(options.policies.builtin)]);
+    world.finish()
 }
 
 fn load_memory_input(

@@ -70,7 +70,7 @@ impl PartialOrd for DocumentRef {
 }
 
 /// A secondary location with its own message ("the relationship that is still `requested` is here").
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RelatedLabel {
     pub location: Location,
     pub message: String,
@@ -90,8 +90,9 @@ pub enum Origin {
     Tool,
 }
 
-/// One result of a check.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One result of a check. Serializable for the cache ([`crate::cache`]) only: reports build
+/// their own shapes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
     /// Stable rule or check id (`MC002`, `F03`, `Y002`, ...).
     pub code: Arc<str>,
@@ -114,7 +115,7 @@ pub struct Finding {
 }
 
 /// Why a finding is waived.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WaiverNote {
     pub reason: String,
     pub approved_by: String,

@@ -7,6 +7,7 @@
 //! [`refs`] (identity and references) → [`policy`] → [`check::Outcome`] → [`report`].
 //! Its API is not stable yet.
 
+pub mod cache;
 pub mod changed;
 pub mod check;
 pub mod codes;

@@ -43,6 +43,10 @@ pub struct CheckOptions {
     /// Report filters applied after the check ([`crate::suppress`]): baseline, paths, `--only`,
     /// `--changed-since`.
     pub suppressions: Suppressions,
+    /// The cache folder ([`crate::cache`]); `None` (the default here) runs without a cache.
+    /// `check` on files sets it (`.channelguard-cache/` at the root, `--cache-dir`,
+    /// `CHANNELGUARD_CACHE_DIR`); `--no-cache`, `test` and `explain` leave it `None`.
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl CheckOptions {
@@ -76,6 +80,7 @@ impl CheckOptions {
             skip_dangling: true,
             scope: crate::scope::Scope::default(),
             suppressions: Suppressions::default(),
+            cache_dir: None,
         }
     }
 }

@@ -25,6 +25,9 @@ pub struct Stats {
     /// Findings each report filter left out (paths, `--only`, `--changed-since`), in the order
     /// the filters ran; set by `crate::changed::Selection::retain`.
     pub not_shown: Vec<(Filter, usize)>,
+    /// What the cache ignored or could not write ([`crate::cache`]), for standard error only:
+    /// a cached run's report is the same as an uncached one's.
+    pub cache_notes: Vec<String>,
 }
 
 impl Stats {

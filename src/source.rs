@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 /// A half-open byte range `[start, end)` into a source file's text.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct ByteSpan {
     pub start: u32,
     pub end: u32,
@@ -40,7 +42,9 @@ impl ByteSpan {
 }
 
 /// A place in a loaded file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct Location {
     pub file: FileId,
     pub span: ByteSpan,
@@ -48,7 +52,9 @@ pub struct Location {
 
 /// Index of a file in a [`SourceMap`]. Files are numbered in sorted path order, so ids (and
 /// everything ordered by them) do not depend on which worker loaded a file first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct FileId(pub u32);
 
 /// What kind of input a file is; decides how reporters present it.
