@@ -253,6 +253,7 @@ fn fixture() -> &'static Fixture {
             skipped: Vec::new(),
             not_shown: Vec::new(),
             cache_notes: Vec::new(),
+            cache_reused: None,
         };
         let bytes: usize = files.iter().map(|f| f.text.len()).sum();
         eprintln!(

@@ -383,7 +383,7 @@ fn run_in_pool(
     });
     let layer = cache.as_ref().map(|(_, _, layer)| layer);
     let mut reads = reads;
-    let inputs: Vec<(LoadedInput, Option<CacheEntry>)> = reads
+    let inputs: Vec<(LoadedInput, Option<CacheEntry>, bool)> = reads
         .par_iter_mut()
         .map(Option::take)
         .chain(memory.par_iter().map(|_| None))
@@ -403,25 +403,28 @@ fn run_in_pool(
                     Some(m) => (
                         load_memory_input(&memory[m], file, &schemas, options),
                         None,
+                        false,
                     ),
                 }
             }))
-            .unwrap_or_else(|payload| (internal_error(file, &*payload), None))
+            .unwrap_or_else(|payload| (internal_error(file, &*payload), None, false))
         })
         .collect();
     let mut cache_notes = Vec::new();
+    let mut cache_reused = None;
     if let Some((store, world, _)) = &cache {
         crate::cache::files::save(
             store,
             world,
             inputs
                 .iter()
-                .filter_map(|(_, entry)| entry.as_ref())
+                .filter_map(|(_, entry, _)| entry.as_ref())
                 .map(|(key, bytes)| (*key, bytes.as_slice())),
         );
         cache_notes = store.take_notes();
+        cache_reused = Some(inputs.iter().filter(|(_, _, reused)| *reused).count());
     }
-    let inputs = inputs.into_iter().map(|(input, _)| input);
+    let inputs = inputs.into_iter().map(|(input, _, _)| input);
 
     lap("read, parse and validate");
     let mut documents = Vec::new();
@@ -571,6 +574,7 @@ fn run_in_pool(
         stages,
         not_shown: Vec::new(),
         cache_notes,
+        cache_reused,
     };
     Ok(Outcome {
         sources,
@@ -627,10 +631,11 @@ fn load_input(
     schemas: &SchemaSet,
     options: &CheckOptions,
     layer: Option<&crate::cache::files::FileLayer>,
-) -> (LoadedInput, Option<CacheEntry>) {
+) -> (LoadedInput, Option<CacheEntry>, bool) {
     let mut findings = read.findings;
     let mut documents = Vec::new();
     let mut entry = None;
+    let mut reused = false;
     if read.parse {
         let key = layer.map(|_| crate::cache::Fingerprint::of(read.text.as_bytes()));
         let cached = layer
@@ -645,6 +650,7 @@ fn load_input(
                 documents = cached_documents;
                 findings.extend(cached_findings);
                 entry = key.map(|key| (key, bytes));
+                reused = true;
             }
             None => {
                 let loaded = yaml::load(&read.text, read.bom, file, &options.limits);
@@ -672,6 +678,7 @@ fn load_input(
             findings,
         },
         entry,
+        reused,
     )
 }
 

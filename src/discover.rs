@@ -87,9 +87,9 @@ fn is_hidden(name: &std::ffi::OsStr) -> bool {
     name.as_encoded_bytes().starts_with(b".") && name != "." && name != ".."
 }
 
-/// Version-control metadata: never walked, never counted.
+/// Version-control metadata and channelguard's own cache folder: never walked, never counted.
 fn is_vcs_dir(name: &std::ffi::OsStr) -> bool {
-    [".git", ".hg", ".svn", ".jj", ".bzr"]
+    [".git", ".hg", ".svn", ".jj", ".bzr", crate::cache::DEFAULT_DIR_NAME]
         .iter()
         .any(|vcs| name == *vcs)
 }

@@ -28,6 +28,8 @@ pub struct Stats {
     /// What the cache ignored or could not write ([`crate::cache`]), for standard error only:
     /// a cached run's report is the same as an uncached one's.
     pub cache_notes: Vec<String>,
+    /// How many files the cache's file layer gave without loading them (`None`: no cache).
+    pub cache_reused: Option<usize>,
 }
 
 impl Stats {
