@@ -205,7 +205,15 @@ impl Store {
             }
             Ok(_) => {
                 if !is_cache_dir(dir) {
-                    let empty = std::fs::read_dir(dir).is_ok_and(|mut e| e.next().is_none());
+                    // Empty, or holding only what another run that is creating the folder at
+                    // the same time writes first.
+                    let empty = std::fs::read_dir(dir).is_ok_and(|entries| {
+                        entries.flatten().all(|e| {
+                            let name = e.file_name();
+                            let name = name.to_string_lossy();
+                            name.starts_with(".tmp-") || name == ".gitignore" || name == TAG_FILE
+                        })
+                    });
                     if !empty {
                         store.note(format!(
                             "`{shown}` is not a channelguard cache folder (no {TAG_FILE} of ours) and is not empty; running without the cache"
