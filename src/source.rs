@@ -9,7 +9,17 @@ use std::sync::{Arc, OnceLock};
 
 /// A half-open byte range `[start, end)` into a source file's text.
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
 )]
 pub struct ByteSpan {
     pub start: u32,

@@ -52,11 +52,21 @@ fn reused(run: &Run) -> usize {
         .lines()
         .find(|l| l.contains("reused from the cache"))
         .unwrap_or_else(|| panic!("no reuse line in:\n{}", run.stderr));
-    line.split(':').nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap()
+    line.split(':')
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 fn notes(run: &Run) -> Vec<&str> {
-    run.stderr.lines().filter(|l| l.starts_with("note:")).collect()
+    run.stderr
+        .lines()
+        .filter(|l| l.starts_with("note:"))
+        .collect()
 }
 
 /// The report without the wall time of the human summary line (`… in 0.13s`), the one part
@@ -87,7 +97,11 @@ fn untimed(report: &str) -> String {
 
 /// Asserts `run` reported exactly what `reference` (a `--no-cache` run) did.
 fn assert_same(run: &Run, reference: &Run) {
-    assert_eq!(run.code, reference.code, "exit code; stderr:\n{}", run.stderr);
+    assert_eq!(
+        run.code, reference.code,
+        "exit code; stderr:\n{}",
+        run.stderr
+    );
     assert!(
         untimed(&run.stdout) == untimed(&reference.stdout),
         "cached report differs from the --no-cache report:\n--- cached\n{}\n--- uncached\n{}",
@@ -157,8 +171,15 @@ fn an_edited_file_is_loaded_again_and_the_rest_reused() {
         "rels/r1.yaml",
         b"kind: ResellerRelationship\nid: r1\npartner: partner-10\ncustomer: c1\nstatus: requested\nrequested_on: 2024-06-10\n",
     );
-    repo.write("partners/p11.yaml", b"kind: Partner\nid: partner-11\ncountry: 47\n");
-    std::fs::rename(repo.path("partners/p12.yaml"), repo.path("partners/renamed.yaml")).unwrap();
+    repo.write(
+        "partners/p11.yaml",
+        b"kind: Partner\nid: partner-11\ncountry: 47\n",
+    );
+    std::fs::rename(
+        repo.path("partners/p12.yaml"),
+        repo.path("partners/renamed.yaml"),
+    )
+    .unwrap();
     repo.write("bom.yaml", "\u{feff}kind: Partner\nid: bom\n".as_bytes());
     let warm = cached(repo.root(), &cache, "json");
     let reference = check_in(repo.root(), "json", &["--no-cache"]);
@@ -279,8 +300,15 @@ fn a_cache_folder_that_is_a_link_is_not_used() {
     let reference = check_in(repo.root(), "json", &["--no-cache"]);
     let run = cached(repo.root(), &dir.path().join("link"), "json");
     assert_same(&run, &reference);
-    assert!(notes(&run)[0].contains("is a symbolic link"), "{}", run.stderr);
-    assert_eq!(std::fs::read_dir(dir.path().join("real")).unwrap().count(), 0);
+    assert!(
+        notes(&run)[0].contains("is a symbolic link"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("real")).unwrap().count(),
+        0
+    );
 }
 
 #[test]
@@ -291,8 +319,19 @@ fn an_unwritable_cache_folder_leaves_the_run_uncached_with_the_same_exit_code() 
     // A folder that cannot be created (its parent is a file): works for root too.
     let run = cached(repo.root(), &repo.path("broken.yaml/cache"), "json");
     assert_same(&run, &reference);
-    assert!(notes(&run)[0].contains("cannot create the cache folder"), "{}", run.stderr);
-    assert_eq!(reused(&cached(repo.root(), &repo.path("broken.yaml/cache"), "json")), 0);
+    assert!(
+        notes(&run)[0].contains("cannot create the cache folder"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        reused(&cached(
+            repo.root(),
+            &repo.path("broken.yaml/cache"),
+            "json"
+        )),
+        0
+    );
 
     // A read-only folder (only meaningful when not running as root).
     #[cfg(unix)]
@@ -308,7 +347,11 @@ fn an_unwritable_cache_folder_leaves_the_run_uncached_with_the_same_exit_code() 
         let run = cached(repo.root(), &cache, "json");
         assert_same(&run, &reference);
         if !root {
-            assert!(notes(&run)[0].contains("cannot write the cache layer"), "{}", run.stderr);
+            assert!(
+                notes(&run)[0].contains("cannot write the cache layer"),
+                "{}",
+                run.stderr
+            );
         }
         std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
@@ -320,7 +363,10 @@ fn concurrent_runs_on_one_cache_never_tear_it() {
         .map(|k| {
             let repo = repo_with_findings();
             for i in 0..30 {
-                repo.write(&format!("more/p{i}.yaml"), good_partner(100 * (k + 1) + i).as_bytes());
+                repo.write(
+                    &format!("more/p{i}.yaml"),
+                    good_partner(100 * (k + 1) + i).as_bytes(),
+                );
             }
             repo
         })
@@ -379,11 +425,20 @@ fn cache_clean_removes_only_a_folder_channelguard_made() {
     // The default place: .channelguard-cache at the root, ignored by git through its own
     // .gitignore and never walked as data.
     let reference = check_in(repo.root(), "json", &["--no-cache"]);
-    assert!(!repo.path(".channelguard-cache").exists(), "--no-cache writes nothing");
+    assert!(
+        !repo.path(".channelguard-cache").exists(),
+        "--no-cache writes nothing"
+    );
     let run = check_in(repo.root(), "json", &[]);
     assert_same(&run, &reference);
     let cache = repo.path(".channelguard-cache");
-    assert_eq!(std::fs::read_to_string(cache.join(".gitignore")).unwrap().lines().last(), Some("*"));
+    assert_eq!(
+        std::fs::read_to_string(cache.join(".gitignore"))
+            .unwrap()
+            .lines()
+            .last(),
+        Some("*")
+    );
     assert!(cache.join("CACHEDIR.TAG").exists());
     // Foreign folders are refused and kept, whatever they hold.
     let foreign = repo.path("documents");
@@ -392,7 +447,13 @@ fn cache_clean_removes_only_a_folder_channelguard_made() {
     std::fs::write(foreign.join("files.bin"), "looks like ours").unwrap();
     let refused = cache_clean(repo.root(), &["--cache-dir", foreign.to_str().unwrap()]);
     assert_eq!(refused.code, 2, "{}", refused.stderr);
-    assert!(refused.stderr.contains("is not a channelguard cache folder"), "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("is not a channelguard cache folder"),
+        "{}",
+        refused.stderr
+    );
     assert!(foreign.join("thesis.txt").exists() && foreign.join("files.bin").exists());
     // A marker copied into a folder does not make the rest of it ours.
     std::fs::copy(cache.join("CACHEDIR.TAG"), foreign.join("CACHEDIR.TAG")).unwrap();

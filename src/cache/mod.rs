@@ -257,7 +257,8 @@ impl Store {
             return;
         };
         let world = Fingerprint::of(b"channelguard binary record 1");
-        if let Some((recorded, identity)) = self.load_layer::<(Stamp, Fingerprint)>("binary", &world)
+        if let Some((recorded, identity)) =
+            self.load_layer::<(Stamp, Fingerprint)>("binary", &world)
         {
             if recorded == stamp {
                 let _ = IDENTITY.set(identity);
@@ -294,7 +295,7 @@ impl Store {
     pub fn load_layer<T: DeserializeOwned>(&self, name: &str, world: &Fingerprint) -> Option<T> {
         let payload = self.load_layer_bytes(name, world)?;
         match postcard::take_from_bytes::<T>(&payload) {
-            Ok((value, rest)) if rest.is_empty() => Some(value),
+            Ok((value, [])) => Some(value),
             Ok(_) => {
                 self.ignored(name, "it has bytes after its content");
                 None
@@ -502,7 +503,9 @@ pub fn clean(dir: &Path) -> Result<Cleaned, String> {
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        let is_file = entry.file_type().is_ok_and(|t| t.is_file() || t.is_symlink());
+        let is_file = entry
+            .file_type()
+            .is_ok_and(|t| t.is_file() || t.is_symlink());
         let layer = name
             .strip_suffix(&format!(".{LAYER_EXTENSION}"))
             .is_some_and(valid_name);
@@ -566,12 +569,20 @@ mod tests {
             let mut bad = good.clone();
             bad[at] ^= 0x40;
             std::fs::write(&path, &bad).unwrap();
-            assert_eq!(store.load_layer::<String>("x", &world(1)), None, "byte {at}");
+            assert_eq!(
+                store.load_layer::<String>("x", &world(1)),
+                None,
+                "byte {at}"
+            );
             assert_eq!(store.take_notes().len(), 1, "byte {at}");
         }
         for len in 0..good.len() {
             std::fs::write(&path, &good[..len]).unwrap();
-            assert_eq!(store.load_layer::<String>("x", &world(1)), None, "length {len}");
+            assert_eq!(
+                store.load_layer::<String>("x", &world(1)),
+                None,
+                "length {len}"
+            );
             assert_eq!(store.take_notes().len(), 1, "length {len}");
         }
     }

@@ -86,7 +86,9 @@ impl Owned {
             Owned::Bool(b) => Value::Bool(b),
             Owned::U64(u) => Value::Number(u.into()),
             Owned::I64(i) => Value::Number(i.into()),
-            Owned::F64(f) => Value::Number(Number::from_f64(f).ok_or("a number that is not finite")?),
+            Owned::F64(f) => {
+                Value::Number(Number::from_f64(f).ok_or("a number that is not finite")?)
+            }
             Owned::String(s) => Value::String(s),
             Owned::Array(items) => Value::Array(
                 items

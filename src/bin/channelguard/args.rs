@@ -371,7 +371,12 @@ pub struct TestArgs {
 #[derive(Args, Debug, Clone, Default)]
 pub struct CacheArgs {
     /// Cache folder [default: $CHANNELGUARD_CACHE_DIR, else .channelguard-cache at the --root]
-    #[arg(long, value_name = "DIR", help_heading = "Cache", conflicts_with = "no_cache")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        help_heading = "Cache",
+        conflicts_with = "no_cache"
+    )]
     pub cache_dir: Option<PathBuf>,
 
     /// Run without the cache (neither read nor written); the report is the same either way

@@ -32,7 +32,9 @@ pub fn run(args: CacheCommandArgs) -> Result<ExitCode, String> {
             let root = clean.root.unwrap_or_else(|| PathBuf::from("."));
             let dir = configured(clean.cache_dir.as_deref(), &root);
             match cache::clean(&dir)? {
-                cache::Cleaned::Removed => eprintln!("removed the cache folder `{}`", dir.display()),
+                cache::Cleaned::Removed => {
+                    eprintln!("removed the cache folder `{}`", dir.display())
+                }
                 cache::Cleaned::Absent => eprintln!("no cache folder at `{}`", dir.display()),
             }
             Ok(ExitCode::SUCCESS)

@@ -41,10 +41,7 @@ pub fn run(mut args: CheckArgs) -> Result<ExitCode, String> {
     let outcome =
         check::run_with_config(&options, loaded_config.as_ref()).map_err(|e| e.to_string())?;
     for note in &outcome.stats.cache_notes {
-        eprintln!(
-            "note: {}",
-            channelguard::escape::escape_untrusted(note)
-        );
+        eprintln!("note: {}", channelguard::escape::escape_untrusted(note));
     }
     if args.timings {
         for (stage, took) in &outcome.stats.stages {
