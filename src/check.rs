@@ -374,6 +374,9 @@ fn run_in_pool(
             .ok()
         })
         .collect();
+    if options.cache_dir.is_some() {
+        lap("read");
+    }
     let cache = options.cache_dir.as_deref().map(|dir| {
         let bytes: u64 = reads.iter().flatten().map(|r| r.text.len() as u64).sum();
         let store = crate::cache::Store::open(dir, cache_bound(bytes));
@@ -382,6 +385,9 @@ fn run_in_pool(
         (store, world, layer)
     });
     let layer = cache.as_ref().map(|(_, _, layer)| layer);
+    if cache.is_some() {
+        lap("cache: load the file layer");
+    }
     let mut reads = reads;
     let inputs: Vec<(LoadedInput, Option<CacheEntry>, bool)> = reads
         .par_iter_mut()
@@ -410,21 +416,36 @@ fn run_in_pool(
             .unwrap_or_else(|payload| (internal_error(file, &*payload), None, false))
         })
         .collect();
+    if cache.is_some() {
+        lap("parse and validate, or decode");
+    }
     let mut cache_notes = Vec::new();
     let mut cache_reused = None;
-    if let Some((store, world, _)) = &cache {
-        crate::cache::files::save(
-            store,
-            world,
-            inputs
-                .iter()
-                .filter_map(|(_, entry, _)| entry.as_ref())
-                .map(|(key, bytes)| (*key, bytes.as_slice())),
-        );
+    if let Some((store, world, layer)) = &cache {
+        let reused = inputs.iter().filter(|(_, _, reused)| *reused).count();
+        let entries = inputs
+            .iter()
+            .filter(|(_, entry, _)| entry.is_some())
+            .count();
+        // Unchanged when every entry came from the layer and every entry of the layer was
+        // used (each is taken once): the file on disk is already this run's layer.
+        if reused != entries || reused != layer.len() {
+            crate::cache::files::save(
+                store,
+                world,
+                inputs
+                    .iter()
+                    .filter_map(|(_, entry, _)| entry.as_ref())
+                    .map(|(key, bytes)| (*key, bytes.as_slice())),
+            );
+        }
         cache_notes = store.take_notes();
-        cache_reused = Some(inputs.iter().filter(|(_, _, reused)| *reused).count());
+        cache_reused = Some(reused);
     }
     let inputs = inputs.into_iter().map(|(input, _, _)| input);
+    if cache.is_some() {
+        lap("cache: save the file layer");
+    }
 
     lap("read, parse and validate");
     let mut documents = Vec::new();
