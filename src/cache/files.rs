@@ -180,6 +180,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn entries_move_to_the_new_file_id_and_never_point_elsewhere() {
+        let at = |file: u32| crate::source::Location {
+            file: FileId(file),
+            span: crate::source::ByteSpan::new(1, 4),
+        };
+        let mut finding = crate::codes::MISSING_KIND.finding("document has no `kind`".to_string());
+        finding.location = Some(at(2));
+        let bytes = encode(FileId(2), &[], std::slice::from_ref(&finding)).unwrap();
+        let (documents, findings) = decode(&bytes, FileId(7)).unwrap();
+        assert!(documents.is_empty());
+        assert_eq!(findings[0].location, Some(at(7)));
+        assert_eq!(findings[0].message, finding.message);
+        // A finding of the entry that points at another file: the entry is not used.
+        finding.location = Some(at(3));
+        let bytes = encode(FileId(2), &[], &[finding]).unwrap();
+        assert!(decode(&bytes, FileId(7)).is_none());
+        // Trailing or missing bytes: not used either.
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(decode(&longer, FileId(7)).is_none());
+        assert!(decode(&bytes[..bytes.len() - 1], FileId(7)).is_none());
+    }
+
+    #[test]
     fn framing_round_trips_and_rejects_damage() {
         let entries = vec![
             (Fingerprint([1; 16]), b"abc".to_vec()),
