@@ -465,3 +465,48 @@ fn cache_clean_removes_only_a_folder_channelguard_made() {
     assert_eq!(cleaned.code, 0, "{}", cleaned.stderr);
     assert!(!cache.exists());
 }
+
+#[test]
+fn a_changed_schema_or_limit_invalidates_every_cached_file() {
+    let repo = repo_with_findings();
+    let cache = tempfile::tempdir().unwrap();
+    let cache = cache.path().join("c");
+    let schemas = tempfile::tempdir().unwrap();
+    let export = run_in(
+        Path::new("."),
+        &["schemas", "export", schemas.path().to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(export.code, 0, "{}", export.stderr);
+    let dir = schemas.path().to_str().unwrap();
+    let with_schemas = |extra: &[&str]| {
+        let mut args = vec!["--schemas", dir, "--cache-dir", cache.to_str().unwrap()];
+        args.push("--timings");
+        args.extend_from_slice(extra);
+        check_in(repo.root(), "json", &args)
+    };
+    with_schemas(&[]);
+    assert_eq!(reused(&with_schemas(&[])), GOOD_FILES + 3);
+    // A partner's name may now be at most 3 characters: every partner has a schema error.
+    let partner = schemas.path().join("partner.json");
+    let mut schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&partner).unwrap()).unwrap();
+    schema["properties"]["name"]["maxLength"] = 3.into();
+    std::fs::write(&partner, schema.to_string()).unwrap();
+    let run = with_schemas(&[]);
+    assert_eq!(reused(&run), 0, "{}", run.stderr);
+    let reference = check_in(repo.root(), "json", &["--schemas", dir, "--no-cache"]);
+    assert_same(&run, &reference);
+    assert!(
+        reference.stdout.contains("partners/p10.yaml"),
+        "the edit shows"
+    );
+    // Another limit (channelguard.yaml) too.
+    repo.write("channelguard.yaml", b"limits:\n  max_depth: 1\n");
+    let run = with_schemas(&[]);
+    assert_eq!(reused(&run), 0, "{}", run.stderr);
+    assert_same(
+        &run,
+        &check_in(repo.root(), "json", &["--schemas", dir, "--no-cache"]),
+    );
+}
