@@ -36,4 +36,5 @@ pub mod scope;
 pub mod source;
 pub mod suggest;
 pub mod suppress;
+pub mod value_codec;
 pub mod yaml;

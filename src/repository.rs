@@ -24,7 +24,7 @@ pub struct Document {
     pub file: FileId,
     pub kind: Kind,
     pub id: Arc<str>,
-    #[serde(with = "crate::cache::value")]
+    #[serde(with = "crate::value_codec")]
     pub value: Value,
     pub spans: SpanTable,
     pub head: ByteSpan,
@@ -37,7 +37,7 @@ pub struct Document {
     pub invalid_fields: Vec<String>,
     /// The document as written, when schema validation changed `value` (see
     /// [`crate::schema::SchemaOutcome::written`]).
-    #[serde(with = "crate::cache::value::boxed")]
+    #[serde(with = "crate::value_codec::boxed")]
     pub written: Option<Box<Value>>,
 }
 

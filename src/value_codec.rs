@@ -1,9 +1,10 @@
-//! Exact serde for `serde_json::Value` in the cache's non-self-describing format: each value
-//! is written as a tagged variant (null, bool, u64, i64, f64, string, array, object in source
-//! order), so numbers keep their exact type and mappings their key order.
+//! Exact serde for `serde_json::Value` in a non-self-describing format (the cache's postcard,
+//! [`crate::cache`]): each value is written as a tagged variant (null, bool, u64, i64, f64,
+//! string, array, object in source order), so numbers keep their exact type and mappings their
+//! key order. A leaf module, so that the types the cache stores need not import the cache.
 //!
 //! `serde_json::Value`'s own `Deserialize` needs a self-describing format (it asks the input
-//! what comes next); postcard is not one. Use with `#[serde(with = "crate::cache::value")]`.
+//! what comes next); postcard is not one. Use with `#[serde(with = "crate::value_codec")]`.
 
 use serde::de::{Deserializer, Error as _};
 use serde::ser::{SerializeSeq, Serializer};
