@@ -240,7 +240,26 @@ impl Store {
         store.readable = true;
         store.writable = true;
         store.recall_binary_identity();
+        store.remove_stale_temporaries();
         store
+    }
+
+    /// Removes temporaries that a run killed while writing left behind (older than ten
+    /// minutes, so that a concurrent run's are left alone): the folder never grows with them.
+    fn remove_stale_temporaries(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        let cutoff = std::time::SystemTime::now() - std::time::Duration::from_secs(600);
+        for entry in entries.flatten() {
+            let stale = entry.file_name().to_string_lossy().starts_with(".tmp-")
+                && entry
+                    .metadata()
+                    .is_ok_and(|m| m.is_file() && m.modified().is_ok_and(|t| t < cutoff));
+            if stale {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
     }
 
     /// Sets [`binary_identity`] from the `binary` record when the executable's stamp is the
@@ -584,6 +603,26 @@ mod tests {
             );
             assert_eq!(store.take_notes().len(), 1, "length {len}");
         }
+    }
+
+    #[test]
+    fn temporaries_of_killed_runs_are_removed_and_fresh_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        Store::open(dir.path(), 1 << 20);
+        let old = dir.path().join(".tmp-1-0-0");
+        let fresh = dir.path().join(".tmp-2-0-0");
+        std::fs::write(&old, "half a layer").unwrap();
+        std::fs::write(&fresh, "being written").unwrap();
+        let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        std::fs::File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(hour_ago)
+            .unwrap();
+        Store::open(dir.path(), 1 << 20);
+        assert!(!old.exists());
+        assert!(fresh.exists());
     }
 
     #[test]
