@@ -255,6 +255,8 @@ fn fixture() -> &'static Fixture {
             not_shown: Vec::new(),
             policy_costs: evaluated_costs,
             evaluations: Default::default(),
+            cache_notes: Vec::new(),
+            cache_reused: None,
         };
         let bytes: usize = files.iter().map(|f| f.text.len()).sum();
         eprintln!(

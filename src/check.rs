@@ -387,23 +387,91 @@ fn run_in_pool(
     .map_err(CheckError::Schemas)?;
     let schemas = loaded_schemas.set;
 
-    let inputs: Vec<LoadedInput> = candidates
+    // Read every file on disk first: the cache's size bound is proportional to the bytes read.
+    let reads: Vec<Option<discover::ReadOutcome>> = candidates[..on_disk]
         .par_iter()
         .enumerate()
         .map(|(i, candidate)| {
+            let file = FileId(first_data + i as u32);
+            // A panic here is reported when the file is loaded below.
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                read_input(candidate, file, options, &data_scope)
+            }))
+            .ok()
+        })
+        .collect();
+    if options.cache_dir.is_some() {
+        lap("read");
+    }
+    let cache = options.cache_dir.as_deref().map(|dir| {
+        let bytes: u64 = reads.iter().flatten().map(|r| r.text.len() as u64).sum();
+        let store = crate::cache::Store::open(dir, cache_bound(bytes));
+        let world = file_world(options, &schema_sources);
+        let layer = crate::cache::files::FileLayer::load(&store, &world);
+        (store, world, layer)
+    });
+    let layer = cache.as_ref().map(|(_, _, layer)| layer);
+    if cache.is_some() {
+        lap("cache: load the file layer");
+    }
+    let mut reads = reads;
+    let inputs: Vec<(LoadedInput, Option<CacheEntry>, bool)> = reads
+        .par_iter_mut()
+        .map(Option::take)
+        .chain(memory.par_iter().map(|_| None))
+        .enumerate()
+        .map(|(i, read)| {
+            let candidate = &candidates[i];
             let file = FileId(first_data + i as u32);
             // A panic while loading one file (a bug) becomes an internal-error finding on that
             // file; the other files are still checked.
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 crate::fault::test_panic_hook("load", &candidate.name);
                 match i.checked_sub(on_disk) {
-                    None => load_input(candidate, file, &schemas, options, &data_scope),
-                    Some(m) => load_memory_input(&memory[m], file, &schemas, options),
+                    None => match read {
+                        Some(read) => load_input(read, file, &schemas, options, layer),
+                        None => panic!("reading the file failed"),
+                    },
+                    Some(m) => (
+                        load_memory_input(&memory[m], file, &schemas, options),
+                        None,
+                        false,
+                    ),
                 }
             }))
-            .unwrap_or_else(|payload| internal_error(file, &*payload))
+            .unwrap_or_else(|payload| (internal_error(file, &*payload), None, false))
         })
         .collect();
+    if cache.is_some() {
+        lap("parse and validate, or decode");
+    }
+    let mut cache_notes = Vec::new();
+    let mut cache_reused = None;
+    if let Some((store, world, layer)) = &cache {
+        let reused = inputs.iter().filter(|(_, _, reused)| *reused).count();
+        let entries = inputs
+            .iter()
+            .filter(|(_, entry, _)| entry.is_some())
+            .count();
+        // Unchanged when every entry came from the layer and every entry of the layer was
+        // used (each is taken once): the file on disk is already this run's layer.
+        if reused != entries || reused != layer.len() {
+            crate::cache::files::save(
+                store,
+                world,
+                inputs
+                    .iter()
+                    .filter_map(|(_, entry, _)| entry.as_ref())
+                    .map(|(key, bytes)| (*key, bytes.as_slice())),
+            );
+        }
+        cache_notes = store.take_notes();
+        cache_reused = Some(reused);
+    }
+    let inputs = inputs.into_iter().map(|(input, _, _)| input);
+    if cache.is_some() {
+        lap("cache: save the file layer");
+    }
 
     lap("read, parse and validate");
     let mut documents = Vec::new();
@@ -504,6 +572,23 @@ fn run_in_pool(
         Some(policies) => policies,
         None => load_policies(options)?,
     };
+    // The cache's evaluations layer: the previous run's memo, unless the caller brought one
+    // (`run_with_memo`) or some inputs are not files on disk. Its world adds the policies'
+    // texts, settings and date to the file layer's.
+    let mut evaluations_cache = None;
+    if let Some((store, file_world, _)) = &cache {
+        if memory.is_empty() && !memo.record {
+            let world = run_world(file_world, options, &policies.sources);
+            memo.previous = store.load_layer::<Memo>(EVALUATIONS_LAYER, &world);
+            memo.record = true;
+            let before = memo
+                .previous
+                .as_ref()
+                .map(|m| (m.entries.len(), m.files.clone()));
+            evaluations_cache = Some((world, before));
+            lap("cache: load the evaluations");
+        }
+    }
     let mut policy_set = policies.set;
     // The policy files go after the data and schema files: their ids order the report.
     // They were loaded (perhaps before anything else was read) into a map of their own: its
@@ -542,6 +627,18 @@ fn run_in_pool(
     memo.previous = recorded;
     findings.extend(evaluated.findings);
     lap("policies");
+    if let (Some((world, before)), Some((store, _, _))) = (evaluations_cache, &cache) {
+        if let Some(recorded) = memo.previous.take() {
+            // Nothing ran and nothing was dropped: the layer on disk is already this run's.
+            let unchanged = evaluated.memo_stats.run == 0
+                && before == Some((recorded.entries.len(), recorded.files.clone()));
+            if !unchanged {
+                store.save_layer(EVALUATIONS_LAYER, &world, &recorded);
+            }
+        }
+        cache_notes.extend(store.take_notes());
+        lap("cache: save the evaluations");
+    }
 
     suppress::rule_settings(&mut findings, options);
     findings.par_sort_by(Finding::report_order);
@@ -562,6 +659,8 @@ fn run_in_pool(
         not_shown: Vec::new(),
         policy_costs: evaluated.costs,
         evaluations: evaluated.memo_stats,
+        cache_notes,
+        cache_reused,
     };
     Ok(Outcome {
         sources,
@@ -590,38 +689,148 @@ fn internal_error(file: FileId, payload: &(dyn std::any::Any + Send)) -> LoadedI
     }
 }
 
-fn load_input(
+/// A file's entry for the cache's file layer: its content hash and its encoded loading result.
+type CacheEntry = (crate::cache::Fingerprint, Vec<u8>);
+
+fn read_input(
     candidate: &Candidate,
     file: FileId,
-    schemas: &SchemaSet,
     options: &CheckOptions,
     data_scope: &ReadScope,
-) -> LoadedInput {
-    let read = discover::read_file(
+) -> discover::ReadOutcome {
+    discover::read_file(
         &candidate.path,
         data_scope,
         candidate.inside_root,
         options.limits.max_file_bytes,
         file,
-    );
+    )
+}
+
+/// Loads one file that was read: from the cache's file layer when last run saw the same text
+/// (the result moved to this run's file id), else by parsing and validating it. Gives the entry
+/// to save for this run (only for files that were parsed: a refusal depends on more than the
+/// bytes).
+fn load_input(
+    read: discover::ReadOutcome,
+    file: FileId,
+    schemas: &SchemaSet,
+    options: &CheckOptions,
+    layer: Option<&crate::cache::files::FileLayer>,
+) -> (LoadedInput, Option<CacheEntry>, bool) {
     let mut findings = read.findings;
     let mut documents = Vec::new();
+    let mut entry = None;
+    let mut reused = false;
     if read.parse {
-        let loaded = yaml::load(&read.text, read.bom, file, &options.limits);
-        check_loaded(
-            loaded,
-            &read.text,
-            file,
-            schemas,
-            &mut documents,
-            &mut findings,
-        );
+        let key = layer.map(|_| crate::cache::Fingerprint::of(read.text.as_bytes()));
+        let cached = layer
+            .zip(key)
+            .and_then(|(layer, key)| layer.take(&key))
+            .and_then(|bytes| {
+                let loaded = crate::cache::files::decode(&bytes, file)?;
+                Some((loaded, bytes))
+            });
+        match cached {
+            Some(((cached_documents, cached_findings), bytes)) => {
+                documents = cached_documents;
+                findings.extend(cached_findings);
+                entry = key.map(|key| (key, bytes));
+                reused = true;
+            }
+            None => {
+                let loaded = yaml::load(&read.text, read.bom, file, &options.limits);
+                let mut loaded_findings = Vec::new();
+                check_loaded(
+                    loaded,
+                    &read.text,
+                    file,
+                    schemas,
+                    &mut documents,
+                    &mut loaded_findings,
+                );
+                entry = key.and_then(|key| {
+                    crate::cache::files::encode(file, &documents, &loaded_findings)
+                        .map(|bytes| (key, bytes))
+                });
+                findings.extend(loaded_findings);
+            }
+        }
     }
-    LoadedInput {
-        text: read.text,
-        documents,
-        findings,
+    (
+        LoadedInput {
+            text: read.text,
+            documents,
+            findings,
+        },
+        entry,
+        reused,
+    )
+}
+
+/// The cache layer of the policy evaluations ([`crate::memo`]).
+const EVALUATIONS_LAYER: &str = "evaluations";
+
+/// The largest cache layer read or written: proportional to the repository (a layer holds
+/// about three times the text it was loaded from), with room for a small one.
+fn cache_bound(text_bytes: u64) -> u64 {
+    (16u64 << 20).saturating_add(text_bytes.saturating_mul(8))
+}
+
+/// The world of the cache's file layer: what a file's loading depends on besides its bytes
+/// (the binary and cache format, in every world; the schemas; the limits).
+fn file_world(options: &CheckOptions, schema_sources: &SourceMap) -> crate::cache::Fingerprint {
+    let mut world = crate::cache::FingerprintBuilder::new();
+    world.add("layer", b"files");
+    world.add(
+        "schema-dir",
+        options
+            .schema_dir
+            .as_deref()
+            .map(|d| d.as_os_str().as_encoded_bytes())
+            .unwrap_or_default(),
+    );
+    for (_, file) in schema_sources.iter() {
+        world.add("schema-name", file.name.as_bytes());
+        world.add("schema-text", file.text.as_bytes());
     }
+    world.add("limits", format!("{:?}", options.limits).as_bytes());
+    world.finish()
+}
+
+/// The world of a layer that depends on the whole run (policy evaluations): the file layer's
+/// world plus the policies' texts, the settings, the date and every option that changes results.
+pub fn run_world(
+    file_world: &crate::cache::Fingerprint,
+    options: &CheckOptions,
+    policy_sources: &SourceMap,
+) -> crate::cache::Fingerprint {
+    let mut world = crate::cache::FingerprintBuilder::new();
+    world.add("files", &file_world.0);
+    for (_, file) in policy_sources.iter() {
+        world.add("policy-name", file.name.as_bytes());
+        world.add("policy-text", file.text.as_bytes());
+    }
+    world.add("as-of", options.as_of.to_string().as_bytes());
+    let mut settings: Vec<_> = options.settings.iter().collect();
+    settings.sort_by(|a, b| a.0.cmp(b.0));
+    for (name, value) in settings {
+        world.add("setting", name.as_bytes());
+        world.add("value", value.to_string().as_bytes());
+    }
+    let mut disabled = options.disabled_rules.clone();
+    disabled.sort();
+    for rule in disabled {
+        world.add("disabled", rule.as_bytes());
+    }
+    let mut severities: Vec<_> = options.severity_overrides.iter().collect();
+    severities.sort_by(|a, b| a.0.cmp(b.0));
+    for (rule, severity) in severities {
+        world.add("severity", format!("{rule}={severity}").as_bytes());
+    }
+    world.add("skip-dangling", &[u8::from(options.skip_dangling)]);
+    world.add("builtin", &[u8::from(options.policies.builtin)]);
+    world.finish()
 }
 
 fn load_memory_input(

@@ -87,11 +87,18 @@ fn is_hidden(name: &std::ffi::OsStr) -> bool {
     name.as_encoded_bytes().starts_with(b".") && name != "." && name != ".."
 }
 
-/// Version-control metadata: never walked, never counted.
+/// Version-control metadata and channelguard's own cache folder: never walked, never counted.
 fn is_vcs_dir(name: &std::ffi::OsStr) -> bool {
-    [".git", ".hg", ".svn", ".jj", ".bzr"]
-        .iter()
-        .any(|vcs| name == *vcs)
+    [
+        ".git",
+        ".hg",
+        ".svn",
+        ".jj",
+        ".bzr",
+        crate::cache::DEFAULT_DIR_NAME,
+    ]
+    .iter()
+    .any(|vcs| name == *vcs)
 }
 
 /// `path` as shown to users: like [`crate::source::display_path`], with bytes that are not

@@ -90,7 +90,8 @@ pub enum Origin {
     Tool,
 }
 
-/// One result of a check.
+/// One result of a check. Serializable for the cache ([`crate::cache`]) only: reports build
+/// their own shapes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
     /// Stable rule or check id (`MC002`, `F03`, `Y002`, ...).

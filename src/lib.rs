@@ -7,6 +7,7 @@
 //! [`refs`] (identity and references) → [`policy`] → [`check::Outcome`] → [`report`].
 //! Its API is not stable yet.
 
+pub mod cache;
 pub mod changed;
 pub mod check;
 pub mod codes;
@@ -37,4 +38,5 @@ pub mod scope;
 pub mod source;
 pub mod suggest;
 pub mod suppress;
+pub mod value_codec;
 pub mod yaml;

@@ -22,7 +22,7 @@ use std::hash::Hash;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use xxhash_rust::xxh3::Xxh3;
+use twox_hash::XxHash3_128 as Xxh3;
 
 use crate::finding::Finding;
 use crate::model::Kind;
@@ -74,11 +74,11 @@ impl ReadKey {
             ReadKey::TransfersOf(subscription) => repo.transfers_of(subscription),
         };
         let mut hasher = Xxh3::new();
-        hasher.update(&(indexes.len() as u64).to_le_bytes());
+        hasher.write(&(indexes.len() as u64).to_le_bytes());
         for &index in indexes {
-            hasher.update(&documents[index as usize].to_le_bytes());
+            hasher.write(&documents[index as usize].to_le_bytes());
         }
-        hasher.digest128()
+        hasher.finish_128()
     }
 }
 
@@ -212,8 +212,8 @@ impl Default for Hasher {
 
 impl Hasher {
     pub fn bytes(&mut self, bytes: &[u8]) -> &mut Self {
-        self.0.update(&(bytes.len() as u64).to_le_bytes());
-        self.0.update(bytes);
+        self.0.write(&(bytes.len() as u64).to_le_bytes());
+        self.0.write(bytes);
         self
     }
 
@@ -222,12 +222,12 @@ impl Hasher {
     }
 
     pub fn u128(&mut self, value: u128) -> &mut Self {
-        self.0.update(&value.to_le_bytes());
+        self.0.write(&value.to_le_bytes());
         self
     }
 
     pub fn finish(&self) -> Fingerprint {
-        self.0.digest128()
+        self.0.finish_128()
     }
 }
 

@@ -50,6 +50,10 @@ pub struct CheckOptions {
     /// Measure the time spent in each policy ([`Stats::policy_costs`](crate::outcome::Stats)),
     /// for `check --timings`; off by default.
     pub measure_policies: bool,
+    /// The cache folder ([`crate::cache`]); `None` (the default here) runs without a cache.
+    /// `check` on files sets it (`.channelguard-cache/` at the root, `--cache-dir`,
+    /// `CHANNELGUARD_CACHE_DIR`); `--no-cache`, `test` and `explain` leave it `None`.
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl CheckOptions {
@@ -85,6 +89,7 @@ impl CheckOptions {
             suppressions: Suppressions::default(),
             policy_preconditions: true,
             measure_policies: false,
+            cache_dir: None,
         }
     }
 }

@@ -31,6 +31,11 @@ pub struct Stats {
     /// Policy evaluations that ran, and those reused from the previous run's memo
     /// ([`crate::memo`]).
     pub evaluations: crate::memo::MemoStats,
+    /// What the cache ignored or could not write ([`crate::cache`]), for standard error only:
+    /// a cached run's report is the same as an uncached one's.
+    pub cache_notes: Vec<String>,
+    /// How many files the cache's file layer gave without loading them (`None`: no cache).
+    pub cache_reused: Option<usize>,
 }
 
 impl Stats {

@@ -18,12 +18,13 @@ pub type DocIndex = u32;
 /// Referenced id → the documents naming it.
 type IdIndex = HashMap<Arc<str>, Vec<DocIndex>>;
 
-/// One account document.
-#[derive(Debug)]
+/// One account document. Serializable for the cache's file layer ([`crate::cache`]).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Document {
     pub file: FileId,
     pub kind: Kind,
     pub id: Arc<str>,
+    #[serde(with = "crate::value_codec")]
     pub value: Value,
     pub spans: SpanTable,
     pub head: ByteSpan,
@@ -36,6 +37,7 @@ pub struct Document {
     pub invalid_fields: Vec<String>,
     /// The document as written, when schema validation changed `value` (see
     /// [`crate::schema::SchemaOutcome::written`]).
+    #[serde(with = "crate::value_codec::boxed")]
     pub written: Option<Box<Value>>,
 }
 

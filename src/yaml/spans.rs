@@ -22,7 +22,7 @@ pub(super) const FLAG_PLAIN: u8 = 1;
 pub(super) const FLAG_SKIPPED: u8 = 2;
 pub(super) const FLAG_HAS_KEY: u8 = 4;
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
 pub(super) struct NodeSpan {
     pub(super) span: ByteSpan,
     pub(super) key: ByteSpan,
@@ -36,7 +36,7 @@ pub(super) struct NodeSpan {
 ///
 /// About 20 bytes per node; a pointer is resolved by walking the value and the records in
 /// step, so no pointer strings are stored.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct SpanTable {
     pub(super) nodes: Vec<NodeSpan>,
 }

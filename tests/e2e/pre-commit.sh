@@ -15,6 +15,8 @@ set -euo pipefail
 E2E_NAME=pre-commit
 # shellcheck source=tests/e2e/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+# The hooks use the cache where users have it: .channelguard-cache/ at the repository root.
+unset CHANNELGUARD_CACHE_DIR
 
 if command -v pre-commit >/dev/null 2>&1; then
   pre_commit=$(command -v pre-commit)
@@ -199,6 +201,33 @@ git reset --quiet HEAD -- partners/litware.yaml .bl.yaml ./--baseline=.bl.yaml
 git checkout --quiet -- partners/litware.yaml
 rm -f -- .bl.yaml ./--baseline=.bl.yaml
 
+# --- the incremental cache (issue 16) --------------------------------------------------------------
+# Every hook run above used the default cache, .channelguard-cache/ at the root: warm after the
+# first. It ignores itself in git, and a run with it reports exactly what a --no-cache run does,
+# after an edit too.
+[ -f .channelguard-cache/CACHEDIR.TAG ] || fail "the hook runs left no cache folder at the root"
+if git status --porcelain --untracked-files=all | grep -q channelguard-cache; then
+  fail "git sees the cache folder: $(git status --porcelain --untracked-files=all)"
+fi
+sed -i.bak 's/^quantity: 40$/quantity: 41/' subscriptions/fabrikam-m365-e3.yaml && rm subscriptions/fabrikam-m365-e3.yaml.bak
+sed -i.bak 's/^status: accepted$/status: requested/' customers/fabrikam.yaml && rm customers/fabrikam.yaml.bak
+for format in json human; do
+  set +e
+  "$bin" check --as-of 2024-06-30 --color never --format "$format" . > "$work/cached.$format" 2> "$work/cached.err"
+  cached_status=$?
+  "$bin" check --as-of 2024-06-30 --color never --format "$format" --no-cache . > "$work/cold.$format"
+  cold_status=$?
+  set -e
+  [ "$cached_status" = "$cold_status" ] || fail "exit code $cached_status with the cache, $cold_status without"
+  # The human summary ends with the wall time, the one part that differs between runs.
+  sed -i 's/ in [0-9.]*s\b//' "$work/cached.$format" "$work/cold.$format"
+  cmp -s "$work/cached.$format" "$work/cold.$format" || fail "the cached $format report differs from --no-cache: $(diff "$work/cached.$format" "$work/cold.$format" | head -20)"
+  ! grep -q '^note:' "$work/cached.err" || fail "the cache noted a problem: $(cat "$work/cached.err")"
+done
+grep -q MC002 "$work/cold.json" || fail "the edit that breaks MC002 was not reported"
+git checkout --quiet -- customers/fabrikam.yaml subscriptions/fabrikam-m365-e3.yaml
+step "cache: ignored by git; cached and --no-cache reports identical after an edit (json, human)"
+
 # --- optional: the language: rust hook of this checkout ------------------------------------------
 if [ "${CHANNELGUARD_E2E_RUST_HOOK:-0}" = 1 ]; then
   step "language: rust hook from $checkout (pre-commit builds it with cargo)"
@@ -219,4 +248,4 @@ else
   step "language: rust hook skipped (set CHANNELGUARD_E2E_RUST_HOOK=1 to run it)"
 fi
 
-printf 'PASS: pre-commit end-to-end (refused a violating commit, accepted the fix, file names stay file names)\n'
+printf 'PASS: pre-commit end-to-end (refused a violating commit, accepted the fix, file names stay file names, the cache changes no report)\n'

@@ -44,6 +44,8 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the man page (roff) of channelguard, or of one of its commands
     Manpage(ManpageArgs),
+    /// Manage the incremental cache (`cache clean` removes the cache folder)
+    Cache(CacheCommandArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -234,6 +236,9 @@ pub struct CheckArgs {
     #[command(flatten)]
     pub engine: EngineArgs,
 
+    #[command(flatten)]
+    pub cache: CacheArgs,
+
     /// Positions of `--format` and `--output` (filled from the parse by `main`).
     #[arg(skip)]
     pub positions: FormatPositions,
@@ -365,4 +370,44 @@ pub struct TestArgs {
 
     #[command(flatten)]
     pub engine: EngineArgs,
+}
+
+/// Where `check` keeps its incremental cache.
+#[derive(Args, Debug, Clone, Default)]
+pub struct CacheArgs {
+    /// Cache folder [default: $CHANNELGUARD_CACHE_DIR, else .channelguard-cache at the --root]
+    #[arg(
+        long,
+        value_name = "DIR",
+        help_heading = "Cache",
+        conflicts_with = "no_cache"
+    )]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Run without the cache (neither read nor written); the report is the same either way
+    #[arg(long, help_heading = "Cache")]
+    pub no_cache: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CacheCommandArgs {
+    #[command(subcommand)]
+    pub command: CacheCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CacheCommand {
+    /// Remove the cache folder (only a folder that channelguard created: it holds its marker)
+    Clean(CacheCleanArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CacheCleanArgs {
+    /// Cache folder [default: $CHANNELGUARD_CACHE_DIR, else .channelguard-cache at the --root]
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Repository root whose cache folder is removed (default: the current directory)
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
 }

@@ -33,6 +33,7 @@ pub fn run(mut args: CheckArgs) -> Result<ExitCode, String> {
     options.suppressions.baseline = args.baseline.clone();
     options.suppressions.only = args.only.clone();
     options.suppressions.changed_since = args.changed_since.clone();
+    options.cache_dir = crate::cmd_cache::cache_dir(&args.cache, &options.root);
     options.policy_preconditions = !args.no_policy_preconditions;
     options.measure_policies = args.timings;
     // Output files are checked and their temporary files created before the check runs: a
@@ -41,9 +42,18 @@ pub fn run(mut args: CheckArgs) -> Result<ExitCode, String> {
     let as_of = options.as_of;
     let outcome =
         check::run_with_config(&options, loaded_config.as_ref()).map_err(|e| e.to_string())?;
+    for note in &outcome.stats.cache_notes {
+        eprintln!("note: {}", channelguard::escape::escape_untrusted(note));
+    }
     if args.timings {
         for (stage, took) in &outcome.stats.stages {
             eprintln!("{stage:>28}: {:8.3}s", took.as_secs_f64());
+        }
+        if let Some(reused) = outcome.stats.cache_reused {
+            eprintln!(
+                "{:>28}: {reused} of {} files",
+                "reused from the cache", outcome.stats.files
+            );
         }
         let evaluations = outcome.stats.evaluations;
         eprintln!(

@@ -5,6 +5,7 @@
 
 mod args;
 mod cmd_baseline;
+mod cmd_cache;
 mod cmd_check;
 mod cmd_completions;
 mod cmd_docs;
@@ -63,6 +64,7 @@ fn main() -> ExitCode {
         Command::Docs(args) => cmd_docs::run(args),
         Command::Completions(args) => cmd_completions::run(args),
         Command::Manpage(args) => cmd_manpage::run(args),
+        Command::Cache(args) => cmd_cache::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,512 @@
+//! Hardening tests of the incremental cache (issue 16, docs/security.md "Cache"): a cached run
+//! reports exactly what a `--no-cache` run reports; a damaged, foreign, truncated, outdated,
+//! huge or linked cache file is ignored with a note on stderr and rebuilt; an unwritable cache
+//! folder leaves the run uncached with the same exit code; concurrent runs never tear a layer;
+//! `cache clean` removes only a folder channelguard made. All run the real binary.
+
+mod hardening_support;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use hardening_support::*;
+
+const BOUND: Duration = Duration::from_secs(120);
+
+/// `channelguard check DIR` (cwd DIR, path `.`) with `args`, without the test environment's
+/// cache folder unless `args` names one.
+fn check_in(dir: &Path, format: &str, args: &[&str]) -> Run {
+    let started = Instant::now();
+    let output = assert_cmd::Command::cargo_bin("channelguard")
+        .unwrap()
+        .current_dir(dir)
+        .args(["check", ".", "--as-of", "2024-06-30", "--color", "never"])
+        .args(["--format", format])
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("CHANNELGUARD_CACHE_DIR")
+        .env_remove("CHANNELGUARD_TEST_PANIC_ON")
+        .timeout(Duration::from_secs(300))
+        .output()
+        .unwrap();
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(output.stdout).unwrap(),
+        stderr: String::from_utf8(output.stderr).unwrap(),
+        elapsed: started.elapsed(),
+    }
+}
+
+fn cached(dir: &Path, cache: &Path, format: &str) -> Run {
+    check_in(
+        dir,
+        format,
+        &["--cache-dir", cache.to_str().unwrap(), "--timings"],
+    )
+}
+
+/// How many files the run took from the cache (`--timings` line).
+fn reused(run: &Run) -> usize {
+    let line = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("reused from the cache"))
+        .unwrap_or_else(|| panic!("no reuse line in:\n{}", run.stderr));
+    line.split(':')
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+fn notes(run: &Run) -> Vec<&str> {
+    run.stderr
+        .lines()
+        .filter(|l| l.starts_with("note:"))
+        .collect()
+}
+
+/// The report without the wall time of the human summary line (`… in 0.13s`), the one part
+/// of a report that differs between any two runs.
+fn untimed(report: &str) -> String {
+    let mut out = String::new();
+    for line in report.lines() {
+        let mut line = line.to_string();
+        if line.starts_with("checked ") {
+            let mut from = 0;
+            while let Some(at) = line[from..].find(" in ").map(|a| a + from) {
+                let rest = &line[at + 4..];
+                let digits = rest
+                    .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+                    .unwrap_or(rest.len());
+                if digits > 0 && rest[digits..].starts_with('s') {
+                    line.replace_range(at..at + 4 + digits + 1, "");
+                    break;
+                }
+                from = at + 1;
+            }
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+/// Asserts `run` reported exactly what `reference` (a `--no-cache` run) did.
+fn assert_same(run: &Run, reference: &Run) {
+    assert_eq!(
+        run.code, reference.code,
+        "exit code; stderr:\n{}",
+        run.stderr
+    );
+    assert!(
+        untimed(&run.stdout) == untimed(&reference.stdout),
+        "cached report differs from the --no-cache report:\n--- cached\n{}\n--- uncached\n{}",
+        run.stdout,
+        reference.stdout
+    );
+}
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A repository with findings (a broken reference, a schema error and a bad file) to cache.
+fn repo_with_findings() -> Repo {
+    let repo = Repo::new();
+    repo.write(
+        "customers/c1.yaml",
+        b"kind: Customer\nid: c1\nname: One\ntenant_id: 00000000-0000-4000-9000-000000000001\ncloud: commercial\ntenant_country: US\n",
+    );
+    repo.write(
+        "rels/r1.yaml",
+        b"kind: ResellerRelationship\nid: r1\npartner: partner-10\ncustomer: nobody\nstatus: requested\nrequested_on: 2024-06-10\n",
+    );
+    repo.write("broken.yaml", b"kind: Partner\nid: [unclosed\n");
+    repo
+}
+
+#[test]
+fn cached_runs_report_byte_identical_output_on_the_example_and_the_scenarios() {
+    let cache = tempfile::tempdir().unwrap();
+    let dirs = [
+        repo_root().join("examples/northwind-csp"),
+        repo_root().join("fixtures/scenarios"),
+    ];
+    for dir in &dirs {
+        for format in ["json", "human"] {
+            let cache = cache.path().join(format!(
+                "{}-{format}",
+                dir.file_name().unwrap().to_str().unwrap()
+            ));
+            let reference = check_in(dir, format, &["--no-cache"]);
+            reference.within(BOUND);
+            let cold = cached(dir, &cache, format);
+            cold.within(BOUND);
+            assert_same(&cold, &reference);
+            assert_eq!(reused(&cold), 0);
+            let warm = cached(dir, &cache, format);
+            assert_same(&warm, &reference);
+            assert!(reused(&warm) > 0, "nothing reused:\n{}", warm.stderr);
+            assert!(notes(&warm).is_empty(), "{}", warm.stderr);
+        }
+    }
+    // The runs left nothing in the source tree.
+    for dir in &dirs {
+        assert!(!dir.join(".channelguard-cache").exists());
+    }
+}
+
+#[test]
+fn an_edited_file_is_loaded_again_and_the_rest_reused() {
+    let repo = repo_with_findings();
+    let cache = tempfile::tempdir().unwrap();
+    let cache = cache.path().join("c");
+    cached(repo.root(), &cache, "json");
+    // Fix the reference, break a partner, rename a file, add one with a BOM.
+    repo.write(
+        "rels/r1.yaml",
+        b"kind: ResellerRelationship\nid: r1\npartner: partner-10\ncustomer: c1\nstatus: requested\nrequested_on: 2024-06-10\n",
+    );
+    repo.write(
+        "partners/p11.yaml",
+        b"kind: Partner\nid: partner-11\ncountry: 47\n",
+    );
+    std::fs::rename(
+        repo.path("partners/p12.yaml"),
+        repo.path("partners/renamed.yaml"),
+    )
+    .unwrap();
+    repo.write("bom.yaml", "\u{feff}kind: Partner\nid: bom\n".as_bytes());
+    let warm = cached(repo.root(), &cache, "json");
+    let reference = check_in(repo.root(), "json", &["--no-cache"]);
+    assert_same(&warm, &reference);
+    // Twenty good partners, c1 and broken.yaml unchanged (the renamed file has the same bytes).
+    assert_eq!(reused(&warm), GOOD_FILES + 1, "{}", warm.stderr);
+    let again = cached(repo.root(), &cache, "json");
+    assert_same(&again, &reference);
+    // Every file now: the partners, c1, r1, broken.yaml and bom.yaml.
+    assert_eq!(reused(&again), GOOD_FILES + 4, "{}", again.stderr);
+}
+
+/// Damages `files.bin` with `damage` after a first run, then checks the next run notes it,
+/// reports what `--no-cache` reports and rebuilds the layer (the run after that is clean).
+fn damaged_layer_is_ignored(damage: impl Fn(&Path), expected_note: &str) {
+    let repo = repo_with_findings();
+    let cache = tempfile::tempdir().unwrap();
+    let cache = cache.path().join("c");
+    let reference = check_in(repo.root(), "json", &["--no-cache"]);
+    cached(repo.root(), &cache, "json");
+    damage(&cache.join("files.bin"));
+    let run = cached(repo.root(), &cache, "json");
+    run.within(BOUND);
+    assert_same(&run, &reference);
+    assert_eq!(reused(&run), 0);
+    let found = notes(&run);
+    assert_eq!(found.len(), 1, "{}", run.stderr);
+    assert!(
+        found[0].contains("ignoring the cache file") && found[0].contains(expected_note),
+        "{}",
+        found[0]
+    );
+    let rebuilt = cached(repo.root(), &cache, "json");
+    assert_same(&rebuilt, &reference);
+    assert!(notes(&rebuilt).is_empty(), "{}", rebuilt.stderr);
+    assert!(reused(&rebuilt) > 0);
+}
+
+#[test]
+fn a_corrupt_byte_in_the_layer_is_noticed() {
+    damaged_layer_is_ignored(
+        |path| {
+            let mut bytes = std::fs::read(path).unwrap();
+            let at = bytes.len() - 10;
+            bytes[at] ^= 0x01;
+            std::fs::write(path, bytes).unwrap();
+        },
+        "checksum",
+    );
+}
+
+#[test]
+fn a_truncated_layer_is_noticed() {
+    damaged_layer_is_ignored(
+        |path| {
+            let bytes = std::fs::read(path).unwrap();
+            std::fs::write(path, &bytes[..bytes.len() / 2]).unwrap();
+        },
+        "truncated",
+    );
+}
+
+#[test]
+fn a_layer_of_another_format_version_is_noticed() {
+    damaged_layer_is_ignored(
+        |path| {
+            let mut bytes = std::fs::read(path).unwrap();
+            bytes[8..12].copy_from_slice(&999u32.to_le_bytes());
+            std::fs::write(path, bytes).unwrap();
+        },
+        "another version",
+    );
+}
+
+#[test]
+fn a_foreign_file_in_place_of_the_layer_is_noticed() {
+    damaged_layer_is_ignored(
+        |path| std::fs::write(path, "kind: Partner\nid: not-a-cache\n").unwrap(),
+        "not a channelguard cache file",
+    );
+}
+
+#[test]
+fn a_huge_layer_is_not_read_past_its_bound() {
+    damaged_layer_is_ignored(
+        |path| {
+            // Sparse: 8 GiB on paper, nothing on disk. The bound is 16 MiB plus 8 bytes per
+            // byte of data read, so at most that much is read before it is refused.
+            let file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+            file.set_len(8 << 30).unwrap();
+        },
+        "larger than the limit",
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_layer_that_links_out_of_the_cache_folder_is_not_followed() {
+    let outside = tempfile::tempdir().unwrap();
+    let target = outside.path().join("files.bin");
+    damaged_layer_is_ignored(
+        |path| {
+            // A valid layer, moved outside and linked back: still refused.
+            std::fs::rename(path, &target).unwrap();
+            std::os::unix::fs::symlink(&target, path).unwrap();
+        },
+        "symbolic link",
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_cache_folder_that_is_a_link_is_not_used() {
+    let repo = repo_with_findings();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("real")).unwrap();
+    std::os::unix::fs::symlink(dir.path().join("real"), dir.path().join("link")).unwrap();
+    let reference = check_in(repo.root(), "json", &["--no-cache"]);
+    let run = cached(repo.root(), &dir.path().join("link"), "json");
+    assert_same(&run, &reference);
+    assert!(
+        notes(&run)[0].contains("is a symbolic link"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("real")).unwrap().count(),
+        0
+    );
+}
+
+#[test]
+fn an_unwritable_cache_folder_leaves_the_run_uncached_with_the_same_exit_code() {
+    let repo = repo_with_findings();
+    let reference = check_in(repo.root(), "json", &["--no-cache"]);
+    assert_eq!(reference.code, 1);
+    // A folder that cannot be created (its parent is a file): works for root too.
+    let run = cached(repo.root(), &repo.path("broken.yaml/cache"), "json");
+    assert_same(&run, &reference);
+    assert!(
+        notes(&run)[0].contains("cannot create the cache folder"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        reused(&cached(
+            repo.root(),
+            &repo.path("broken.yaml/cache"),
+            "json"
+        )),
+        0
+    );
+
+    // A read-only folder (only meaningful when not running as root).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("c");
+        cached(repo.root(), &cache, "json");
+        std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o555)).unwrap();
+        let root = std::fs::write(cache.join("probe"), "x").is_ok();
+        repo.write("partners/p10.yaml", good_partner(99).as_bytes());
+        let reference = check_in(repo.root(), "json", &["--no-cache"]);
+        let run = cached(repo.root(), &cache, "json");
+        assert_same(&run, &reference);
+        if !root {
+            assert!(
+                notes(&run)[0].contains("cannot write the cache layer"),
+                "{}",
+                run.stderr
+            );
+        }
+        std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+}
+
+#[test]
+fn concurrent_runs_on_one_cache_never_tear_it() {
+    let repos: Vec<Repo> = (0..4)
+        .map(|k| {
+            let repo = repo_with_findings();
+            for i in 0..30 {
+                repo.write(
+                    &format!("more/p{i}.yaml"),
+                    good_partner(100 * (k + 1) + i).as_bytes(),
+                );
+            }
+            repo
+        })
+        .collect();
+    let references: Vec<Run> = repos
+        .iter()
+        .map(|r| check_in(r.root(), "json", &["--no-cache"]))
+        .collect();
+    let cache = tempfile::tempdir().unwrap();
+    let cache = cache.path().join("shared");
+    for _round in 0..2 {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = repos
+                .iter()
+                .map(|repo| scope.spawn(|| cached(repo.root(), &cache, "json")))
+                .collect();
+            for (handle, reference) in handles.into_iter().zip(&references) {
+                let run = handle.join().unwrap();
+                assert_same(&run, reference);
+                assert!(notes(&run).is_empty(), "{}", run.stderr);
+            }
+        });
+    }
+    // One intact layer (the last writer's) and no temporary left behind.
+    let names: Vec<String> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.starts_with(".tmp-")), "{names:?}");
+    let after = cached(repos[0].root(), &cache, "json");
+    assert!(notes(&after).is_empty(), "{}", after.stderr);
+}
+
+/// `channelguard cache clean ARGS` in `dir`, without the test environment's cache folder.
+fn cache_clean(dir: &Path, args: &[&str]) -> Run {
+    let output = assert_cmd::Command::cargo_bin("channelguard")
+        .unwrap()
+        .current_dir(dir)
+        .args(["cache", "clean"])
+        .args(args)
+        .env_remove("CHANNELGUARD_CACHE_DIR")
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(output.stdout).unwrap(),
+        stderr: String::from_utf8(output.stderr).unwrap(),
+        elapsed: Duration::ZERO,
+    }
+}
+
+#[test]
+fn cache_clean_removes_only_a_folder_channelguard_made() {
+    let repo = repo_with_findings();
+    // The default place: .channelguard-cache at the root, ignored by git through its own
+    // .gitignore and never walked as data.
+    let reference = check_in(repo.root(), "json", &["--no-cache"]);
+    assert!(
+        !repo.path(".channelguard-cache").exists(),
+        "--no-cache writes nothing"
+    );
+    let run = check_in(repo.root(), "json", &[]);
+    assert_same(&run, &reference);
+    let cache = repo.path(".channelguard-cache");
+    assert_eq!(
+        std::fs::read_to_string(cache.join(".gitignore"))
+            .unwrap()
+            .lines()
+            .last(),
+        Some("*")
+    );
+    assert!(cache.join("CACHEDIR.TAG").exists());
+    // Foreign folders are refused and kept, whatever they hold.
+    let foreign = repo.path("documents");
+    std::fs::create_dir(&foreign).unwrap();
+    std::fs::write(foreign.join("thesis.txt"), "years of work").unwrap();
+    std::fs::write(foreign.join("files.bin"), "looks like ours").unwrap();
+    let refused = cache_clean(repo.root(), &["--cache-dir", foreign.to_str().unwrap()]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("is not a channelguard cache folder"),
+        "{}",
+        refused.stderr
+    );
+    assert!(foreign.join("thesis.txt").exists() && foreign.join("files.bin").exists());
+    // A marker copied into a folder does not make the rest of it ours.
+    std::fs::copy(cache.join("CACHEDIR.TAG"), foreign.join("CACHEDIR.TAG")).unwrap();
+    let partial = cache_clean(repo.root(), &["--cache-dir", foreign.to_str().unwrap()]);
+    assert_eq!(partial.code, 2);
+    assert!(foreign.join("thesis.txt").exists());
+    // The real one goes (found from --root).
+    let cleaned = cache_clean(Path::new("."), &["--root", repo.root().to_str().unwrap()]);
+    assert_eq!(cleaned.code, 0, "{}", cleaned.stderr);
+    assert!(!cache.exists());
+}
+
+#[test]
+fn a_changed_schema_or_limit_invalidates_every_cached_file() {
+    let repo = repo_with_findings();
+    let cache = tempfile::tempdir().unwrap();
+    let cache = cache.path().join("c");
+    let schemas = tempfile::tempdir().unwrap();
+    let export = run_in(
+        Path::new("."),
+        &["schemas", "export", schemas.path().to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(export.code, 0, "{}", export.stderr);
+    let dir = schemas.path().to_str().unwrap();
+    let with_schemas = |extra: &[&str]| {
+        let mut args = vec!["--schemas", dir, "--cache-dir", cache.to_str().unwrap()];
+        args.push("--timings");
+        args.extend_from_slice(extra);
+        check_in(repo.root(), "json", &args)
+    };
+    with_schemas(&[]);
+    assert_eq!(reused(&with_schemas(&[])), GOOD_FILES + 3);
+    // A partner's name may now be at most 3 characters: every partner has a schema error.
+    let partner = schemas.path().join("partner.json");
+    let mut schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&partner).unwrap()).unwrap();
+    schema["properties"]["name"]["maxLength"] = 3.into();
+    std::fs::write(&partner, schema.to_string()).unwrap();
+    let run = with_schemas(&[]);
+    assert_eq!(reused(&run), 0, "{}", run.stderr);
+    let reference = check_in(repo.root(), "json", &["--schemas", dir, "--no-cache"]);
+    assert_same(&run, &reference);
+    assert!(
+        reference.stdout.contains("partners/p10.yaml"),
+        "the edit shows"
+    );
+    // Another limit (channelguard.yaml) too.
+    repo.write("channelguard.yaml", b"limits:\n  max_depth: 1\n");
+    let run = with_schemas(&[]);
+    assert_eq!(reused(&run), 0, "{}", run.stderr);
+    assert_same(
+        &run,
+        &check_in(repo.root(), "json", &["--schemas", dir, "--no-cache"]),
+    );
+}
