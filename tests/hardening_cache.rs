@@ -510,3 +510,84 @@ fn a_changed_schema_or_limit_invalidates_every_cached_file() {
         &check_in(repo.root(), "json", &["--schemas", dir, "--no-cache"]),
     );
 }
+
+/// The `evaluations: N run, M reused` line of `--timings`.
+fn evaluations(run: &Run) -> (usize, usize) {
+    let line = run
+        .stderr
+        .lines()
+        .find(|l| l.trim_start().starts_with("evaluations:"))
+        .unwrap_or_else(|| panic!("no evaluations line in:\n{}", run.stderr));
+    let numbers: Vec<usize> = line
+        .split_whitespace()
+        .filter_map(|w| w.trim_end_matches(',').parse().ok())
+        .collect();
+    (numbers[0], numbers[1])
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry.unwrap();
+        let target = to.join(entry.path().strip_prefix(from).unwrap());
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn policy_evaluations_are_reused_from_the_cache_until_a_document_or_policy_changes() {
+    let work = tempfile::tempdir().unwrap();
+    let repo = work.path().join("repo");
+    copy_tree(&repo_root().join("examples/northwind-csp"), &repo);
+    let policies = work.path().join("policies");
+    std::fs::create_dir(&policies).unwrap();
+    std::fs::write(
+        policies.join("X901-note-suspended.rhai"),
+        "//! id: X901\n//! title: suspended subscription\n//! severity: info\n//! kinds: Subscription\n//! rationale: a test policy\n//! remediation: none\nfn check(doc) {\n    if doc.status == \"suspended\" {\n        report(#{pointer: \"/status\", message: \"suspended\"});\n    }\n}\n",
+    )
+    .unwrap();
+    let cache = work.path().join("cache");
+    let run = |format: &str, cached: bool| {
+        let mut args = vec!["--policies", policies.to_str().unwrap(), "--timings"];
+        if cached {
+            args.extend(["--cache-dir", cache.to_str().unwrap()]);
+        } else {
+            args.push("--no-cache");
+        }
+        check_in(&repo, format, &args)
+    };
+    let cold = run("json", true);
+    let (ran, reused) = evaluations(&cold);
+    assert!(ran > 0 && reused == 0, "{}", cold.stderr);
+    let warm = run("json", true);
+    assert_same(&warm, &run("json", false));
+    assert_eq!(evaluations(&warm), (0, ran), "{}", warm.stderr);
+    // One customer file edited (a comment): only the evaluations of its documents, and of
+    // those that looked them up, run again.
+    let edited_file = repo.join("customers/tailspin.yaml");
+    let text = std::fs::read_to_string(&edited_file).unwrap();
+    std::fs::write(&edited_file, format!("{text}# edited\n")).unwrap();
+    let edited = run("human", true);
+    assert_same(&edited, &run("human", false));
+    let (again, kept) = evaluations(&edited);
+    assert!(
+        again > 0 && again < ran / 2 && again + kept == ran,
+        "{}",
+        edited.stderr
+    );
+    // A policy edited: every evaluation runs again (the policies are part of the layer's world).
+    let policy = policies.join("X901-note-suspended.rhai");
+    let text = std::fs::read_to_string(&policy).unwrap();
+    std::fs::write(
+        &policy,
+        text.replace("message: \"suspended\"", "message: \"paused\""),
+    )
+    .unwrap();
+    let changed = run("json", true);
+    assert_same(&changed, &run("json", false));
+    assert_eq!(evaluations(&changed), (ran, 0), "{}", changed.stderr);
+    assert!(notes(&changed).is_empty(), "{}", changed.stderr);
+}
