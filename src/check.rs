@@ -774,7 +774,11 @@ const EVALUATIONS_LAYER: &str = "evaluations";
 /// The largest cache layer read or written: proportional to the repository (a layer holds
 /// about three times the text it was loaded from), with room for a small one.
 fn cache_bound(text_bytes: u64) -> u64 {
-    (16u64 << 20).saturating_add(text_bytes.saturating_mul(8))
+    // At least 1 GiB: a run over part of a repository must not take the layers a run over all
+    // of it wrote for damage (it reads them, uses what fits and rewrites them).
+    (16u64 << 20)
+        .saturating_add(text_bytes.saturating_mul(8))
+        .max(1 << 30)
 }
 
 /// The world of the cache's file layer: what a file's loading depends on besides its bytes
@@ -795,6 +799,7 @@ fn file_world(options: &CheckOptions, schema_sources: &SourceMap) -> crate::cach
         world.add("schema-text", file.text.as_bytes());
     }
     world.add("limits", format!("{:?}", options.limits).as_bytes());
+    world.add("test-hooks", crate::fault::test_hooks().as_bytes());
     world.finish()
 }
 

@@ -2,6 +2,23 @@
 //! the two things the loading stage and the policy stage both need when a worker panics. It
 //! depends on nothing in the crate, so neither stage reaches into the other for it.
 
+/// The test hooks set for this process (debug builds; empty in release builds): part of every
+/// cache world, since a hook changes what a run does (a cached result would skip the panic or
+/// the stack probe a test asks for).
+pub fn test_hooks() -> String {
+    #[cfg(debug_assertions)]
+    {
+        ["CHANNELGUARD_TEST_PANIC_ON", "CHANNELGUARD_TEST_STACK_KIB"]
+            .iter()
+            .map(|name| format!("{name}={:?};", std::env::var(name).ok()))
+            .collect()
+    }
+    #[cfg(not(debug_assertions))]
+    {
+        String::new()
+    }
+}
+
 /// Fault injection for tests, compiled into debug builds only:
 /// `CHANNELGUARD_TEST_PANIC_ON=<file name>` panics while loading that data file, and
 /// `CHANNELGUARD_TEST_PANIC_ON=policy:<file name>` while running a policy on its documents.

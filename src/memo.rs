@@ -416,17 +416,7 @@ mod tests {
             ));
             for doc in crate::yaml::load(text, 0, file, &Limits::default()).documents {
                 let kind = Kind::parse(doc.value["kind"].as_str().unwrap()).unwrap();
-                documents.push(Document {
-                    file,
-                    kind,
-                    id: Arc::from(doc.value["id"].as_str().unwrap()),
-                    value: doc.value,
-                    spans: doc.spans,
-                    head: doc.head,
-                    checkable: true,
-                    invalid_fields: Vec::new(),
-                    written: None,
-                });
+                documents.push(Document::sound(file, kind, doc));
             }
         }
         (Repository::new(documents), sources)

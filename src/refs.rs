@@ -229,17 +229,7 @@ mod tests {
                     &crate::limits::Limits::default(),
                 );
                 let doc = loaded.documents.remove(0);
-                Document {
-                    file: crate::source::FileId(0),
-                    kind: Kind::Customer,
-                    id: std::sync::Arc::from(id.as_str()),
-                    value: doc.value,
-                    spans: doc.spans,
-                    head: doc.head,
-                    checkable: true,
-                    invalid_fields: Vec::new(),
-                    written: None,
-                }
+                Document::sound(crate::source::FileId(0), Kind::Customer, doc)
             })
             .collect();
         let repo = Repository::new(docs);

@@ -42,6 +42,23 @@ pub struct Document {
 }
 
 impl Document {
+    /// A sound document (checkable, no invalid field, as written) from what the loader gave:
+    /// the fixtures of unit tests.
+    #[cfg(test)]
+    pub fn sound(file: FileId, kind: Kind, loaded: crate::yaml::LoadedDocument) -> Document {
+        Document {
+            file,
+            kind,
+            id: Arc::from(loaded.value["id"].as_str().unwrap_or_default()),
+            value: loaded.value,
+            spans: loaded.spans,
+            head: loaded.head,
+            checkable: true,
+            invalid_fields: Vec::new(),
+            written: None,
+        }
+    }
+
     pub fn reference(&self) -> DocumentRef {
         DocumentRef {
             kind: self.kind,

@@ -18,7 +18,7 @@ use channelguard::report::github::GithubReporter;
 use channelguard::report::junit::JunitReporter;
 use channelguard::report::sarif::SarifReporter;
 use channelguard::report::{Report, Reporter};
-use hardening_support::git;
+use hardening_support::{copy_tree, git};
 use serde_json::Value;
 
 const REPO: &str = "tests/data/ci-repo";
@@ -168,7 +168,7 @@ fn sarif_lists_waived_findings_as_external_suppressions() {
 fn sarif_fingerprints_do_not_depend_on_lines() {
     let before = outcome();
     let dir = tempfile::tempdir().unwrap();
-    copy_dir(Path::new(REPO), dir.path());
+    copy_tree(Path::new(REPO), dir.path());
     let litware = dir.path().join("partners/litware.yaml");
     let text = std::fs::read_to_string(&litware).unwrap();
     std::fs::write(&litware, format!("# moved down\n\n{text}")).unwrap();
@@ -221,7 +221,7 @@ fn junit_has_a_testcase_per_document() {
 #[test]
 fn junit_puts_findings_outside_documents_on_their_file() {
     let dir = tempfile::tempdir().unwrap();
-    copy_dir(Path::new(REPO), dir.path());
+    copy_tree(Path::new(REPO), dir.path());
     std::fs::write(
         dir.path().join("broken.yaml"),
         "kind: Partner\nid: [unclosed\n",
@@ -286,20 +286,8 @@ fn check_fixture(dir: &Path, extra: &[&str]) -> std::process::Output {
 
 fn fixture_copy() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    copy_dir(Path::new(REPO), dir.path());
+    copy_tree(Path::new(REPO), dir.path());
     dir
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    for entry in walkdir::WalkDir::new(from) {
-        let entry = entry.unwrap();
-        let target = to.join(entry.path().strip_prefix(from).unwrap());
-        if entry.file_type().is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }
 
 fn text(bytes: &[u8]) -> String {

@@ -25,6 +25,7 @@ fn check_in(dir: &Path, format: &str, args: &[&str]) -> Run {
         .args(args)
         .env("NO_COLOR", "1")
         .env_remove("CHANNELGUARD_CACHE_DIR")
+        .env_remove("CHANNELGUARD_NO_CACHE")
         .env_remove("CHANNELGUARD_TEST_PANIC_ON")
         .timeout(Duration::from_secs(300))
         .output()
@@ -408,6 +409,7 @@ fn cache_clean(dir: &Path, args: &[&str]) -> Run {
         .args(["cache", "clean"])
         .args(args)
         .env_remove("CHANNELGUARD_CACHE_DIR")
+        .env_remove("CHANNELGUARD_NO_CACHE")
         .timeout(Duration::from_secs(60))
         .output()
         .unwrap();
@@ -525,18 +527,6 @@ fn evaluations(run: &Run) -> (usize, usize) {
     (numbers[0], numbers[1])
 }
 
-fn copy_tree(from: &Path, to: &Path) {
-    for entry in walkdir::WalkDir::new(from) {
-        let entry = entry.unwrap();
-        let target = to.join(entry.path().strip_prefix(from).unwrap());
-        if entry.file_type().is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
 #[test]
 fn policy_evaluations_are_reused_from_the_cache_until_a_document_or_policy_changes() {
     let work = tempfile::tempdir().unwrap();
@@ -590,4 +580,47 @@ fn policy_evaluations_are_reused_from_the_cache_until_a_document_or_policy_chang
     assert_same(&changed, &run("json", false));
     assert_eq!(evaluations(&changed), (ran, 0), "{}", changed.stderr);
     assert!(notes(&changed).is_empty(), "{}", changed.stderr);
+}
+
+#[test]
+fn channelguard_no_cache_in_the_environment_runs_without_the_cache() {
+    let repo = repo_with_findings();
+    let cache = tempfile::tempdir().unwrap();
+    let cache = cache.path().join("c");
+    let output = assert_cmd::Command::cargo_bin("channelguard")
+        .unwrap()
+        .current_dir(repo.root())
+        .args([
+            "check",
+            ".",
+            "--as-of",
+            "2024-06-30",
+            "--format",
+            "json",
+            "--timings",
+        ])
+        .args(["--cache-dir", cache.to_str().unwrap()])
+        .env("CHANNELGUARD_NO_CACHE", "1")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(!stderr.contains("reused from the cache"), "{stderr}");
+    assert!(!cache.exists(), "the cache folder was created");
+    // `0` and `false` leave the cache on.
+    for off in ["0", "false"] {
+        let run = assert_cmd::Command::cargo_bin("channelguard")
+            .unwrap()
+            .current_dir(repo.root())
+            .args(["check", ".", "--as-of", "2024-06-30", "--format", "json"])
+            .args(["--cache-dir", cache.to_str().unwrap()])
+            .env("CHANNELGUARD_NO_CACHE", off)
+            .output()
+            .unwrap();
+        assert_eq!(run.status.code(), Some(1));
+        assert!(
+            cache.join("files.bin").exists(),
+            "CHANNELGUARD_NO_CACHE={off}"
+        );
+    }
 }

@@ -28,6 +28,16 @@ pub const DEFAULT_DIR_NAME: &str = ".channelguard-cache";
 /// `CHANNELGUARD_CACHE_DIR`: where the cache goes when no `--cache-dir` is given (tests point
 /// it at a temporary folder so that runs on fixtures leave nothing in the source tree).
 pub const DIR_ENV: &str = "CHANNELGUARD_CACHE_DIR";
+/// `CHANNELGUARD_NO_CACHE`: any value but empty, `0` or `false` runs without the cache, as
+/// `--no-cache` does (CI jobs that must not write into the checkout; the test suite, so that
+/// tests running at the same time never share a cache).
+pub const NO_CACHE_ENV: &str = "CHANNELGUARD_NO_CACHE";
+
+/// Whether `CHANNELGUARD_NO_CACHE` turns the cache off.
+pub fn disabled_by_environment() -> bool {
+    std::env::var_os(NO_CACHE_ENV)
+        .is_some_and(|v| !v.is_empty() && v != "0" && !v.eq_ignore_ascii_case("false"))
+}
 /// Bumped whenever the layout of any layer changes.
 pub const FORMAT_VERSION: u32 = 1;
 const MAGIC: &[u8; 8] = b"CGCACHE\0";

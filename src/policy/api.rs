@@ -992,18 +992,7 @@ mod tests {
             .map(|(kind, text)| {
                 let mut loaded = crate::yaml::load(text, 0, FileId(0), &Limits::default());
                 let doc = loaded.documents.remove(0);
-                let id = doc.value["id"].as_str().unwrap().to_string();
-                let mut doc = Document {
-                    file: FileId(0),
-                    kind: *kind,
-                    id: Arc::from(id.as_str()),
-                    value: doc.value,
-                    spans: doc.spans,
-                    head: doc.head,
-                    checkable: true,
-                    invalid_fields: Vec::new(),
-                    written: None,
-                };
+                let mut doc = Document::sound(FileId(0), *kind, doc);
                 edit(&mut doc);
                 doc
             })

@@ -16,7 +16,7 @@ E2E_NAME=pre-commit
 # shellcheck source=tests/e2e/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 # The hooks use the cache where users have it: .channelguard-cache/ at the repository root.
-unset CHANNELGUARD_CACHE_DIR
+unset CHANNELGUARD_CACHE_DIR CHANNELGUARD_NO_CACHE
 
 if command -v pre-commit >/dev/null 2>&1; then
   pre_commit=$(command -v pre-commit)

@@ -10,7 +10,7 @@ use channelguard::cache;
 /// The cache folder of a `check`: `None` under `--no-cache`; else `--cache-dir`, else a
 /// non-empty `CHANNELGUARD_CACHE_DIR`, else `.channelguard-cache` at the repository root.
 pub fn cache_dir(args: &CacheArgs, root: &Path) -> Option<PathBuf> {
-    if args.no_cache {
+    if args.no_cache || cache::disabled_by_environment() {
         return None;
     }
     Some(configured(args.cache_dir.as_deref(), root))
