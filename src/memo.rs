@@ -150,6 +150,10 @@ pub struct Memo {
     pub world: Fingerprint,
     /// File names by file id of the run that made the memo.
     pub files: Vec<String>,
+    /// The digest of every document's fingerprint, in order ([`documents_digest`]): when this
+    /// run's is the same, the repository is the same, so every query answers as it did and no
+    /// entry's read set needs checking.
+    pub documents: Fingerprint,
     /// Stored as a list of pairs: formats such as JSON have no tuple keys.
     #[serde(with = "pairs")]
     pub entries: EntryMap,
@@ -242,6 +246,17 @@ pub struct DocumentIdentities {
     pub places: Vec<DocPlace>,
     /// Place → index in this run.
     pub by_place: HashMap<DocPlace, DocIndex>,
+}
+
+/// The digest of the documents' fingerprints in repository order: equal digests mean the same
+/// documents in the same files and places, hence the same index and the same query answers.
+pub fn documents_digest(fingerprints: &[Fingerprint]) -> Fingerprint {
+    let mut hasher = Hasher::default();
+    hasher.bytes(&(fingerprints.len() as u64).to_le_bytes());
+    for &print in fingerprints {
+        hasher.u128(print);
+    }
+    hasher.finish()
 }
 
 /// Fingerprints every document of `repo` (see the module docs).
@@ -433,6 +448,16 @@ mod tests {
     }
 
     #[test]
+    fn the_documents_digest_changes_with_any_document_and_with_their_order() {
+        let digest = documents_digest(&[1, 2, 3]);
+        assert_eq!(digest, documents_digest(&[1, 2, 3]));
+        assert_ne!(digest, documents_digest(&[1, 3, 2]));
+        assert_ne!(digest, documents_digest(&[1, 2, 4]));
+        assert_ne!(digest, documents_digest(&[1, 2]));
+        assert_ne!(documents_digest(&[]), documents_digest(&[0]));
+    }
+
+    #[test]
     fn documents_differ_by_file_name_content_ordinal_and_validity() {
         let (r, s) = repo(&[("a.yaml", CUSTOMER), ("b.yaml", SUBS)]);
         let base = document_identities(&r, &s);
@@ -488,6 +513,7 @@ mod tests {
         let mut memo = Memo {
             world: u128::MAX - 1,
             files: file_table(&s),
+            documents: 0,
             entries: EntryMap::default(),
         };
         memo.entries.insert(

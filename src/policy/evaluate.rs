@@ -63,6 +63,8 @@ struct Previous<'a> {
     files: Vec<Option<crate::source::FileId>>,
     /// The memo's file ids are this run's (no file was added, removed or renamed).
     same_files: bool,
+    /// Every document is as it was (same digest of fingerprints): no read set needs checking.
+    same_documents: bool,
 }
 
 /// What one policy cost in a run.
@@ -150,6 +152,7 @@ impl PolicySet {
             let memo = record.then(|| Memo {
                 world,
                 files: files_now,
+                documents: 0,
                 entries: memo::EntryMap::default(),
             });
             return (EvalOutcome::default(), memo);
@@ -157,13 +160,17 @@ impl PolicySet {
         let previous_memo = request
             .previous
             .filter(|m| m.world == world && !m.is_empty());
+        let identities =
+            (record || previous_memo.is_some()).then(|| memo::document_identities(&repo, sources));
+        let documents_digest = identities
+            .as_ref()
+            .map_or(0, |ids| memo::documents_digest(&ids.fingerprints));
         let previous = previous_memo.as_ref().map(|memo| Previous {
             memo,
             files: memo::map_files(&memo.files, sources),
             same_files: memo.files == files_now,
+            same_documents: memo.documents == documents_digest,
         });
-        let identities =
-            (record || previous.is_some()).then(|| memo::document_identities(&repo, sources));
         let policy_keys: Vec<memo::Fingerprint> = self
             .policies
             .iter()
@@ -512,6 +519,7 @@ impl PolicySet {
             Memo {
                 world,
                 files: files_now,
+                documents: documents_digest,
                 entries,
             }
         });
@@ -792,10 +800,11 @@ fn reusable<'m>(
     ids: &memo::DocumentIdentities,
 ) -> Option<(Vec<Finding>, &'m [u16], Option<api::Skipped>)> {
     let entry = previous.memo.entries.get(&key)?;
-    let unchanged = entry
-        .reads
-        .iter()
-        .all(|(read, print)| read.fingerprint(repo, &ids.fingerprints) == *print);
+    let unchanged = previous.same_documents
+        || entry
+            .reads
+            .iter()
+            .all(|(read, print)| read.fingerprint(repo, &ids.fingerprints) == *print);
     if !unchanged {
         return None;
     }
