@@ -477,22 +477,11 @@ mod tests {
     use super::*;
     use crate::limits::Limits;
     use crate::source::FileId;
-    use std::sync::Arc;
 
     fn doc(yaml: &str, invalid: &[&str]) -> Document {
         let mut loaded = crate::yaml::load(yaml, 0, FileId(0), &Limits::default());
         let loaded = loaded.documents.remove(0);
-        let mut doc = Document {
-            file: FileId(0),
-            kind: Kind::Subscription,
-            id: Arc::from("s1"),
-            value: loaded.value,
-            spans: loaded.spans,
-            head: loaded.head,
-            checkable: true,
-            invalid_fields: Vec::new(),
-            written: None,
-        };
+        let mut doc = Document::sound(FileId(0), Kind::Subscription, loaded);
         for field in invalid {
             doc.mark_invalid(field);
         }
