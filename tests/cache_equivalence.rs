@@ -137,6 +137,20 @@ struct World {
     preconditions: bool,
 }
 
+impl World {
+    /// The example's world: the as-of date of the fixtures, the test policy, built-in schemas,
+    /// pre-conditions on.
+    fn example() -> World {
+        World {
+            as_of: "2024-06-30",
+            status: "active",
+            policy: POLICY.to_string(),
+            schemas: None,
+            preconditions: true,
+        }
+    }
+}
+
 fn options(dir: &Path, world: &World) -> check::Prepared {
     std::fs::write(
         dir.join("channelguard.yaml"),
@@ -325,13 +339,7 @@ fn memo_runs_report_exactly_what_cold_runs_report_after_random_edits() {
         let mut rng = Rng(seed);
         let dir = tempfile::tempdir().unwrap();
         let mut tree = read_example(seed % 2 == 0);
-        let mut world = World {
-            as_of: "2024-06-30",
-            status: "active",
-            policy: POLICY.to_string(),
-            schemas: None,
-            preconditions: true,
-        };
+        let mut world = World::example();
         write_tree(dir.path(), &tree, &world.policy);
         let (mut memo, _, _) = compare(dir.path(), &world, None, "the first run");
         let mut history = Vec::new();
@@ -359,11 +367,8 @@ fn counts_after(split: bool, change: impl FnOnce(&mut Tree)) -> (usize, usize, u
     let dir = tempfile::tempdir().unwrap();
     let mut tree = read_example(split);
     let world = World {
-        as_of: "2024-06-30",
-        status: "active",
-        policy: POLICY.to_string(),
-        schemas: None,
         preconditions: false,
+        ..World::example()
     };
     write_tree(dir.path(), &tree, &world.policy);
     let (memo, total, _) = compare(dir.path(), &world, None, "the first run");
@@ -443,13 +448,7 @@ fn a_renamed_file_reruns_its_documents_and_what_read_them() {
 fn a_memo_of_another_world_is_not_used() {
     let dir = tempfile::tempdir().unwrap();
     let tree = read_example(false);
-    let mut world = World {
-        as_of: "2024-06-30",
-        status: "active",
-        policy: POLICY.to_string(),
-        schemas: None,
-        preconditions: true,
-    };
+    let mut world = World::example();
     write_tree(dir.path(), &tree, &world.policy);
     let (memo, total, _) = compare(dir.path(), &world, None, "the first run");
     world.as_of = "2024-07-01";

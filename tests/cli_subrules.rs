@@ -215,24 +215,25 @@ fn a_baseline_entry_under_the_parent_id_still_suppresses_the_sub_rule_finding_wi
     assert_eq!(all.matches(note).count(), 1, "{all}");
 }
 
+/// `check --root REPO REPO --format FORMAT`, run from the crate directory, not the repository.
+fn check_from_elsewhere(repo: &Repo, format: &str) -> Run {
+    let root = repo.root().to_str().unwrap();
+    let args = [
+        "check",
+        "--as-of",
+        "2024-06-30",
+        "--root",
+        root,
+        root,
+        "--format",
+        format,
+    ];
+    run_in(Path::new("."), &args, &[])
+}
+
 #[test]
 fn sarif_has_one_rule_per_sub_id_and_results_point_at_it() {
-    let repo = mc002_repo(None);
-    let root = repo.root().to_str().unwrap();
-    let run = run_in(
-        Path::new("."),
-        &[
-            "check",
-            "--as-of",
-            "2024-06-30",
-            "--root",
-            root,
-            root,
-            "--format",
-            "sarif",
-        ],
-        &[],
-    );
+    let run = check_from_elsewhere(&mc002_repo(None), "sarif");
     run.within(LONG);
     let sarif: Value = serde_json::from_str(&run.stdout).unwrap();
     let sarif_run = &sarif["runs"][0];
@@ -265,22 +266,7 @@ fn sarif_has_one_rule_per_sub_id_and_results_point_at_it() {
 
 #[test]
 fn github_annotations_name_the_sub_rule_title() {
-    let repo = mc002_repo(None);
-    let root = repo.root().to_str().unwrap();
-    let run = run_in(
-        Path::new("."),
-        &[
-            "check",
-            "--as-of",
-            "2024-06-30",
-            "--root",
-            root,
-            root,
-            "--format",
-            "github",
-        ],
-        &[],
-    );
+    let run = check_from_elsewhere(&mc002_repo(None), "github");
     run.within(LONG);
     let line = run
         .stdout
