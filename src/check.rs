@@ -581,11 +581,7 @@ fn run_in_pool(
             let world = run_world(file_world, options, &policies.sources);
             memo.previous = store.load_layer::<Memo>(EVALUATIONS_LAYER, &world);
             memo.record = true;
-            let before = memo
-                .previous
-                .as_ref()
-                .map(|m| (m.entries.len(), m.files.clone()));
-            evaluations_cache = Some((world, before));
+            evaluations_cache = Some(world);
             lap("cache: load the evaluations");
         }
     }
@@ -627,12 +623,10 @@ fn run_in_pool(
     memo.previous = recorded;
     findings.extend(evaluated.findings);
     lap("policies");
-    if let (Some((world, before)), Some((store, _, _))) = (evaluations_cache, &cache) {
+    if let (Some(world), Some((store, _, _))) = (evaluations_cache, &cache) {
         if let Some(recorded) = memo.previous.take() {
             // Nothing ran and nothing was dropped: the layer on disk is already this run's.
-            let unchanged = evaluated.memo_stats.run == 0
-                && before == Some((recorded.entries.len(), recorded.files.clone()));
-            if !unchanged {
+            if !evaluated.memo_stats.memo_unchanged {
                 store.save_layer(EVALUATIONS_LAYER, &world, &recorded);
             }
         }

@@ -203,6 +203,9 @@ pub struct MemoStats {
     pub run: usize,
     /// Evaluations whose results came from the previous run's memo.
     pub reused: usize,
+    /// The recorded memo is the previous one as it was (nothing ran, no entry dropped, the same
+    /// files): a store need not write it again.
+    pub memo_unchanged: bool,
 }
 
 /// Hashes `value`'s parts with a length prefix each, so that concatenations cannot collide.

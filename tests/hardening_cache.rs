@@ -16,12 +16,25 @@ const BOUND: Duration = Duration::from_secs(120);
 /// `channelguard check DIR` (cwd DIR, path `.`) with `args`, without the test environment's
 /// cache folder unless `args` names one.
 fn check_in(dir: &Path, format: &str, args: &[&str]) -> Run {
+    let check = [
+        "check",
+        ".",
+        "--as-of",
+        "2024-06-30",
+        "--color",
+        "never",
+        "--format",
+        format,
+    ];
+    channelguard(dir, &[&check[..], args].concat())
+}
+
+/// `channelguard ARGS` in `dir`, without the test environment's cache settings.
+fn channelguard(dir: &Path, args: &[&str]) -> Run {
     let started = Instant::now();
     let output = assert_cmd::Command::cargo_bin("channelguard")
         .unwrap()
         .current_dir(dir)
-        .args(["check", ".", "--as-of", "2024-06-30", "--color", "never"])
-        .args(["--format", format])
         .args(args)
         .env("NO_COLOR", "1")
         .env_remove("CHANNELGUARD_CACHE_DIR")
@@ -403,22 +416,7 @@ fn concurrent_runs_on_one_cache_never_tear_it() {
 
 /// `channelguard cache clean ARGS` in `dir`, without the test environment's cache folder.
 fn cache_clean(dir: &Path, args: &[&str]) -> Run {
-    let output = assert_cmd::Command::cargo_bin("channelguard")
-        .unwrap()
-        .current_dir(dir)
-        .args(["cache", "clean"])
-        .args(args)
-        .env_remove("CHANNELGUARD_CACHE_DIR")
-        .env_remove("CHANNELGUARD_NO_CACHE")
-        .timeout(Duration::from_secs(60))
-        .output()
-        .unwrap();
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8(output.stdout).unwrap(),
-        stderr: String::from_utf8(output.stderr).unwrap(),
-        elapsed: Duration::ZERO,
-    }
+    channelguard(dir, &[&["cache", "clean"][..], args].concat())
 }
 
 #[test]
@@ -552,9 +550,16 @@ fn policy_evaluations_are_reused_from_the_cache_until_a_document_or_policy_chang
     let cold = run("json", true);
     let (ran, reused) = evaluations(&cold);
     assert!(ran > 0 && reused == 0, "{}", cold.stderr);
+    let layer = cache.join("evaluations.bin");
+    let written = std::fs::metadata(&layer).unwrap().modified().unwrap();
     let warm = run("json", true);
     assert_same(&warm, &run("json", false));
     assert_eq!(evaluations(&warm), (0, ran), "{}", warm.stderr);
+    // Nothing ran and nothing changed: the layer is not written again.
+    assert_eq!(
+        std::fs::metadata(&layer).unwrap().modified().unwrap(),
+        written
+    );
     // One customer file edited (a comment): only the evaluations of its documents, and of
     // those that looked them up, run again.
     let edited_file = repo.join("customers/tailspin.yaml");

@@ -500,7 +500,9 @@ impl PolicySet {
                         .as_ref()
                         .map(|ids| ids.fingerprints.iter().copied().collect())
                         .unwrap_or_default();
+                    let same_digest = memo.documents == documents_digest;
                     let mut entries = memo.entries;
+                    let before = entries.len();
                     entries.retain(|(policy, document), entry| {
                         policy_keys.contains(policy)
                             && documents.contains(document)
@@ -509,6 +511,11 @@ impl PolicySet {
                     for key in &unrecorded {
                         entries.remove(key);
                     }
+                    outcome.memo_stats.memo_unchanged = same_files
+                        && same_digest
+                        && recorded.is_empty()
+                        && unrecorded.is_empty()
+                        && entries.len() == before;
                     entries
                 }
                 None => {
