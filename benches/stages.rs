@@ -257,6 +257,7 @@ fn fixture() -> &'static Fixture {
             evaluations: Default::default(),
             cache_notes: Vec::new(),
             cache_reused: None,
+            replayed: false,
         };
         let bytes: usize = files.iter().map(|f| f.text.len()).sum();
         eprintln!(
@@ -274,7 +275,8 @@ fn fixture() -> &'static Fixture {
             stats,
             policies: policies.policies.iter().map(|p| p.meta.clone()).collect(),
             reached: evaluated.reached,
-            repository,
+            documents: channelguard::outcome::DocumentEntry::of(&repository),
+            repository: Some(repository),
             suppressed: Default::default(),
         };
         Fixture {
@@ -347,7 +349,7 @@ fn policies(bencher: Bencher, threads: usize) {
     bencher.bench(|| {
         pool.install(|| {
             f.policies.evaluate(
-                Arc::clone(&f.outcome.repository),
+                Arc::clone(f.outcome.repository.as_ref().expect("a fresh run")),
                 &f.context,
                 &f.outcome.sources,
             )

@@ -423,7 +423,10 @@ pub fn human_render(data: &[u8]) {
         policies: Vec::new(),
         reached: Default::default(),
         suppressed: Default::default(),
-        repository: Arc::new(channelguard::repository::Repository::new(Vec::new())),
+        documents: Vec::new(),
+        repository: Some(Arc::new(channelguard::repository::Repository::new(
+            Vec::new(),
+        ))),
     };
     let report = Report {
         outcome: &outcome,

@@ -92,7 +92,6 @@ impl Selection {
     /// How many documents of the repository lie in the selected files.
     pub fn documents_in_files(&self, outcome: &Outcome) -> usize {
         outcome
-            .repository
             .documents
             .iter()
             .filter(|d| self.files.contains(&d.file))
@@ -141,10 +140,10 @@ pub fn under_paths(outcome: &Outcome, paths: &[PathBuf]) -> Selection {
 impl Selection {
     /// Adds every document of the selected files.
     fn add_documents_of_files(&mut self, outcome: &Outcome) {
-        for document in &outcome.repository.documents {
-            if self.files.contains(&document.file) {
+        for entry in &outcome.documents {
+            if self.files.contains(&entry.file) {
                 self.documents
-                    .insert((document.reference().kind, Arc::clone(&document.id)));
+                    .insert((entry.document.kind, Arc::clone(&entry.document.id)));
             }
         }
     }
@@ -160,11 +159,11 @@ pub fn only_files(outcome: &Outcome, files: &[PathBuf]) -> Selection {
             selection.files.insert(id);
         }
     }
-    for document in &outcome.repository.documents {
-        if selection.files.contains(&document.file) {
+    for entry in &outcome.documents {
+        if selection.files.contains(&entry.file) {
             selection
                 .documents
-                .insert((document.reference().kind, Arc::clone(&document.id)));
+                .insert((entry.document.kind, Arc::clone(&entry.document.id)));
         }
     }
     selection
@@ -232,13 +231,22 @@ pub fn changed_against(
             same.insert(id);
         }
     }
-    for document in &outcome.repository.documents {
+    // A run with `--changed-since` is never replayed from the cache: the values are there.
+    let Some(repository) = outcome.repository.as_deref() else {
+        for entry in &outcome.documents {
+            selection
+                .documents
+                .insert((entry.document.kind, Arc::clone(&entry.document.id)));
+        }
+        return selection;
+    };
+    for document in &repository.documents {
         // A document of a file git reports unchanged is as it was, without reading it again.
         let changed = !same.contains(&document.file) && {
             let key = (document.kind.as_str().to_string(), document.id.to_string());
             before.documents.get(&key) != Some(document.as_written())
         };
-        if changed || references_a_removed_document(document, before, &outcome.repository) {
+        if changed || references_a_removed_document(document, before, repository) {
             selection
                 .documents
                 .insert((document.reference().kind, Arc::clone(&document.id)));

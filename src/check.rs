@@ -22,6 +22,7 @@ use crate::input::ReadScope;
 use crate::model::Kind;
 use crate::suppress;
 
+use crate::cache::replay::Replay;
 use crate::memo::Memo;
 pub use crate::options::{CheckOptions, MemoryInput};
 pub use crate::outcome::{Outcome, Stats};
@@ -137,7 +138,8 @@ fn config_errors(config: &LoadedConfig, mut findings: Vec<Finding>) -> Outcome {
         stats: Stats::default(),
         policies: Vec::new(),
         reached: std::collections::BTreeMap::new(),
-        repository: Arc::new(Repository::new(Vec::new())),
+        documents: Vec::new(),
+        repository: Some(Arc::new(Repository::new(Vec::new()))),
         suppressed: Default::default(),
     }
 }
@@ -387,6 +389,65 @@ fn run_in_pool(
     .map_err(CheckError::Schemas)?;
     let schemas = loaded_schemas.set;
 
+    // The stamps of the files on disk, taken before they are read: when they are those the
+    // cache's replay layer recorded, the last run's result is replayed.
+    let stamps = options
+        .cache_dir
+        .as_ref()
+        .map(|_| crate::cache::replay::stamp_files(&candidates[..on_disk]));
+    let mut early_store = None;
+    if let (Some(dir), Some(stamps)) = (options.cache_dir.as_deref(), &stamps) {
+        // A caller's own memo wants this run's memo back; `--changed-since` needs every
+        // document's value; a file without a stamp may have changed.
+        let replayable = memory.is_empty()
+            && !memo.record
+            && options.suppressions.changed_since.is_none()
+            && stamps.iter().all(Option::is_some);
+        if replayable {
+            let bytes = stamps.iter().flatten().map(|s| s.size).sum();
+            let store = crate::cache::Store::open(dir, cache_bound(bytes));
+            let policies = match early_policies.take() {
+                Some(policies) => policies,
+                None => load_policies(options)?,
+            };
+            let world = crate::cache::replay::world(
+                &run_world(
+                    &file_world(options, &schema_sources),
+                    options,
+                    &policies.sources,
+                ),
+                &candidates,
+                &discovery.skipped,
+            );
+            let replay = store
+                .load_layer::<Replay>(crate::cache::replay::LAYER, &world)
+                .filter(|replay| replay.matches(stamps));
+            if let Some(texts) = replay
+                .as_ref()
+                .and_then(|replay| replay_texts(replay, &candidates, first_data, options))
+            {
+                lap("cache: replay the last run");
+                let replay = replay.expect("texts come from a replay");
+                let mut outcome = replayed_outcome(
+                    replay,
+                    texts,
+                    &candidates,
+                    &unreadable,
+                    schema_sources,
+                    policies,
+                    options,
+                    config,
+                );
+                outcome.stats.cache_notes = store.take_notes();
+                outcome.stats.skipped = discovery.skipped;
+                outcome.stats.elapsed = started.elapsed();
+                outcome.stats.stages = stages;
+                return Ok(outcome);
+            }
+            early_policies = Some(policies);
+            early_store = Some(store);
+        }
+    }
     // Read every file on disk first: the cache's size bound is proportional to the bytes read.
     let reads: Vec<Option<discover::ReadOutcome>> = candidates[..on_disk]
         .par_iter()
@@ -404,8 +465,10 @@ fn run_in_pool(
         lap("read");
     }
     let cache = options.cache_dir.as_deref().map(|dir| {
-        let bytes: u64 = reads.iter().flatten().map(|r| r.text.len() as u64).sum();
-        let store = crate::cache::Store::open(dir, cache_bound(bytes));
+        let store = early_store.take().unwrap_or_else(|| {
+            let bytes: u64 = reads.iter().flatten().map(|r| r.text.len() as u64).sum();
+            crate::cache::Store::open(dir, cache_bound(bytes))
+        });
         let world = file_world(options, &schema_sources);
         let layer = crate::cache::files::FileLayer::load(&store, &world);
         (store, world, layer)
@@ -468,6 +531,11 @@ fn run_in_pool(
         cache_notes = store.take_notes();
         cache_reused = Some(reused);
     }
+    // The content hash of each file on disk that was parsed, for the replay layer.
+    let contents: Vec<Option<crate::cache::Fingerprint>> = inputs[..on_disk]
+        .iter()
+        .map(|(_, entry, _)| entry.as_ref().map(|(key, _)| *key))
+        .collect();
     let inputs = inputs.into_iter().map(|(input, _, _)| input);
     if cache.is_some() {
         lap("cache: save the file layer");
@@ -491,17 +559,13 @@ fn run_in_pool(
         documents.extend(input.documents);
     }
     // Paths the walk could not take: a Y013 on each, after the data files.
-    for (skipped, problem) in unreadable {
-        let file = sources.add(SourceFile::new(
-            skipped.name.clone(),
-            skipped.path.clone(),
-            Arc::from(""),
-            FileRole::Data,
-        ));
+    let first_unreadable = sources.next_id().0;
+    add_unreadable(&mut sources, &unreadable);
+    for (i, (skipped, problem)) in unreadable.iter().enumerate() {
         findings.push(
             codes::UNREADABLE_FILE
-                .finding(problem.clone())
-                .at_span(file, ByteSpan::default())
+                .finding((*problem).clone())
+                .at_span(FileId(first_unreadable + i as u32), ByteSpan::default())
                 .with_label(skipped.reason.as_str()),
         );
     }
@@ -585,25 +649,8 @@ fn run_in_pool(
             lap("cache: load the evaluations");
         }
     }
-    let mut policy_set = policies.set;
-    // The policy files go after the data and schema files: their ids order the report.
-    // They were loaded (perhaps before anything else was read) into a map of their own: its
-    // files move here, their ids shifted by `base`.
-    let base = sources.append_renumbered(policies.sources);
-    let moved = |id: FileId| FileId(base + id.0);
-    for policy in &mut policy_set.policies {
-        policy.file = moved(policy.file);
-    }
-    findings.extend(policies.findings.into_iter().map(|mut f| {
-        if let Some(location) = &mut f.location {
-            location.file = moved(location.file);
-        }
-        for related in &mut f.related {
-            related.location.file = moved(related.location.file);
-        }
-        f
-    }));
-    policy_set.retain(|meta| !options.disabled_rules.contains(&meta.id));
+    let (mut policy_set, policy_findings) = add_policy_sources(&mut sources, policies, options);
+    findings.extend(policy_findings);
     policy_set.use_preconditions(options.policy_preconditions);
     policy_set.measure_costs(options.measure_policies);
     let context = EvalContext {
@@ -637,12 +684,31 @@ fn run_in_pool(
     suppress::rule_settings(&mut findings, options);
     findings.par_sort_by(Finding::report_order);
     findings.dedup();
-    if let Some(config) = config {
-        // The configuration file goes last; the W001/W002 findings of its waivers point into it.
-        let file = sources.add(config.source_file());
-        suppress::apply_waivers(&mut findings, &config.config.waivers, options, file);
-    }
+    let documents = crate::outcome::DocumentEntry::of(&repository);
     lap("sort");
+    let replayable = evaluated.memo_stats.incomplete == 0;
+    if let (Some(world), Some((store, _, _)), Some(stamps), true) =
+        (&evaluations_cache, &cache, stamps, replayable)
+    {
+        // The result before waivers (the configuration is applied to a replay again). Not
+        // when an evaluation did not complete: a time limit may fall differently next time.
+        crate::cache::replay::save(
+            store,
+            &crate::cache::replay::world(world, &candidates, &discovery.skipped),
+            stamps
+                .into_iter()
+                .zip(contents)
+                .map(|(stamp, content)| Some((stamp?, content?)))
+                .collect(),
+            &findings,
+            &documents,
+            &evaluated.reached,
+            evaluated.memo_stats.run + evaluated.memo_stats.reused,
+        );
+        cache_notes.extend(store.take_notes());
+        lap("cache: save the result for replay");
+    }
+    apply_waivers(&mut findings, &mut sources, config, options);
     let stats = Stats {
         files: candidates.len(),
         skipped: discovery.skipped,
@@ -655,6 +721,7 @@ fn run_in_pool(
         evaluations: evaluated.memo_stats,
         cache_notes,
         cache_reused,
+        replayed: false,
     };
     Ok(Outcome {
         sources,
@@ -662,9 +729,164 @@ fn run_in_pool(
         stats,
         policies: policy_set.policies.iter().map(|p| p.meta.clone()).collect(),
         reached: evaluated.reached,
-        repository,
+        documents,
+        repository: Some(repository),
         suppressed: Default::default(),
     })
+}
+
+/// The outcome of a replayed run: the recorded findings (waived again under this run's
+/// configuration), documents and coverage, over this run's sources (data files with the texts
+/// the findings need, then the unreadable paths, schemas and policies, as a fresh run has them).
+#[allow(clippy::too_many_arguments)]
+fn replayed_outcome(
+    replay: Replay,
+    texts: Vec<Arc<str>>,
+    candidates: &[Candidate],
+    unreadable: &[(&discover::Skipped, &String)],
+    schema_sources: SourceMap,
+    policies: LoadedPolicies,
+    options: &CheckOptions,
+    config: Option<&LoadedConfig>,
+) -> Outcome {
+    let mut sources = SourceMap::new();
+    for (candidate, text) in candidates.iter().zip(texts) {
+        sources.add(SourceFile::new(
+            candidate.name.clone(),
+            candidate.path.clone(),
+            text,
+            FileRole::Data,
+        ));
+    }
+    add_unreadable(&mut sources, unreadable);
+    sources.append(schema_sources);
+    // The policies' loading problems are among the recorded findings.
+    let policy_set = add_policy_sources(&mut sources, policies, options).0;
+    let mut findings = replay.findings;
+    apply_waivers(&mut findings, &mut sources, config, options);
+    Outcome {
+        sources,
+        findings,
+        stats: Stats {
+            files: candidates.len(),
+            documents: replay.documents.len(),
+            policies: policy_set.policies.len(),
+            evaluations: crate::memo::MemoStats {
+                run: 0,
+                reused: replay.evaluations,
+                incomplete: 0,
+                memo_unchanged: true,
+            },
+            cache_reused: Some(candidates.len()),
+            replayed: true,
+            ..Stats::default()
+        },
+        policies: policy_set.policies.iter().map(|p| p.meta.clone()).collect(),
+        reached: replay.reached,
+        documents: replay.documents,
+        repository: None,
+        suppressed: Default::default(),
+    }
+}
+
+/// Registers the paths the walk could not take (Y013), with no text, after the data files.
+fn add_unreadable(sources: &mut SourceMap, unreadable: &[(&discover::Skipped, &String)]) {
+    for (skipped, _) in unreadable {
+        sources.add(SourceFile::new(
+            skipped.name.clone(),
+            skipped.path.clone(),
+            Arc::from(""),
+            FileRole::Data,
+        ));
+    }
+}
+
+/// Registers the policy files after the data and schema files (their ids order the report).
+/// They were loaded (perhaps before anything else was read) into a map of their own: its files
+/// move here, their ids shifted. Gives the run's policies (without the disabled rules) and the
+/// loading problems, moved to the new ids.
+fn add_policy_sources(
+    sources: &mut SourceMap,
+    policies: LoadedPolicies,
+    options: &CheckOptions,
+) -> (PolicySet, Vec<Finding>) {
+    let mut policy_set = policies.set;
+    let base = sources.append_renumbered(policies.sources);
+    let moved = |id: FileId| FileId(base + id.0);
+    for policy in &mut policy_set.policies {
+        policy.file = moved(policy.file);
+    }
+    let findings = policies
+        .findings
+        .into_iter()
+        .map(|mut f| {
+            if let Some(location) = &mut f.location {
+                location.file = moved(location.file);
+            }
+            for related in &mut f.related {
+                related.location.file = moved(related.location.file);
+            }
+            f
+        })
+        .collect();
+    policy_set.retain(|meta| !options.disabled_rules.contains(&meta.id));
+    (policy_set, findings)
+}
+
+/// Applies the configuration's waivers. The configuration file goes last; the W001/W002
+/// findings of its waivers point into it.
+fn apply_waivers(
+    findings: &mut Vec<Finding>,
+    sources: &mut SourceMap,
+    config: Option<&LoadedConfig>,
+    options: &CheckOptions,
+) {
+    if let Some(config) = config {
+        let file = sources.add(config.source_file());
+        suppress::apply_waivers(findings, &config.config.waivers, options, file);
+    }
+}
+
+/// The texts a replayed result needs: those of the data files its findings point into (read
+/// again, and checked against the content hashes of the recorded run); the other files get an
+/// empty text. `None` when a file cannot be read or its content is not the recorded one (it
+/// changed after its stamp was taken): then the run does not replay.
+fn replay_texts(
+    replay: &Replay,
+    candidates: &[Candidate],
+    first_data: u32,
+    options: &CheckOptions,
+) -> Option<Vec<Arc<str>>> {
+    let data = first_data..first_data + candidates.len() as u32;
+    let mut needed = vec![false; candidates.len()];
+    for finding in &replay.findings {
+        let locations = finding
+            .location
+            .iter()
+            .chain(finding.related.iter().map(|r| &r.location));
+        for location in locations {
+            if data.contains(&location.file.0) {
+                needed[(location.file.0 - first_data) as usize] = true;
+            }
+        }
+    }
+    let data_scope = ReadScope::new(&options.root);
+    let empty: Arc<str> = Arc::from("");
+    candidates
+        .par_iter()
+        .zip(&replay.files)
+        .zip(&needed)
+        .enumerate()
+        .map(|(i, ((candidate, (_, content)), &needed))| {
+            if !needed {
+                return Some(Arc::clone(&empty));
+            }
+            let file = FileId(first_data + i as u32);
+            let read = read_input(candidate, file, options, &data_scope);
+            (read.parse && crate::cache::Fingerprint::of(read.text.as_bytes()) == *content)
+                .then_some(read.text)
+        })
+        .collect()
 }
 
 /// What a file's loading gives when it panicked: one internal-error finding (exit 2).
@@ -1064,5 +1286,59 @@ mod memory_input_tests {
             &outcome.sources.get(location.file).text[location.span.range()],
             "Nope"
         );
+    }
+}
+
+#[cfg(test)]
+mod replay_tests {
+    use super::*;
+    use crate::cache::Fingerprint;
+
+    /// Two files; a finding points into the second. The replay reads that one only, and only
+    /// when its content is still the recorded one.
+    #[test]
+    fn a_replay_reads_the_files_its_findings_point_into_and_checks_their_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let texts = ["kind: Partner\nid: a\n", "kind: Partner\nid: b\n"];
+        let candidates: Vec<Candidate> = texts
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                let path = dir.path().join(format!("{i}.yaml"));
+                std::fs::write(&path, text).unwrap();
+                Candidate {
+                    name: format!("{i}.yaml"),
+                    path,
+                    inside_root: true,
+                }
+            })
+            .collect();
+        let stamp = |i: usize| {
+            let path = &candidates[i].path;
+            crate::cache::Stamp::of(path, &std::fs::metadata(path).unwrap())
+        };
+        let mut replay = Replay {
+            files: (0..2)
+                .map(|i| (stamp(i), Fingerprint::of(texts[i].as_bytes())))
+                .collect(),
+            findings: vec![codes::MISSING_KIND
+                .finding("document has no `kind`".to_string())
+                .at_span(FileId(1), ByteSpan::new(0, 4))],
+            documents: Vec::new(),
+            reached: Default::default(),
+            evaluations: 0,
+        };
+        let mut options = CheckOptions::new(Vec::new(), jiff::civil::date(2024, 6, 30));
+        options.root = dir.path().to_path_buf();
+        let read = replay_texts(&replay, &candidates, 0, &options).expect("replayable");
+        assert_eq!(&*read[0], "", "no finding points into the first file");
+        assert_eq!(&*read[1], texts[1]);
+        // The second file's content is not the recorded one (it changed after its stamp).
+        replay.files[1].1 = Fingerprint::of(b"something else");
+        assert!(replay_texts(&replay, &candidates, 0, &options).is_none());
+        // A change to a file no finding points into is the stamps' business, not this check's.
+        replay.files[1].1 = Fingerprint::of(texts[1].as_bytes());
+        replay.files[0].1 = Fingerprint::of(b"something else");
+        assert!(replay_texts(&replay, &candidates, 0, &options).is_some());
     }
 }

@@ -19,6 +19,28 @@ pub fn test_hooks() -> String {
     }
 }
 
+/// How long after its last change a file's stamp is trusted (see [`crate::cache::Stamp`]):
+/// two seconds. Debug builds read `CHANNELGUARD_TEST_SETTLE_MS`, so that tests of the replay
+/// need not wait between writing a file and running on it (they still wait longer than a
+/// timestamp tick; the two-second window itself is tested with the default).
+pub fn settle_window_ns() -> i128 {
+    const DEFAULT: i128 = 2_000_000_000;
+    #[cfg(debug_assertions)]
+    {
+        static WINDOW: std::sync::OnceLock<i128> = std::sync::OnceLock::new();
+        *WINDOW.get_or_init(|| {
+            std::env::var("CHANNELGUARD_TEST_SETTLE_MS")
+                .ok()
+                .and_then(|ms| ms.parse::<i128>().ok())
+                .map_or(DEFAULT, |ms| ms * 1_000_000)
+        })
+    }
+    #[cfg(not(debug_assertions))]
+    {
+        DEFAULT
+    }
+}
+
 /// Fault injection for tests, compiled into debug builds only:
 /// `CHANNELGUARD_TEST_PANIC_ON=<file name>` panics while loading that data file, and
 /// `CHANNELGUARD_TEST_PANIC_ON=policy:<file name>` while running a policy on its documents.

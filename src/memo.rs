@@ -203,6 +203,10 @@ pub struct MemoStats {
     pub run: usize,
     /// Evaluations whose results came from the previous run's memo.
     pub reused: usize,
+    /// Evaluations that did not complete (a script error, a limit, a cancellation, a panic):
+    /// never reused, and a run with one is not recorded for replay ([`crate::cache::replay`]),
+    /// since a time limit may fall differently next time.
+    pub incomplete: usize,
     /// The recorded memo is the previous one as it was (nothing ran, no entry dropped, the same
     /// files): a store need not write it again.
     pub memo_unchanged: bool,

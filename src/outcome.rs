@@ -36,6 +36,9 @@ pub struct Stats {
     pub cache_notes: Vec<String>,
     /// How many files the cache's file layer gave without loading them (`None`: no cache).
     pub cache_reused: Option<usize>,
+    /// The result was the last run's, replayed from the cache because no file changed
+    /// ([`crate::cache::replay`]).
+    pub replayed: bool,
 }
 
 impl Stats {
@@ -59,10 +62,36 @@ pub struct Outcome {
     pub policies: Vec<crate::policy::PolicyMeta>,
     /// Per policy id, the lines of `report*` calls that ran.
     pub reached: std::collections::BTreeMap<String, Vec<u16>>,
-    /// The loaded repository (for baselines, changed-document filters and test runners).
-    pub repository: Arc<Repository>,
+    /// Every account document of the run, in report order of its file: what report filters
+    /// and formats that list documents need.
+    pub documents: Vec<DocumentEntry>,
+    /// The loaded repository with every document's value (for `--changed-since` and test
+    /// runners). `None` when the outcome was replayed from the cache (see
+    /// [`crate::cache::replay`]), which a run with `--changed-since` never is.
+    pub repository: Option<Arc<Repository>>,
     /// What the report filters did ([`crate::suppress`]).
     pub suppressed: Suppressed,
+}
+
+/// A document of the run: its file, kind and id.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DocumentEntry {
+    pub file: crate::source::FileId,
+    pub document: crate::finding::DocumentRef,
+}
+
+impl DocumentEntry {
+    /// The entries of every document of `repository`, in its order.
+    pub fn of(repository: &Repository) -> Vec<DocumentEntry> {
+        repository
+            .documents
+            .iter()
+            .map(|d| DocumentEntry {
+                file: d.file,
+                document: d.reference(),
+            })
+            .collect()
+    }
 }
 
 /// A filter that narrows what is reported (the summary says how many findings each hid).

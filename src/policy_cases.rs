@@ -647,8 +647,8 @@ pub fn coverage(
                     fired_in.push(result.name.clone());
                 } else if outcome
                     .repository
-                    .documents
                     .iter()
+                    .flat_map(|r| r.documents.iter())
                     .any(|d| d.checkable && policy.meta.kinds.contains(&d.kind))
                 {
                     silent_in.push(result.name.clone());

@@ -112,16 +112,44 @@ fn read_example(split: bool) -> Tree {
 
 /// Writes `tree` (and the policy) under `dir`, replacing what was there.
 fn write_tree(dir: &Path, tree: &Tree, policy: &str) {
-    for sub in ["data", "policies"] {
-        let _ = std::fs::remove_dir_all(dir.join(sub));
+    // Only what changed is written (and what is gone removed), as an editor would: the
+    // unchanged files keep their stamps, so the cache's replay layer is tested against edits
+    // of single files.
+    let data = dir.join("data");
+    for entry in walk_files(&data) {
+        let name = entry
+            .strip_prefix(&data)
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
+        if !tree.contains_key(&name) {
+            std::fs::remove_file(&entry).unwrap();
+        }
     }
-    for (name, docs) in tree {
-        let path = dir.join("data").join(name);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, docs.join("---\n")).unwrap();
+    let mut files: Vec<(std::path::PathBuf, String)> = tree
+        .iter()
+        .map(|(name, docs)| (data.join(name), docs.join("---\n")))
+        .collect();
+    files.push((dir.join("policies/X900-lookups.rhai"), policy.to_string()));
+    for (path, text) in files {
+        if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
     }
-    std::fs::create_dir_all(dir.join("policies")).unwrap();
-    std::fs::write(dir.join("policies/X900-lookups.rhai"), policy).unwrap();
+}
+
+fn walk_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk_files(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
 }
 
 /// The world of a step besides the data.
@@ -199,7 +227,16 @@ fn reports(outcome: &Outcome, as_of: jiff::civil::Date) -> (String, String) {
 }
 
 /// Runs cold and with `memo`; asserts identical reports; returns the new memo and the counts.
-fn compare(dir: &Path, world: &World, memo: Option<Memo>, step: &str) -> (Memo, usize, usize) {
+/// With `cache`, also runs twice through that cache folder (as `check` does): the first run
+/// loads what the last step's runs left (and must not replay their result when a file
+/// changed), the second replays the first's result; both must report what the cold run did.
+fn compare(
+    dir: &Path,
+    world: &World,
+    memo: Option<Memo>,
+    cache: Option<&Path>,
+    step: &str,
+) -> (Memo, usize, usize) {
     let prepared = options(dir, world);
     let cold = check::run_with_config(&prepared.options, prepared.config.as_ref()).unwrap();
     let (warm, memo) =
@@ -209,6 +246,35 @@ fn compare(dir: &Path, world: &World, memo: Option<Memo>, step: &str) -> (Memo, 
     let (warm_json, warm_human) = reports(&warm, as_of);
     assert_eq!(cold_json, warm_json, "JSON report differs after {step}");
     assert_eq!(cold_human, warm_human, "human report differs after {step}");
+    if let Some(cache) = cache {
+        let mut cached_options = prepared.options.clone();
+        cached_options.cache_dir = Some(cache.to_path_buf());
+        // Longer than the settle window the test sets: the files' stamps are trusted.
+        std::thread::sleep(std::time::Duration::from_millis(60));
+        for attempt in ["first", "second"] {
+            let cached = check::run_with_config(&cached_options, prepared.config.as_ref()).unwrap();
+            let (json, human) = reports(&cached, as_of);
+            assert_eq!(
+                cold_json, json,
+                "{attempt} cached run: JSON differs after {step}"
+            );
+            assert_eq!(
+                cold_human, human,
+                "{attempt} cached run: human differs after {step}"
+            );
+            assert!(
+                cached.stats.cache_notes.is_empty(),
+                "{:?}",
+                cached.stats.cache_notes
+            );
+            if attempt == "second" {
+                assert!(
+                    cached.stats.replayed,
+                    "the second cached run replays ({step})"
+                );
+            }
+        }
+    }
     assert_eq!(
         cold.stats.evaluations.run,
         warm.stats.evaluations.run + warm.stats.evaluations.reused,
@@ -331,6 +397,9 @@ fn env_number(name: &str, default: u64) -> u64 {
 
 #[test]
 fn memo_runs_report_exactly_what_cold_runs_report_after_random_edits() {
+    // Stamps are trusted 50 ms after a file changes instead of 2 s (debug builds only), so
+    // that the replay is tested at every step without waiting.
+    std::env::set_var("CHANNELGUARD_TEST_SETTLE_MS", "50");
     let started = std::time::Instant::now();
     let cases = env_number("CHANNELGUARD_EQUIVALENCE_CASES", 6);
     let first_seed = env_number("CHANNELGUARD_EQUIVALENCE_SEED", 16);
@@ -341,14 +410,22 @@ fn memo_runs_report_exactly_what_cold_runs_report_after_random_edits() {
         let mut tree = read_example(seed % 2 == 0);
         let mut world = World::example();
         write_tree(dir.path(), &tree, &world.policy);
-        let (mut memo, _, _) = compare(dir.path(), &world, None, "the first run");
+        let cache = tempfile::tempdir().unwrap();
+        let (mut memo, _, _) = compare(
+            dir.path(),
+            &world,
+            None,
+            Some(cache.path()),
+            "the first run",
+        );
         let mut history = Vec::new();
         for step in 0..8 {
             let change = edit(&mut rng, &mut tree, &mut world, step);
             history.push(change);
             write_tree(dir.path(), &tree, &world.policy);
             let what = format!("seed {seed}: {}", history.join("; "));
-            let (next, run, reused) = compare(dir.path(), &world, Some(memo), &what);
+            let (next, run, reused) =
+                compare(dir.path(), &world, Some(memo), Some(cache.path()), &what);
             memo = next;
             run_total += run;
             reused_total += reused;
@@ -371,10 +448,10 @@ fn counts_after(split: bool, change: impl FnOnce(&mut Tree)) -> (usize, usize, u
         ..World::example()
     };
     write_tree(dir.path(), &tree, &world.policy);
-    let (memo, total, _) = compare(dir.path(), &world, None, "the first run");
+    let (memo, total, _) = compare(dir.path(), &world, None, None, "the first run");
     change(&mut tree);
     write_tree(dir.path(), &tree, &world.policy);
-    let (_, run, reused) = compare(dir.path(), &world, Some(memo), "the change");
+    let (_, run, reused) = compare(dir.path(), &world, Some(memo), None, "the change");
     (total, run, reused)
 }
 
@@ -450,12 +527,12 @@ fn a_memo_of_another_world_is_not_used() {
     let tree = read_example(false);
     let mut world = World::example();
     write_tree(dir.path(), &tree, &world.policy);
-    let (memo, total, _) = compare(dir.path(), &world, None, "the first run");
+    let (memo, total, _) = compare(dir.path(), &world, None, None, "the first run");
     world.as_of = "2024-07-01";
-    let (memo, run, reused) = compare(dir.path(), &world, Some(memo), "as_of");
+    let (memo, run, reused) = compare(dir.path(), &world, Some(memo), None, "as_of");
     assert_eq!((run, reused), (total, 0));
     world.status = "suspended";
-    let (_, run, reused) = compare(dir.path(), &world, Some(memo), "a setting");
+    let (_, run, reused) = compare(dir.path(), &world, Some(memo), None, "a setting");
     assert_eq!((run, reused), (total, 0));
     // A schema edit that changes no field list (a description) is another world too.
     let schemas = dir.path().join("schemas");
@@ -468,14 +545,14 @@ fn a_memo_of_another_world_is_not_used() {
         std::fs::copy(&path, schemas.join(path.file_name().unwrap())).unwrap();
     }
     world.schemas = Some(schemas.clone());
-    let (memo, _, _) = compare(dir.path(), &world, None, "copied schemas");
-    let (memo, run, reused) = compare(dir.path(), &world, Some(memo), "copied schemas again");
+    let (memo, _, _) = compare(dir.path(), &world, None, None, "copied schemas");
+    let (memo, run, reused) = compare(dir.path(), &world, Some(memo), None, "copied schemas again");
     assert_eq!((run, reused), (1, total - 1));
     let customer = schemas.join("customer.json");
     let text = std::fs::read_to_string(&customer).unwrap();
     let edited = text.replacen("\"description\": \"", "\"description\": \"Edited. ", 1);
     assert_ne!(text, edited);
     std::fs::write(&customer, edited).unwrap();
-    let (_, run, reused) = compare(dir.path(), &world, Some(memo), "a schema description");
+    let (_, run, reused) = compare(dir.path(), &world, Some(memo), None, "a schema description");
     assert_eq!((run, reused), (total, 0));
 }

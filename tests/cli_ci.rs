@@ -208,10 +208,7 @@ fn junit_snapshot() {
 fn junit_has_a_testcase_per_document() {
     let outcome = outcome();
     let xml = render(&JunitReporter, &outcome, false);
-    assert_eq!(
-        xml.matches("<testcase ").count(),
-        outcome.repository.documents.len()
-    );
+    assert_eq!(xml.matches("<testcase ").count(), outcome.documents.len());
     assert!(
         xml.contains(r#"<testcase name="Partner/northwind" classname="partners/northwind.yaml"/>"#)
     );

@@ -31,6 +31,11 @@ fn check_in(dir: &Path, format: &str, args: &[&str]) -> Run {
 
 /// `channelguard ARGS` in `dir`, without the test environment's cache settings.
 fn channelguard(dir: &Path, args: &[&str]) -> Run {
+    channelguard_with(dir, args, &[])
+}
+
+/// [`channelguard`] with `env` added.
+fn channelguard_with(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let started = Instant::now();
     let output = assert_cmd::Command::cargo_bin("channelguard")
         .unwrap()
@@ -40,6 +45,7 @@ fn channelguard(dir: &Path, args: &[&str]) -> Run {
         .env_remove("CHANNELGUARD_CACHE_DIR")
         .env_remove("CHANNELGUARD_NO_CACHE")
         .env_remove("CHANNELGUARD_TEST_PANIC_ON")
+        .envs(env.iter().copied())
         .timeout(Duration::from_secs(300))
         .output()
         .unwrap();
@@ -627,5 +633,157 @@ fn channelguard_no_cache_in_the_environment_runs_without_the_cache() {
             cache.join("files.bin").exists(),
             "CHANNELGUARD_NO_CACHE={off}"
         );
+    }
+}
+
+/// A file's stamp is trusted 50 ms after its last change in these tests (2 s by default; debug
+/// builds only), so that a run right after an edit can replay.
+const SETTLE: (&str, &str) = ("CHANNELGUARD_TEST_SETTLE_MS", "50");
+
+/// A cached run with `--timings` and the short settle window, after waiting it out.
+fn settled(dir: &Path, cache: &Path, format: &str, extra: &[&str]) -> Run {
+    std::thread::sleep(Duration::from_millis(120));
+    let check = [
+        "check",
+        ".",
+        "--as-of",
+        "2024-06-30",
+        "--color",
+        "never",
+        "--format",
+        format,
+        "--timings",
+        "--cache-dir",
+        cache.to_str().unwrap(),
+    ];
+    channelguard_with(dir, &[&check[..], extra].concat(), &[SETTLE])
+}
+
+fn replayed(run: &Run) -> bool {
+    run.stderr.contains("replayed from the cache")
+}
+
+/// The example repository in a temporary folder (its files older than the settle window once
+/// [`settled`] waited).
+fn example_copy() -> (tempfile::TempDir, PathBuf) {
+    let work = tempfile::tempdir().unwrap();
+    let repo = work.path().join("repo");
+    copy_tree(&repo_root().join("examples/northwind-csp"), &repo);
+    (work, repo)
+}
+
+#[test]
+fn an_unchanged_repository_replays_the_last_result_in_every_format() {
+    let (work, repo) = example_copy();
+    let cache = work.path().join("cache");
+    let files = check_in(&repo, "json", &["--no-cache"]).files_checked() as usize;
+    for format in ["human", "json", "sarif", "junit", "github"] {
+        let reference = check_in(&repo, format, &["--no-cache"]);
+        let first = settled(&repo, &cache, format, &[]);
+        assert_same(&first, &reference);
+        let again = settled(&repo, &cache, format, &[]);
+        assert!(
+            replayed(&again),
+            "{format}: not replayed:\n{}",
+            again.stderr
+        );
+        assert_same(&again, &reference);
+        assert!(notes(&again).is_empty(), "{}", again.stderr);
+        assert_eq!(reused(&again), files, "{}", again.stderr);
+    }
+    // Report filters apply to a replay as to a fresh run: `--only` one file.
+    let only = ["--only", "customers/tailspin.yaml"];
+    let reference = check_in(&repo, "json", &[&["--no-cache"][..], &only].concat());
+    let run = settled(&repo, &cache, "json", &only);
+    assert!(replayed(&run), "{}", run.stderr);
+    assert_same(&run, &reference);
+    assert_eq!(reference.json()["findings"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn waivers_apply_to_a_replayed_result_as_they_stand_now() {
+    let (work, repo) = example_copy();
+    let cache = work.path().join("cache");
+    settled(&repo, &cache, "json", &[]);
+    // A waiver added after the result was recorded: the replay waives the finding.
+    let config = repo.join("channelguard.yaml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!("{text}waivers:\n  - rule: MC017\n    document: ResellerRelationship/northwind-margies-travel\n    reason: accepted for the test\n    approved_by: reviewer@example.com\n"),
+    )
+    .unwrap();
+    let reference = check_in(&repo, "json", &["--no-cache"]);
+    assert_eq!(
+        reference.json()["summary"]["waived"],
+        1,
+        "{}",
+        reference.stdout
+    );
+    let run = settled(&repo, &cache, "json", &[]);
+    assert!(replayed(&run), "{}", run.stderr);
+    assert_same(&run, &reference);
+}
+
+#[test]
+fn an_edit_that_keeps_the_size_or_restores_the_time_is_never_replayed() {
+    let (work, repo) = example_copy();
+    let cache = work.path().join("cache");
+    let first = settled(&repo, &cache, "json", &[]);
+    assert!(replayed(&settled(&repo, &cache, "json", &[])));
+    // Same size, new content (a finding goes away): not replayed, the new result.
+    let file = repo.join("customers/margies-travel.yaml");
+    let before = std::fs::read_to_string(&file).unwrap();
+    let country = before
+        .lines()
+        .find(|l| l.contains("tenant_country:"))
+        .unwrap();
+    let edited = before.replacen(country, &country.replace("BR", "US"), 1);
+    assert_ne!(edited, before, "the fixture has a Brazilian tenant");
+    assert_eq!(edited.len(), before.len());
+    let modified = std::fs::metadata(&file).unwrap().modified().unwrap();
+    std::fs::write(&file, &edited).unwrap();
+    let run = settled(&repo, &cache, "json", &[]);
+    assert!(!replayed(&run), "{}", run.stderr);
+    let reference = check_in(&repo, "json", &["--no-cache"]);
+    assert_same(&run, &reference);
+    assert_ne!(
+        reference.json(),
+        first.json(),
+        "the edit changes the result"
+    );
+    // Edited back, with its old modification time restored: the change time still differs.
+    assert!(replayed(&settled(&repo, &cache, "json", &[])));
+    std::fs::write(&file, &before).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
+    let run = settled(&repo, &cache, "json", &[]);
+    assert!(!replayed(&run), "{}", run.stderr);
+    assert_same(&run, &check_in(&repo, "json", &["--no-cache"]));
+}
+
+#[test]
+fn a_file_that_just_changed_is_not_trusted_by_its_stamp() {
+    let (work, repo) = example_copy();
+    let cache = work.path().join("cache");
+    settled(&repo, &cache, "json", &[]);
+    // Dated an hour ahead, a file is always "just changed" (its stamp proves nothing): the
+    // runs read everything, and report the same.
+    let file = repo.join("customers/contoso.yaml");
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() + Duration::from_secs(3600))
+        .unwrap();
+    let reference = check_in(&repo, "json", &["--no-cache"]);
+    for _ in 0..2 {
+        let run = settled(&repo, &cache, "json", &[]);
+        assert!(!replayed(&run), "{}", run.stderr);
+        assert_same(&run, &reference);
     }
 }

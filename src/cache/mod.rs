@@ -13,6 +13,7 @@
 //! the repository. See docs/design.md ("The cache").
 
 pub mod files;
+pub mod replay;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
@@ -169,7 +170,7 @@ impl Stamp {
         let now = now
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as i128);
-        self.mtime_ns.max(self.ctime_ns) > now - 2_000_000_000
+        self.mtime_ns.max(self.ctime_ns) > now - crate::fault::settle_window_ns()
     }
 }
 

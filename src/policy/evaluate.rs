@@ -339,6 +339,9 @@ impl PolicySet {
                             findings.clear();
                             findings.push(self.internal_error(p, index, &repo, sources, &*payload));
                         }
+                        if !evaluated.complete {
+                            partial.stats.incomplete += 1;
+                        }
                         // Printed output is gathered per policy: such evaluations always run.
                         if let (true, Some(ids), Some(key)) = (record, &identities, key) {
                             if evaluated.complete && output.is_empty() {
@@ -400,6 +403,7 @@ impl PolicySet {
             }
             outcome.memo_stats.run += partial.stats.run;
             outcome.memo_stats.reused += partial.stats.reused;
+            outcome.memo_stats.incomplete += partial.stats.incomplete;
             recorded.extend(partial.recorded);
             unrecorded.extend(partial.unrecorded);
             skips.extend(partial.skips.into_iter().filter(|(p, d, _)| kept(*p, *d)));

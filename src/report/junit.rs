@@ -149,17 +149,17 @@ impl Reporter for JunitReporter {
         // Every checked document is a testcase, passing unless a finding lands on it.
         let mut suites: std::collections::BTreeMap<Option<FileId>, Suite<'_>> =
             std::collections::BTreeMap::new();
-        for document in &report.outcome.repository.documents {
+        for entry in &report.outcome.documents {
             suites
-                .entry(Some(document.file))
+                .entry(Some(entry.file))
                 .or_default()
-                .case(Some(document.reference()));
+                .case(Some(entry.document.clone()));
         }
         let mut document_files: HashMap<(Kind, Arc<str>), FileId> = HashMap::new();
-        for document in &report.outcome.repository.documents {
+        for entry in &report.outcome.documents {
             document_files
-                .entry((document.reference().kind, Arc::clone(&document.id)))
-                .or_insert(document.file);
+                .entry((entry.document.kind, Arc::clone(&entry.document.id)))
+                .or_insert(entry.file);
         }
         for finding in report.visible() {
             let file = finding.location.map(|l| l.file).or_else(|| {

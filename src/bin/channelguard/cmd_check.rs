@@ -55,6 +55,12 @@ pub fn run(mut args: CheckArgs) -> Result<ExitCode, String> {
                 "reused from the cache", outcome.stats.files
             );
         }
+        if outcome.stats.replayed {
+            eprintln!(
+                "{:>28}: no file changed, the last run's result",
+                "replayed from the cache"
+            );
+        }
         let evaluations = outcome.stats.evaluations;
         eprintln!(
             "{:>28}: {} run, {} reused",

@@ -1,0 +1,214 @@
+//! The replay layer: the last run's whole result (its sorted findings before waivers, its
+//! documents and coverage), with the metadata stamp and content hash of every file it read.
+//! When the walk finds the same files with the same stamps (and the run's world is the same),
+//! the result is replayed without reading, parsing or evaluating anything, as git's index
+//! answers `git status` from metadata; only the files a finding points into are read again,
+//! for their snippets, and their content hashes are checked before the replay is used.
+//!
+//! A stamp is the file's size, modification and change times, inode and device. One taken
+//! less than two seconds after the file last changed proves nothing (the file may change again
+//! within the same timestamp): such a file gets no stamp, and a run with one is never replayed
+//! (nor recorded for replay).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::SystemTime;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::{Fingerprint, FingerprintBuilder, Stamp};
+use crate::discover::{Candidate, Skipped};
+use crate::finding::Finding;
+use crate::outcome::DocumentEntry;
+
+/// The layer's name in the cache folder.
+pub const LAYER: &str = "replay";
+
+/// What a replay gives back: the last run's result.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Replay {
+    /// Per file on disk, in walk order: its stamp and the hash of the text that was checked.
+    pub files: Vec<(Stamp, Fingerprint)>,
+    /// The findings, sorted and with rule settings applied (waivers and report filters are
+    /// applied to them again, as to a fresh run's).
+    pub findings: Vec<Finding>,
+    pub documents: Vec<DocumentEntry>,
+    /// Per policy id, the lines of `report*` calls that ran.
+    pub reached: BTreeMap<String, Vec<u16>>,
+    /// The policy evaluations the result covers (run or reused by the recording run).
+    pub evaluations: usize,
+}
+
+/// The stamp of each file (`None`: not a regular file, unreadable metadata, or changed too
+/// recently to be trusted), taken in parallel.
+pub fn stamp_files(candidates: &[Candidate]) -> Vec<Option<Stamp>> {
+    let now = SystemTime::now();
+    candidates
+        .par_iter()
+        .map(|candidate| stamp_file(&candidate.path, now))
+        .collect()
+}
+
+fn stamp_file(path: &Path, now: SystemTime) -> Option<Stamp> {
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    if !meta.file_type().is_file() {
+        return None;
+    }
+    Some(Stamp::of(path, &meta)).filter(|stamp| !stamp.is_racy(now))
+}
+
+/// The world of the replay layer: the run's world (binary, schemas, policies, settings, date,
+/// limits) plus what the walk found (every file's name and path, every path it skipped).
+pub fn world(
+    run_world: &Fingerprint,
+    candidates: &[Candidate],
+    skipped: &[Skipped],
+) -> Fingerprint {
+    let mut world = FingerprintBuilder::new();
+    world.add("layer", LAYER.as_bytes());
+    world.add("run", &run_world.0);
+    for candidate in candidates {
+        world.add("name", candidate.name.as_bytes());
+        world.add("path", candidate.path.as_os_str().as_encoded_bytes());
+        world.add("inside-root", &[u8::from(candidate.inside_root)]);
+    }
+    for skipped in skipped {
+        world.add("skipped", skipped.name.as_bytes());
+        world.add("skipped-path", skipped.path.as_os_str().as_encoded_bytes());
+        world.add("reason", format!("{:?}", skipped.reason).as_bytes());
+        world.add(
+            "problem",
+            skipped.problem.as_deref().unwrap_or("").as_bytes(),
+        );
+    }
+    world.finish()
+}
+
+/// The same fields as [`Replay`], borrowed, so that a run records its result without copying it.
+#[derive(Serialize)]
+struct ReplayRef<'a> {
+    files: &'a [(Stamp, Fingerprint)],
+    findings: &'a [Finding],
+    documents: &'a [DocumentEntry],
+    reached: &'a BTreeMap<String, Vec<u16>>,
+    evaluations: usize,
+}
+
+/// Records a run's result for `world`: `files` are the stamp and content hash of each file on
+/// disk, in walk order (`None` where the file had no stamp or was not parsed: then nothing is
+/// recorded, and the previous record, of other files, stays until a run can replace it).
+pub fn save(
+    store: &super::Store,
+    world: &Fingerprint,
+    files: Vec<Option<(Stamp, Fingerprint)>>,
+    findings: &[Finding],
+    documents: &[DocumentEntry],
+    reached: &BTreeMap<String, Vec<u16>>,
+    evaluations: usize,
+) {
+    let Some(files) = files.into_iter().collect::<Option<Vec<_>>>() else {
+        return;
+    };
+    store.save_layer(
+        LAYER,
+        world,
+        &ReplayRef {
+            files: &files,
+            findings,
+            documents,
+            reached,
+            evaluations,
+        },
+    );
+}
+
+impl Replay {
+    /// Whether the files are those the replay was recorded for, by their stamps.
+    pub fn matches(&self, stamps: &[Option<Stamp>]) -> bool {
+        self.files.len() == stamps.len()
+            && self
+                .files
+                .iter()
+                .zip(stamps)
+                .all(|((recorded, _), now)| now.as_ref() == Some(recorded))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn candidate(dir: &Path, name: &str) -> Candidate {
+        Candidate {
+            name: name.to_string(),
+            path: dir.join(name),
+            inside_root: true,
+        }
+    }
+
+    #[test]
+    fn stamps_change_with_the_file_and_fresh_files_get_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.yaml");
+        std::fs::write(&file, "kind: Partner\n").unwrap();
+        let candidates = [
+            candidate(dir.path(), "a.yaml"),
+            candidate(dir.path(), "gone.yaml"),
+        ];
+        // Just written: racy, so no stamp; a missing file has none either.
+        assert_eq!(stamp_files(&candidates), vec![None, None]);
+        // Seen a minute later, it has one; a rewrite of the same size changes it.
+        let later = SystemTime::now() + std::time::Duration::from_secs(60);
+        let first = stamp_file(&file, later).expect("a settled file has a stamp");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&file, "kind: Customer\n").unwrap();
+        let second = stamp_file(&file, later).unwrap();
+        assert_ne!(first, second);
+        let replay = Replay {
+            files: vec![(second.clone(), Fingerprint([0; 16]))],
+            findings: Vec::new(),
+            documents: Vec::new(),
+            reached: BTreeMap::new(),
+            evaluations: 0,
+        };
+        assert!(replay.matches(&[Some(second)]));
+        assert!(!replay.matches(&[Some(first)]));
+        assert!(!replay.matches(&[None]));
+        assert!(!replay.matches(&[]));
+    }
+
+    #[test]
+    fn a_directory_or_link_has_no_stamp() {
+        let dir = tempfile::tempdir().unwrap();
+        let later = SystemTime::now() + std::time::Duration::from_secs(60);
+        assert_eq!(stamp_file(dir.path(), later), None);
+        #[cfg(unix)]
+        {
+            let link = dir.path().join("link.yaml");
+            std::os::unix::fs::symlink("/etc/hostname", &link).unwrap();
+            assert_eq!(stamp_file(&link, later), None);
+        }
+    }
+
+    #[test]
+    fn the_world_covers_names_paths_and_skipped_paths() {
+        let dir = Path::new("/repo");
+        let run = Fingerprint([3; 16]);
+        let one = [candidate(dir, "a.yaml")];
+        let other = [candidate(dir, "b.yaml")];
+        assert_eq!(world(&run, &one, &[]), world(&run, &one, &[]));
+        assert_ne!(world(&run, &one, &[]), world(&run, &other, &[]));
+        assert_ne!(
+            world(&run, &one, &[]),
+            world(&Fingerprint([4; 16]), &one, &[])
+        );
+        let skipped = Skipped {
+            name: "x.yaml".to_string(),
+            path: dir.join("x.yaml"),
+            reason: crate::scope::SkipReason::Hidden,
+            problem: None,
+        };
+        assert_ne!(world(&run, &one, &[]), world(&run, &one, &[skipped]));
+    }
+}
