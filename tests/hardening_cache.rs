@@ -215,16 +215,33 @@ fn an_edited_file_is_loaded_again_and_the_rest_reused() {
 /// Damages `files.bin` with `damage` after a first run, then checks the next run notes it,
 /// reports what `--no-cache` reports and rebuilds the layer (the run after that is clean).
 fn damaged_layer_is_ignored(damage: impl Fn(&Path), expected_note: &str) {
+    damaged_layer_of("files", &damage, expected_note);
+    damaged_layer_of("replay", &damage, expected_note);
+}
+
+/// [`damaged_layer_is_ignored`] for one layer. The other layer that would answer the run
+/// instead (a replay answers before the file layer is read) is removed.
+fn damaged_layer_of(layer: &str, damage: &impl Fn(&Path), expected_note: &str) {
     let repo = repo_with_findings();
     let cache = tempfile::tempdir().unwrap();
     let cache = cache.path().join("c");
     let reference = check_in(repo.root(), "json", &["--no-cache"]);
     cached(repo.root(), &cache, "json");
-    damage(&cache.join("files.bin"));
+    if layer == "files" {
+        std::fs::remove_file(cache.join("replay.bin")).unwrap();
+    }
+    damage(&cache.join(format!("{layer}.bin")));
     let run = cached(repo.root(), &cache, "json");
     run.within(BOUND);
     assert_same(&run, &reference);
-    assert_eq!(reused(&run), 0);
+    assert!(
+        !run.stderr.contains("replayed from the cache"),
+        "{}",
+        run.stderr
+    );
+    if layer == "files" {
+        assert_eq!(reused(&run), 0);
+    }
     let found = notes(&run);
     assert_eq!(found.len(), 1, "{}", run.stderr);
     assert!(
@@ -767,23 +784,38 @@ fn an_edit_that_keeps_the_size_or_restores_the_time_is_never_replayed() {
 }
 
 #[test]
-fn a_file_that_just_changed_is_not_trusted_by_its_stamp() {
+fn a_file_without_a_trusted_stamp_is_compared_by_its_content() {
     let (work, repo) = example_copy();
     let cache = work.path().join("cache");
     settled(&repo, &cache, "json", &[]);
-    // Dated an hour ahead, a file is always "just changed" (its stamp proves nothing): the
-    // runs read everything, and report the same.
+    // Dated an hour ahead, a file has no trusted stamp (it is always "just changed"): it is
+    // read, and its bytes are the recorded ones, so the result is replayed.
     let file = repo.join("customers/contoso.yaml");
-    std::fs::File::options()
-        .write(true)
-        .open(&file)
-        .unwrap()
-        .set_modified(std::time::SystemTime::now() + Duration::from_secs(3600))
-        .unwrap();
+    let dated = |path: &Path| {
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(std::time::SystemTime::now() + Duration::from_secs(3600))
+            .unwrap();
+    };
+    dated(&file);
     let reference = check_in(&repo, "json", &["--no-cache"]);
-    for _ in 0..2 {
-        let run = settled(&repo, &cache, "json", &[]);
-        assert!(!replayed(&run), "{}", run.stderr);
-        assert_same(&run, &reference);
-    }
+    let run = settled(&repo, &cache, "json", &[]);
+    assert!(replayed(&run), "{}", run.stderr);
+    assert_same(&run, &reference);
+    // The same with other bytes of the same size: not replayed.
+    let text = std::fs::read_to_string(&file).unwrap();
+    let edited = text.replacen("name: ", "name:_", 1);
+    assert_eq!(edited.len(), text.len());
+    std::fs::write(&file, &edited).unwrap();
+    dated(&file);
+    let reference = check_in(&repo, "json", &["--no-cache"]);
+    let run = settled(&repo, &cache, "json", &[]);
+    assert!(!replayed(&run), "{}", run.stderr);
+    assert_same(&run, &reference);
+    // That run was recorded (the file without a stamp, by its content): the next replays.
+    let run = settled(&repo, &cache, "json", &[]);
+    assert!(replayed(&run), "{}", run.stderr);
+    assert_same(&run, &reference);
 }

@@ -1,14 +1,16 @@
 //! The replay layer: the last run's whole result (its sorted findings before waivers, its
 //! documents and coverage), with the metadata stamp and content hash of every file it read.
-//! When the walk finds the same files with the same stamps (and the run's world is the same),
-//! the result is replayed without reading, parsing or evaluating anything, as git's index
-//! answers `git status` from metadata; only the files a finding points into are read again,
-//! for their snippets, and their content hashes are checked before the replay is used.
+//! When the walk finds the same files (and the run's world is the same), the result is
+//! replayed without parsing or evaluating anything, as git's index answers `git status`:
+//! a file whose stamp is the recorded one is taken as unchanged without reading it; any other
+//! file is read and its content hash compared with the recorded one (the hash is the truth:
+//! a touched or freshly checked-out file with the same bytes does not stop the replay). The
+//! files a finding points into are read too, for their snippets, and their hashes checked.
 //!
 //! A stamp is the file's size, modification and change times, inode and device. One taken
 //! less than two seconds after the file last changed proves nothing (the file may change again
-//! within the same timestamp): such a file gets no stamp, and a run with one is never replayed
-//! (nor recorded for replay).
+//! within the same timestamp): such a file gets no stamp, then or when it is recorded, and is
+//! always compared by content.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -28,8 +30,9 @@ pub const LAYER: &str = "replay";
 /// What a replay gives back: the last run's result.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Replay {
-    /// Per file on disk, in walk order: its stamp and the hash of the text that was checked.
-    pub files: Vec<(Stamp, Fingerprint)>,
+    /// Per file on disk, in walk order: its stamp (`None`: it had just changed) and the hash
+    /// of the text that was checked.
+    pub files: Vec<(Option<Stamp>, Fingerprint)>,
     /// The findings, sorted and with rule settings applied (waivers and report filters are
     /// applied to them again, as to a fresh run's).
     pub findings: Vec<Finding>,
@@ -88,7 +91,7 @@ pub fn world(
 /// The same fields as [`Replay`], borrowed, so that a run records its result without copying it.
 #[derive(Serialize)]
 struct ReplayRef<'a> {
-    files: &'a [(Stamp, Fingerprint)],
+    files: &'a [(Option<Stamp>, Fingerprint)],
     findings: &'a [Finding],
     documents: &'a [DocumentEntry],
     reached: &'a BTreeMap<String, Vec<u16>>,
@@ -96,12 +99,13 @@ struct ReplayRef<'a> {
 }
 
 /// Records a run's result for `world`: `files` are the stamp and content hash of each file on
-/// disk, in walk order (`None` where the file had no stamp or was not parsed: then nothing is
-/// recorded, and the previous record, of other files, stays until a run can replace it).
+/// disk, in walk order (`None` where the file was not parsed, a refused or undecodable file:
+/// then nothing is recorded, and the previous record stays until a run can replace it; it
+/// cannot match this run's files).
 pub fn save(
     store: &super::Store,
     world: &Fingerprint,
-    files: Vec<Option<(Stamp, Fingerprint)>>,
+    files: Vec<Option<(Option<Stamp>, Fingerprint)>>,
     findings: &[Finding],
     documents: &[DocumentEntry],
     reached: &BTreeMap<String, Vec<u16>>,
@@ -124,14 +128,10 @@ pub fn save(
 }
 
 impl Replay {
-    /// Whether the files are those the replay was recorded for, by their stamps.
-    pub fn matches(&self, stamps: &[Option<Stamp>]) -> bool {
-        self.files.len() == stamps.len()
-            && self
-                .files
-                .iter()
-                .zip(stamps)
-                .all(|((recorded, _), now)| now.as_ref() == Some(recorded))
+    /// Whether file `index` is unchanged by its stamp `now` alone (else it is read and its
+    /// content hash compared).
+    pub fn stamped_unchanged(&self, index: usize, now: Option<&Stamp>) -> bool {
+        matches!((&self.files[index].0, now), (Some(recorded), Some(now)) if recorded == now)
     }
 }
 
@@ -166,16 +166,20 @@ mod tests {
         let second = stamp_file(&file, later).unwrap();
         assert_ne!(first, second);
         let replay = Replay {
-            files: vec![(second.clone(), Fingerprint([0; 16]))],
+            files: vec![
+                (Some(second.clone()), Fingerprint([0; 16])),
+                (None, Fingerprint([0; 16])),
+            ],
             findings: Vec::new(),
             documents: Vec::new(),
             reached: BTreeMap::new(),
             evaluations: 0,
         };
-        assert!(replay.matches(&[Some(second)]));
-        assert!(!replay.matches(&[Some(first)]));
-        assert!(!replay.matches(&[None]));
-        assert!(!replay.matches(&[]));
+        assert!(replay.stamped_unchanged(0, Some(&second)));
+        assert!(!replay.stamped_unchanged(0, Some(&first)));
+        assert!(!replay.stamped_unchanged(0, None));
+        // Recorded without a stamp: never unchanged by its stamp.
+        assert!(!replay.stamped_unchanged(1, Some(&second)));
     }
 
     #[test]
