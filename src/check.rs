@@ -426,7 +426,14 @@ fn run_in_pool(
                 .and_then(|replay| replay_texts(replay, stamps, &candidates, first_data, options))
             {
                 lap("cache: replay the last run");
-                let replay = replay.expect("texts come from a replay");
+                let mut replay = replay.expect("texts come from a replay");
+                // Files that were compared by content and have a trusted stamp now (touched,
+                // checked out again): their stamps are recorded, so the next run need not
+                // read them.
+                if replay.restamp(stamps) {
+                    store.save_layer(crate::cache::replay::LAYER, &world, &replay);
+                    lap("cache: record the new stamps");
+                }
                 let mut outcome = replayed_outcome(
                     replay,
                     texts,

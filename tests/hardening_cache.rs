@@ -804,6 +804,30 @@ fn a_file_without_a_trusted_stamp_is_compared_by_its_content() {
     let run = settled(&repo, &cache, "json", &[]);
     assert!(replayed(&run), "{}", run.stderr);
     assert_same(&run, &reference);
+    // Touched an hour back instead (a trusted stamp, not the recorded one): read, compared,
+    // replayed, and its new stamp recorded, so the run after that trusts it unread.
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - Duration::from_secs(3600))
+        .unwrap();
+    let run = settled(&repo, &cache, "json", &[]);
+    assert!(replayed(&run), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("record the new stamps"),
+        "{}",
+        run.stderr
+    );
+    assert_same(&run, &reference);
+    let run = settled(&repo, &cache, "json", &[]);
+    assert!(replayed(&run), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("record the new stamps"),
+        "{}",
+        run.stderr
+    );
+    dated(&file);
     // The same with other bytes of the same size: not replayed.
     let text = std::fs::read_to_string(&file).unwrap();
     let edited = text.replacen("name: ", "name:_", 1);

@@ -133,6 +133,19 @@ impl Replay {
     pub fn stamped_unchanged(&self, index: usize, now: Option<&Stamp>) -> bool {
         matches!((&self.files[index].0, now), (Some(recorded), Some(now)) if recorded == now)
     }
+
+    /// After a replay: takes each trusted stamp of `now` that differs from the recorded one
+    /// (those files were read and had the recorded content). Whether any changed.
+    pub fn restamp(&mut self, now: &[Option<Stamp>]) -> bool {
+        let mut changed = false;
+        for ((recorded, _), now) in self.files.iter_mut().zip(now) {
+            if now.is_some() && recorded != now {
+                recorded.clone_from(now);
+                changed = true;
+            }
+        }
+        changed
+    }
 }
 
 #[cfg(test)]
@@ -180,6 +193,13 @@ mod tests {
         assert!(!replay.stamped_unchanged(0, None));
         // Recorded without a stamp: never unchanged by its stamp.
         assert!(!replay.stamped_unchanged(1, Some(&second)));
+        // Once replayed (its content compared), the file's trusted stamp is recorded; a file
+        // without one keeps what it had.
+        let mut replay = replay;
+        assert!(replay.restamp(&[None, Some(first.clone())]));
+        assert!(replay.stamped_unchanged(0, Some(&second)));
+        assert!(replay.stamped_unchanged(1, Some(&first)));
+        assert!(!replay.restamp(&[Some(second), Some(first)]), "nothing new");
     }
 
     #[test]
