@@ -22,11 +22,11 @@ use crate::input::ReadScope;
 use crate::model::Kind;
 use crate::suppress;
 
-use crate::cache::replay::Replay;
 use crate::memo::Memo;
 pub use crate::options::{CheckOptions, MemoryInput};
 pub use crate::outcome::{Outcome, Stats};
 use crate::policy::{EvalContext, MemoRequest, PolicySet};
+use crate::replay::Replay;
 use crate::repository::{Document, Repository};
 use crate::schema::SchemaSet;
 use crate::source::ByteSpan;
@@ -394,7 +394,7 @@ fn run_in_pool(
     let stamps = options
         .cache_dir
         .as_ref()
-        .map(|_| crate::cache::replay::stamp_files(&candidates[..on_disk]));
+        .map(|_| crate::replay::stamp_files(&candidates[..on_disk]));
     if stamps.is_some() {
         lap("cache: stamp the files");
     }
@@ -411,7 +411,7 @@ fn run_in_pool(
                 Some(policies) => policies,
                 None => load_policies(options)?,
             };
-            let world = crate::cache::replay::world(
+            let world = crate::replay::world(
                 &run_world(
                     &file_world(options, &schema_sources),
                     options,
@@ -420,7 +420,7 @@ fn run_in_pool(
                 &candidates,
                 &discovery.skipped,
             );
-            let replay = store.load_layer::<Replay>(crate::cache::replay::LAYER, &world);
+            let replay = store.load_layer::<Replay>(crate::replay::LAYER, &world);
             if let Some(texts) = replay
                 .as_ref()
                 .and_then(|replay| replay_texts(replay, stamps, &candidates, first_data, options))
@@ -431,7 +431,7 @@ fn run_in_pool(
                 // checked out again): their stamps are recorded, so the next run need not
                 // read them.
                 if replay.restamp(stamps) {
-                    store.save_layer(crate::cache::replay::LAYER, &world, &replay);
+                    store.save_layer(crate::replay::LAYER, &world, &replay);
                     lap("cache: record the new stamps");
                 }
                 let mut outcome = replayed_outcome(
@@ -700,9 +700,9 @@ fn run_in_pool(
     {
         // The result before waivers (the configuration is applied to a replay again). Not
         // when an evaluation did not complete: a time limit may fall differently next time.
-        crate::cache::replay::save(
+        crate::replay::save(
             store,
-            &crate::cache::replay::world(world, &candidates, &discovery.skipped),
+            &crate::replay::world(world, &candidates, &discovery.skipped),
             stamps
                 .into_iter()
                 .zip(contents)

@@ -28,6 +28,7 @@ pub mod outcome;
 pub mod policy;
 pub mod policy_cases;
 pub mod refs;
+pub mod replay;
 pub mod report;
 pub mod repository;
 pub mod root;

@@ -204,7 +204,7 @@ pub struct MemoStats {
     /// Evaluations whose results came from the previous run's memo.
     pub reused: usize,
     /// Evaluations that did not complete (a script error, a limit, a cancellation, a panic):
-    /// never reused, and a run with one is not recorded for replay ([`crate::cache::replay`]),
+    /// never reused, and a run with one is not recorded for replay ([`crate::replay`]),
     /// since a time limit may fall differently next time.
     pub incomplete: usize,
     /// The recorded memo is the previous one as it was (nothing ran, no entry dropped, the same

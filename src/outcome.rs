@@ -37,7 +37,7 @@ pub struct Stats {
     /// How many files the cache's file layer gave without loading them (`None`: no cache).
     pub cache_reused: Option<usize>,
     /// The result was the last run's, replayed from the cache because no file changed
-    /// ([`crate::cache::replay`]).
+    /// ([`crate::replay`]).
     pub replayed: bool,
 }
 
@@ -67,7 +67,7 @@ pub struct Outcome {
     pub documents: Vec<DocumentEntry>,
     /// The loaded repository with every document's value (for `--changed-since` and test
     /// runners). `None` when the outcome was replayed from the cache (see
-    /// [`crate::cache::replay`]), which a run with `--changed-since` never is.
+    /// [`crate::replay`]), which a run with `--changed-since` never is.
     pub repository: Option<Arc<Repository>>,
     /// What the report filters did ([`crate::suppress`]).
     pub suppressed: Suppressed,

@@ -13,7 +13,6 @@
 //! the repository. See docs/design.md ("The cache").
 
 pub mod files;
-pub mod replay;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};

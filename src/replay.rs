@@ -1,4 +1,4 @@
-//! The replay layer: the last run's whole result (its sorted findings before waivers, its
+//! The cache's replay layer: the last run's whole result (its sorted findings before waivers, its
 //! documents and coverage), with the metadata stamp and content hash of every file it read.
 //! When the walk finds the same files (and the run's world is the same), the result is
 //! replayed without parsing or evaluating anything, as git's index answers `git status`:
@@ -19,7 +19,7 @@ use std::time::SystemTime;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{Fingerprint, FingerprintBuilder, Stamp};
+use crate::cache::{Fingerprint, FingerprintBuilder, Stamp};
 use crate::discover::{Candidate, Skipped};
 use crate::finding::Finding;
 use crate::outcome::DocumentEntry;
@@ -103,7 +103,7 @@ struct ReplayRef<'a> {
 /// then nothing is recorded, and the previous record stays until a run can replace it; it
 /// cannot match this run's files).
 pub fn save(
-    store: &super::Store,
+    store: &crate::cache::Store,
     world: &Fingerprint,
     files: Vec<Option<(Option<Stamp>, Fingerprint)>>,
     findings: &[Finding],
