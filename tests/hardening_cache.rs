@@ -16,6 +16,11 @@ const BOUND: Duration = Duration::from_secs(120);
 /// `channelguard check DIR` (cwd DIR, path `.`) with `args`, without the test environment's
 /// cache folder unless `args` names one.
 fn check_in(dir: &Path, format: &str, args: &[&str]) -> Run {
+    check_in_with(dir, format, args, &[])
+}
+
+/// [`check_in`] with `env` added.
+fn check_in_with(dir: &Path, format: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
     let check = [
         "check",
         ".",
@@ -26,7 +31,7 @@ fn check_in(dir: &Path, format: &str, args: &[&str]) -> Run {
         "--format",
         format,
     ];
-    channelguard(dir, &[&check[..], args].concat())
+    channelguard_with(dir, &[&check[..], args].concat(), env)
 }
 
 /// `channelguard ARGS` in `dir`, without the test environment's cache settings.
@@ -660,20 +665,18 @@ const SETTLE: (&str, &str) = ("CHANNELGUARD_TEST_SETTLE_MS", "50");
 /// A cached run with `--timings` and the short settle window, after waiting it out.
 fn settled(dir: &Path, cache: &Path, format: &str, extra: &[&str]) -> Run {
     std::thread::sleep(Duration::from_millis(120));
-    let check = [
-        "check",
-        ".",
-        "--as-of",
-        "2024-06-30",
-        "--color",
-        "never",
-        "--format",
-        format,
-        "--timings",
-        "--cache-dir",
-        cache.to_str().unwrap(),
-    ];
-    channelguard_with(dir, &[&check[..], extra].concat(), &[SETTLE])
+    let cached = ["--timings", "--cache-dir", cache.to_str().unwrap()];
+    check_in_with(dir, format, &[&cached[..], extra].concat(), &[SETTLE])
+}
+
+/// Sets `path`'s modification time (its change time becomes now, as for any write).
+fn set_modified(path: &Path, time: std::time::SystemTime) {
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(time)
+        .unwrap();
 }
 
 fn replayed(run: &Run) -> bool {
@@ -772,12 +775,7 @@ fn an_edit_that_keeps_the_size_or_restores_the_time_is_never_replayed() {
     // Edited back, with its old modification time restored: the change time still differs.
     assert!(replayed(&settled(&repo, &cache, "json", &[])));
     std::fs::write(&file, &before).unwrap();
-    std::fs::File::options()
-        .write(true)
-        .open(&file)
-        .unwrap()
-        .set_modified(modified)
-        .unwrap();
+    set_modified(&file, modified);
     let run = settled(&repo, &cache, "json", &[]);
     assert!(!replayed(&run), "{}", run.stderr);
     assert_same(&run, &check_in(&repo, "json", &["--no-cache"]));
@@ -792,12 +790,10 @@ fn a_file_without_a_trusted_stamp_is_compared_by_its_content() {
     // read, and its bytes are the recorded ones, so the result is replayed.
     let file = repo.join("customers/contoso.yaml");
     let dated = |path: &Path| {
-        std::fs::File::options()
-            .write(true)
-            .open(path)
-            .unwrap()
-            .set_modified(std::time::SystemTime::now() + Duration::from_secs(3600))
-            .unwrap();
+        set_modified(
+            path,
+            std::time::SystemTime::now() + Duration::from_secs(3600),
+        )
     };
     dated(&file);
     let reference = check_in(&repo, "json", &["--no-cache"]);
@@ -806,12 +802,10 @@ fn a_file_without_a_trusted_stamp_is_compared_by_its_content() {
     assert_same(&run, &reference);
     // Touched an hour back instead (a trusted stamp, not the recorded one): read, compared,
     // replayed, and its new stamp recorded, so the run after that trusts it unread.
-    std::fs::File::options()
-        .write(true)
-        .open(&file)
-        .unwrap()
-        .set_modified(std::time::SystemTime::now() - Duration::from_secs(3600))
-        .unwrap();
+    set_modified(
+        &file,
+        std::time::SystemTime::now() - Duration::from_secs(3600),
+    );
     let run = settled(&repo, &cache, "json", &[]);
     assert!(replayed(&run), "{}", run.stderr);
     assert!(
