@@ -49,6 +49,8 @@ pub enum CheckError {
     Threads(String),
     #[error(transparent)]
     Suppress(#[from] suppress::SuppressError),
+    #[error("files changed while they were checked; run again")]
+    Changed,
 }
 
 /// Runs a whole check without a configuration file (see [`run_with_config`]).
@@ -112,7 +114,22 @@ fn pipeline(
         }
         None => {
             let pool = worker_pool(options.threads)?;
-            pool.install(|| run_in_pool(options, config, memory, memo))?
+            pool.install(|| {
+                let first_request = memo.record;
+                match run_in_pool(options, config, memory, memo, true)? {
+                    Attempt::Done(outcome) => Ok(*outcome),
+                    Attempt::ChangedDuringRun => {
+                        // Only a run that loads its own memo trusts stamps: start it afresh.
+                        debug_assert!(!first_request);
+                        *memo = MemoRequest::default();
+                        match run_in_pool(options, config, memory, memo, false)? {
+                            Attempt::Done(outcome) => Ok(*outcome),
+                            // Without trusted stamps every file is read: not reached.
+                            Attempt::ChangedDuringRun => Err(CheckError::Changed),
+                        }
+                    }
+                }
+            })?
         }
     };
     suppress::apply_report_filters(&mut outcome, options)?;
@@ -323,17 +340,30 @@ fn worker_pool(threads: Option<usize>) -> Result<rayon::ThreadPool, CheckError> 
 /// A file after reading, loading and schema validation (one worker's result).
 struct LoadedInput {
     text: Arc<str>,
+    /// Not read: loaded from the cache by its known content hash (`text` is empty).
+    unread: Option<crate::cache::Fingerprint>,
     /// Identified and schema-checked: already the repository's document type.
     documents: Vec<Document>,
     findings: Vec<Finding>,
 }
 
+/// What one attempt at a run gives.
+enum Attempt {
+    Done(Box<Outcome>),
+    /// A file the cache proved unchanged by its stamp, and so did not read, changed before the
+    /// run could read it for a finding's snippet: the run is repeated reading every file.
+    ChangedDuringRun,
+}
+
+/// One attempt at the run; `trust_stamps`: files the cache proves unchanged by their stamps
+/// need not be read (see [`Replay::known_contents`]).
 fn run_in_pool(
     options: &CheckOptions,
     config: Option<&LoadedConfig>,
     memory: &[MemoryInput],
     memo: &mut MemoRequest,
-) -> Result<Outcome, CheckError> {
+    trust_stamps: bool,
+) -> Result<Attempt, CheckError> {
     // With rule ids or settings to check, the policies are needed before anything is read.
     let mut early_policies = None;
     if let Some(config) = config.filter(|c| c.config.needs_catalog()) {
@@ -343,7 +373,7 @@ fn run_in_pool(
             .validate(&rule_catalog(&policies.set, options));
         if !problems.is_empty() {
             memo.previous = None;
-            return Ok(config_errors(config, problems));
+            return Ok(Attempt::Done(Box::new(config_errors(config, problems))));
         }
         early_policies = Some(policies);
     }
@@ -399,6 +429,10 @@ fn run_in_pool(
         lap("cache: stamp the files");
     }
     let mut early_store = None;
+    // Files the replay record proves unchanged (by their stamps) and without findings: loaded
+    // from the file layer without reading them (their texts are read at the end if a finding
+    // of this run points into them).
+    let mut known: Vec<Option<crate::cache::Fingerprint>> = Vec::new();
     if let (Some(dir), Some(stamps)) = (options.cache_dir.as_deref(), &stamps) {
         // A caller's own memo wants this run's memo back; `--changed-since` needs every
         // document's value.
@@ -448,24 +482,33 @@ fn run_in_pool(
                 outcome.stats.skipped = discovery.skipped;
                 outcome.stats.elapsed = started.elapsed();
                 outcome.stats.stages = stages;
-                return Ok(outcome);
+                return Ok(Attempt::Done(Box::new(outcome)));
             }
             lap("cache: load the policies, check the replay layer");
+            if trust_stamps {
+                if let Some(replay) = &replay {
+                    known = replay.known_contents(stamps, first_data);
+                }
+            }
             early_policies = Some(policies);
             early_store = Some(store);
         }
     }
-    // Read every file on disk first: the cache's size bound is proportional to the bytes read.
-    let reads: Vec<Option<discover::ReadOutcome>> = candidates[..on_disk]
+    // Read every file on disk first (but those known by their stamps): the cache's size bound
+    // is proportional to the bytes read.
+    let reads: Vec<Read> = candidates[..on_disk]
         .par_iter()
         .enumerate()
         .map(|(i, candidate)| {
+            if let Some(Some(content)) = known.get(i) {
+                return Read::Known(*content);
+            }
             let file = FileId(first_data + i as u32);
             // A panic here is reported when the file is loaded below.
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 read_input(candidate, file, options, &data_scope)
             }))
-            .ok()
+            .map_or(Read::Panicked, Read::Done)
         })
         .collect();
     if options.cache_dir.is_some() {
@@ -473,7 +516,7 @@ fn run_in_pool(
     }
     let cache = options.cache_dir.as_deref().map(|dir| {
         let store = early_store.take().unwrap_or_else(|| {
-            let bytes: u64 = reads.iter().flatten().map(|r| r.text.len() as u64).sum();
+            let bytes: u64 = reads.iter().map(Read::text_len).sum();
             crate::cache::Store::open(dir, cache_bound(bytes))
         });
         let world = file_world(options, &schema_sources);
@@ -484,10 +527,9 @@ fn run_in_pool(
     if cache.is_some() {
         lap("cache: load the file layer");
     }
-    let mut reads = reads;
     let inputs: Vec<(LoadedInput, Option<CacheEntry>, bool)> = reads
-        .par_iter_mut()
-        .map(Option::take)
+        .into_par_iter()
+        .map(Some)
         .chain(memory.par_iter().map(|_| None))
         .enumerate()
         .map(|(i, read)| {
@@ -499,8 +541,17 @@ fn run_in_pool(
                 crate::fault::test_panic_hook("load", &candidate.name);
                 match i.checked_sub(on_disk) {
                     None => match read {
-                        Some(read) => load_input(read, file, &schemas, options, layer),
-                        None => panic!("reading the file failed"),
+                        Some(Read::Done(read)) => load_input(read, file, &schemas, options, layer),
+                        Some(Read::Known(content)) => load_known(
+                            content,
+                            candidate,
+                            file,
+                            &schemas,
+                            options,
+                            layer,
+                            &data_scope,
+                        ),
+                        _ => panic!("reading the file failed"),
                     },
                     Some(m) => (
                         load_memory_input(&memory[m], file, &schemas, options),
@@ -551,12 +602,20 @@ fn run_in_pool(
     lap("read, parse and validate");
     let mut documents = Vec::new();
     for (i, (candidate, input)) in candidates.iter().zip(inputs).enumerate() {
-        let file = sources.add(SourceFile::new(
-            candidate.name.clone(),
-            candidate.path.clone(),
-            input.text,
-            FileRole::Data,
-        ));
+        let file = sources.add(match input.unread {
+            Some(content) => SourceFile::unread(
+                candidate.name.clone(),
+                candidate.path.clone(),
+                u128::from_le_bytes(content.0),
+                FileRole::Data,
+            ),
+            None => SourceFile::new(
+                candidate.name.clone(),
+                candidate.path.clone(),
+                input.text,
+                FileRole::Data,
+            ),
+        });
         debug_assert_eq!(
             file,
             FileId(first_data + i as u32),
@@ -717,6 +776,12 @@ fn run_in_pool(
         lap("cache: save the result for replay");
     }
     apply_waivers(&mut findings, &mut sources, config, options);
+    if known.iter().any(Option::is_some) {
+        if !read_unread_texts(&mut sources, &findings, options) {
+            return Ok(Attempt::ChangedDuringRun);
+        }
+        lap("read the files findings point into");
+    }
     let stats = Stats {
         files: candidates.len(),
         skipped: discovery.skipped,
@@ -731,7 +796,7 @@ fn run_in_pool(
         cache_reused,
         replayed: false,
     };
-    Ok(Outcome {
+    Ok(Attempt::Done(Box::new(Outcome {
         sources,
         findings,
         stats,
@@ -740,7 +805,7 @@ fn run_in_pool(
         documents,
         repository: Some(repository),
         suppressed: Default::default(),
-    })
+    })))
 }
 
 /// The outcome of a replayed run: the recorded findings (waived again under this run's
@@ -896,19 +961,7 @@ fn replay_texts(
         return None;
     }
     // Then the files the findings point into, for their snippets.
-    let data = first_data..first_data + candidates.len() as u32;
-    let mut pointed_into = vec![false; candidates.len()];
-    for finding in &replay.findings {
-        let locations = finding
-            .location
-            .iter()
-            .chain(finding.related.iter().map(|r| &r.location));
-        for location in locations {
-            if data.contains(&location.file.0) {
-                pointed_into[(location.file.0 - first_data) as usize] = true;
-            }
-        }
-    }
+    let pointed_into = replay.pointed_into(first_data);
     if !read_and_compare(&|i| pointed_into[i] && !unstamped(i)) {
         return None;
     }
@@ -919,6 +972,7 @@ fn replay_texts(
 fn internal_error(file: FileId, payload: &(dyn std::any::Any + Send)) -> LoadedInput {
     let text = crate::fault::panic_text(payload);
     LoadedInput {
+        unread: None,
         text: Arc::from(""),
         documents: Vec::new(),
         findings: vec![codes::INTERNAL_ERROR
@@ -929,6 +983,102 @@ fn internal_error(file: FileId, payload: &(dyn std::any::Any + Send)) -> LoadedI
             .at_span(file, ByteSpan::default())
             .tool()],
     }
+}
+
+/// A file on disk before loading: read, known by its content hash without reading it (see
+/// [`Replay::known_contents`]), or its read panicked (reported when it is loaded).
+enum Read {
+    Done(discover::ReadOutcome),
+    Known(crate::cache::Fingerprint),
+    Panicked,
+}
+
+impl Read {
+    fn text_len(&self) -> u64 {
+        match self {
+            Read::Done(read) => read.text.len() as u64,
+            Read::Known(_) | Read::Panicked => 0,
+        }
+    }
+}
+
+/// Loads a file known by its content hash from the file layer, without reading it; when the
+/// layer has no entry for it (or another file with the same bytes took it), reads and loads it.
+fn load_known(
+    content: crate::cache::Fingerprint,
+    candidate: &Candidate,
+    file: FileId,
+    schemas: &SchemaSet,
+    options: &CheckOptions,
+    layer: Option<&crate::cache::files::FileLayer>,
+    data_scope: &ReadScope,
+) -> (LoadedInput, Option<CacheEntry>, bool) {
+    let cached = layer
+        .and_then(|layer| layer.take(&content))
+        .and_then(|bytes| {
+            let loaded = crate::cache::files::decode(&bytes, file)?;
+            Some((loaded, bytes))
+        });
+    match cached {
+        Some(((documents, findings), bytes)) => (
+            LoadedInput {
+                text: Arc::from(""),
+                unread: Some(content),
+                documents,
+                findings,
+            },
+            Some((content, bytes)),
+            true,
+        ),
+        None => load_input(
+            read_input(candidate, file, options, data_scope),
+            file,
+            schemas,
+            options,
+            layer,
+        ),
+    }
+}
+
+/// Reads the unread data files ([`SourceFile::unread`]) that `findings` point into, for their
+/// snippets. `false` when one cannot be read or no longer has the content it was loaded by (it
+/// changed during the run): then the run is repeated reading every file.
+fn read_unread_texts(
+    sources: &mut SourceMap,
+    findings: &[Finding],
+    options: &CheckOptions,
+) -> bool {
+    let mut wanted: Vec<FileId> = findings
+        .iter()
+        .flat_map(|f| {
+            f.location
+                .iter()
+                .chain(f.related.iter().map(|r| &r.location))
+        })
+        .map(|location| location.file)
+        .filter(|&file| sources.get(file).is_unread())
+        .collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let data_scope = ReadScope::new(&options.root);
+    let texts: Vec<Option<Arc<str>>> = wanted
+        .par_iter()
+        .map(|&file| {
+            let source = sources.get(file);
+            let read = discover::read_file(
+                &source.path,
+                &data_scope,
+                false,
+                options.limits.max_file_bytes,
+                file,
+            );
+            read.parse.then_some(read.text)
+        })
+        .collect();
+    wanted
+        .into_iter()
+        .zip(texts)
+        .all(|(file, text)| text.is_some_and(|text| sources.set_text(file, text)))
 }
 
 /// A file's entry for the cache's file layer: its content hash and its encoded loading result.
@@ -1001,6 +1151,7 @@ fn load_input(
     }
     (
         LoadedInput {
+            unread: None,
             text: read.text,
             documents,
             findings,
@@ -1119,6 +1270,7 @@ fn load_memory_input(
         }
     }
     LoadedInput {
+        unread: None,
         text: Arc::clone(&input.text),
         documents,
         findings,
@@ -1329,6 +1481,51 @@ mod memory_input_tests {
 mod replay_tests {
     use super::*;
     use crate::cache::Fingerprint;
+
+    #[test]
+    fn unread_files_get_their_texts_only_when_their_content_is_the_known_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.yaml");
+        std::fs::write(&path, "kind: Partner\nid: a\n").unwrap();
+        let hash = |text: &str| u128::from_le_bytes(Fingerprint::of(text.as_bytes()).0);
+        let mut options = CheckOptions::new(Vec::new(), jiff::civil::date(2024, 6, 30));
+        options.root = dir.path().to_path_buf();
+        let finding = |file: u32| {
+            codes::MISSING_KIND
+                .finding("document has no `kind`".to_string())
+                .at_span(FileId(file), ByteSpan::new(0, 4))
+        };
+        let mut sources = SourceMap::new();
+        let same = sources.add(SourceFile::unread(
+            "a.yaml",
+            &path,
+            hash("kind: Partner\nid: a\n"),
+            FileRole::Data,
+        ));
+        let changed = sources.add(SourceFile::unread(
+            "a.yaml",
+            &path,
+            hash("kind: Partner\nid: b\n"),
+            FileRole::Data,
+        ));
+        // No finding points into them: nothing is read.
+        assert!(read_unread_texts(&mut sources, &[], &options));
+        assert!(sources.get(same).text.is_empty());
+        assert!(read_unread_texts(
+            &mut sources,
+            &[finding(same.0)],
+            &options
+        ));
+        assert_eq!(&*sources.get(same).text, "kind: Partner\nid: a\n");
+        assert!(!sources.get(same).is_unread());
+        // The file on disk is not what the second entry was loaded by: the run must repeat.
+        assert!(!read_unread_texts(
+            &mut sources,
+            &[finding(changed.0)],
+            &options
+        ));
+        assert!(sources.get(changed).is_unread());
+    }
 
     #[test]
     fn a_layer_is_rewritten_from_one_stale_entry_in_twenty() {

@@ -308,7 +308,7 @@ pub fn document_identities(repo: &Repository, sources: &SourceMap) -> DocumentId
                 file,
                 Hasher::default()
                     .str(&source.name)
-                    .str(&source.text)
+                    .u128(source.content_hash())
                     .finish(),
             )
         })

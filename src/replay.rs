@@ -134,6 +134,44 @@ impl Replay {
         matches!((&self.files[index].0, now), (Some(recorded), Some(now)) if recorded == now)
     }
 
+    /// Per file, whether a recorded finding points into it (its location or a related one).
+    pub fn pointed_into(&self, first_data: u32) -> Vec<bool> {
+        let data = first_data..first_data + self.files.len() as u32;
+        let mut pointed = vec![false; self.files.len()];
+        for finding in &self.findings {
+            let locations = finding
+                .location
+                .iter()
+                .chain(finding.related.iter().map(|r| &r.location));
+            for location in locations {
+                if data.contains(&location.file.0) {
+                    pointed[(location.file.0 - first_data) as usize] = true;
+                }
+            }
+        }
+        pointed
+    }
+
+    /// When the result cannot be replayed (some file changed): the content hash of each file
+    /// that is unchanged by its stamp and that no recorded finding points into, so that the
+    /// run can take its loading from the file layer without reading it. The others are `None`.
+    pub fn known_contents(
+        &self,
+        stamps: &[Option<Stamp>],
+        first_data: u32,
+    ) -> Vec<Option<Fingerprint>> {
+        if self.files.len() != stamps.len() {
+            return vec![None; stamps.len()];
+        }
+        let pointed = self.pointed_into(first_data);
+        (0..stamps.len())
+            .map(|i| {
+                (self.stamped_unchanged(i, stamps[i].as_ref()) && !pointed[i])
+                    .then_some(self.files[i].1)
+            })
+            .collect()
+    }
+
     /// After a replay: takes each trusted stamp of `now` that differs from the recorded one
     /// (those files were read and had the recorded content). Whether any changed.
     pub fn restamp(&mut self, now: &[Option<Stamp>]) -> bool {

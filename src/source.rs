@@ -87,6 +87,11 @@ pub struct SourceFile {
     pub path: PathBuf,
     pub text: Arc<str>,
     pub role: FileRole,
+    /// The xxh3-128 hash of the file's bytes, computed once (or known without reading the
+    /// file, see [`SourceFile::unread`]).
+    content_hash: OnceLock<u128>,
+    /// Not read: `text` is empty and the content is known by its hash only.
+    unread: bool,
     line_starts: OnceLock<Vec<u32>>,
     /// `None` for ASCII text (a column is a byte difference); else the number of characters
     /// that start before byte `k * CHAR_STEP`, for every `k`.
@@ -115,9 +120,39 @@ impl SourceFile {
             path: path.into(),
             text,
             role,
+            content_hash: OnceLock::new(),
+            unread: false,
             line_starts: OnceLock::new(),
             char_counts: OnceLock::new(),
         }
+    }
+
+    /// A file whose content is known by its hash without reading it (the cache proved it
+    /// unchanged by its metadata): its text is empty until [`SourceMap::set_text`] gives it.
+    pub fn unread(
+        name: impl Into<String>,
+        path: impl Into<PathBuf>,
+        content_hash: u128,
+        role: FileRole,
+    ) -> SourceFile {
+        let file = SourceFile {
+            unread: true,
+            ..SourceFile::new(name, path, Arc::from(""), role)
+        };
+        let _ = file.content_hash.set(content_hash);
+        file
+    }
+
+    /// Whether the file was not read (see [`SourceFile::unread`]).
+    pub fn is_unread(&self) -> bool {
+        self.unread
+    }
+
+    /// The xxh3-128 hash of the file's bytes (what the cache keys content by).
+    pub fn content_hash(&self) -> u128 {
+        *self
+            .content_hash
+            .get_or_init(|| twox_hash::XxHash3_128::oneshot(self.text.as_bytes()))
     }
 
     fn line_starts(&self) -> &[u32] {
@@ -274,6 +309,19 @@ impl SourceMap {
         let shift = self.next_id().0;
         self.files.extend(other.files);
         shift
+    }
+
+    /// Gives an unread file ([`SourceFile::unread`]) its text, read later, which must hash to
+    /// its known content; `false` (and nothing changed) when it does not.
+    pub fn set_text(&mut self, id: FileId, text: Arc<str>) -> bool {
+        let index = (id.0 - self.first) as usize;
+        let old = &self.files[index];
+        if twox_hash::XxHash3_128::oneshot(text.as_bytes()) != old.content_hash() {
+            return false;
+        }
+        let file = SourceFile::new(old.name.clone(), old.path.clone(), text, old.role);
+        self.files[index] = Arc::new(file);
+        true
     }
 
     pub fn get(&self, id: FileId) -> &SourceFile {
