@@ -342,6 +342,9 @@ struct LoadedInput {
     text: Arc<str>,
     /// Not read: loaded from the cache by its known content hash (`text` is empty).
     unread: Option<crate::cache::Fingerprint>,
+    /// What the replay record keeps of the file (with a cache): its content hash, or for a file
+    /// that was not parsed (refused, undecodable) the fingerprint of what reading it gave.
+    content: Option<crate::replay::Content>,
     /// Identified and schema-checked: already the repository's document type.
     documents: Vec<Document>,
     findings: Vec<Finding>,
@@ -589,10 +592,10 @@ fn run_in_pool(
         cache_notes = store.take_notes();
         cache_reused = Some(reused);
     }
-    // The content hash of each file on disk that was parsed, for the replay layer.
-    let contents: Vec<Option<crate::cache::Fingerprint>> = inputs[..on_disk]
+    // What the replay layer keeps of each file on disk.
+    let contents: Vec<Option<crate::replay::Content>> = inputs[..on_disk]
         .iter()
-        .map(|(_, entry, _)| entry.as_ref().map(|(key, _)| *key))
+        .map(|(input, _, _)| input.content)
         .collect();
     let inputs = inputs.into_iter().map(|(input, _, _)| input);
     if cache.is_some() {
@@ -765,7 +768,7 @@ fn run_in_pool(
             stamps
                 .into_iter()
                 .zip(contents)
-                .map(|(stamp, content)| Some((stamp, content?)))
+                .map(|(stamp, content)| content.map(|content| content.with_stamp(stamp)))
                 .collect(),
             &findings,
             &documents,
@@ -946,8 +949,7 @@ fn replay_texts(
             .map(|i| {
                 let file = FileId(first_data + i as u32);
                 let read = read_input(&candidates[i], file, options, &data_scope);
-                let same = read.parse
-                    && crate::cache::Fingerprint::of(read.text.as_bytes()) == replay.files[i].1;
+                let same = crate::replay::Content::of(&read).fingerprint() == replay.files[i].1;
                 same.then_some((i, read.text))
             })
             .collect();
@@ -973,6 +975,7 @@ fn internal_error(file: FileId, payload: &(dyn std::any::Any + Send)) -> LoadedI
     let text = crate::fault::panic_text(payload);
     LoadedInput {
         unread: None,
+        content: None,
         text: Arc::from(""),
         documents: Vec::new(),
         findings: vec![codes::INTERNAL_ERROR
@@ -1024,6 +1027,7 @@ fn load_known(
             LoadedInput {
                 text: Arc::from(""),
                 unread: Some(content),
+                content: Some(crate::replay::Content::Parsed(content)),
                 documents,
                 findings,
             },
@@ -1110,6 +1114,7 @@ fn load_input(
     options: &CheckOptions,
     layer: Option<&crate::cache::files::FileLayer>,
 ) -> (LoadedInput, Option<CacheEntry>, bool) {
+    let content = layer.map(|_| crate::replay::Content::of(&read));
     let mut findings = read.findings;
     let mut documents = Vec::new();
     let mut entry = None;
@@ -1152,6 +1157,7 @@ fn load_input(
     (
         LoadedInput {
             unread: None,
+            content,
             text: read.text,
             documents,
             findings,
@@ -1271,6 +1277,7 @@ fn load_memory_input(
     }
     LoadedInput {
         unread: None,
+        content: None,
         text: Arc::clone(&input.text),
         documents,
         findings,

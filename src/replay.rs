@@ -43,6 +43,47 @@ pub struct Replay {
     pub evaluations: usize,
 }
 
+/// What the record keeps of a file's content.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Content {
+    /// A parsed file: the xxh3-128 of its text (the file layer's key).
+    Parsed(Fingerprint),
+    /// A file that was not parsed (refused: a link out of the root, too large, not a regular
+    /// file; or undecodable): the fingerprint of what reading it gave, its text (empty, or the
+    /// valid prefix) and its findings. Such a file is read again by every replay (whether it is
+    /// still refused depends on more than its stamp: a link's target) and must give the same.
+    Unparsed(Fingerprint),
+}
+
+impl Content {
+    pub fn of(read: &crate::discover::ReadOutcome) -> Content {
+        if read.parse {
+            return Content::Parsed(Fingerprint::of(read.text.as_bytes()));
+        }
+        let mut fingerprint = FingerprintBuilder::new();
+        fingerprint.add("unparsed text", read.text.as_bytes());
+        for finding in &read.findings {
+            fingerprint.add("finding", &postcard::to_stdvec(finding).unwrap_or_default());
+        }
+        Content::Unparsed(fingerprint.finish())
+    }
+
+    pub fn fingerprint(self) -> Fingerprint {
+        match self {
+            Content::Parsed(fingerprint) | Content::Unparsed(fingerprint) => fingerprint,
+        }
+    }
+
+    /// The record's entry for a file with this content and `stamp`: an unparsed file keeps no
+    /// stamp, so that it is always read again.
+    pub fn with_stamp(self, stamp: Option<Stamp>) -> (Option<Stamp>, Fingerprint) {
+        match self {
+            Content::Parsed(fingerprint) => (stamp, fingerprint),
+            Content::Unparsed(fingerprint) => (None, fingerprint),
+        }
+    }
+}
+
 /// The stamp of each file (`None`: not a regular file, unreadable metadata, or changed too
 /// recently to be trusted), taken in parallel.
 pub fn stamp_files(candidates: &[Candidate]) -> Vec<Option<Stamp>> {
@@ -98,10 +139,9 @@ struct ReplayRef<'a> {
     evaluations: usize,
 }
 
-/// Records a run's result for `world`: `files` are the stamp and content hash of each file on
-/// disk, in walk order (`None` where the file was not parsed, a refused or undecodable file:
-/// then nothing is recorded, and the previous record stays until a run can replace it; it
-/// cannot match this run's files).
+/// Records a run's result for `world`: `files` are the stamp and content of each file on disk,
+/// in walk order (see [`Content::with_stamp`]; `None` where loading the file panicked: then
+/// nothing is recorded, and the previous record stays until a run can replace it).
 pub fn save(
     store: &crate::cache::Store,
     world: &Fingerprint,

@@ -837,3 +837,40 @@ fn a_file_without_a_trusted_stamp_is_compared_by_its_content() {
     assert!(replayed(&run), "{}", run.stderr);
     assert_same(&run, &reference);
 }
+
+#[cfg(unix)]
+#[test]
+fn a_repository_with_a_refused_link_and_broken_yaml_replays_and_notices_a_new_link_target() {
+    let (work, repo) = example_copy();
+    let cache = work.path().join("cache");
+    let secret = work.path().join("secret.yaml");
+    std::fs::write(&secret, "kind: Partner\nid: outside\n").unwrap();
+    let link = repo.join("customers/evil.yaml");
+    std::os::unix::fs::symlink(&secret, &link).unwrap();
+    std::fs::write(
+        repo.join("customers/bad ü.yaml"),
+        "kind: Customer\nid: [broken\n",
+    )
+    .unwrap();
+    let reference = check_in(&repo, "json", &["--no-cache"]);
+    assert_eq!(reference.with_code("Y013").len(), 1, "{}", reference.stdout);
+    assert_eq!(reference.with_code("Y001").len(), 1, "{}", reference.stdout);
+    settled(&repo, &cache, "json", &[]);
+    // The refused link and the broken file are read again by the replay and give the same.
+    let run = settled(&repo, &cache, "json", &[]);
+    assert!(replayed(&run), "{}", run.stderr);
+    assert_same(&run, &reference);
+    // The link now points at a document inside the repository: it is checked, not refused.
+    std::fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink(repo.join("customers/contoso.yaml"), &link).unwrap();
+    let reference = check_in(&repo, "json", &["--no-cache"]);
+    assert!(
+        reference.with_code("Y013").is_empty(),
+        "{}",
+        reference.stdout
+    );
+    let run = settled(&repo, &cache, "json", &[]);
+    assert!(!replayed(&run), "{}", run.stderr);
+    assert_same(&run, &reference);
+    assert!(!run.stdout.contains("Partner/outside") && !run.stdout.contains("id: outside"));
+}
