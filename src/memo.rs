@@ -186,9 +186,54 @@ mod pairs {
     }
 }
 
+/// Entries per chunk of the cache layer ([`Memo::to_layer_bytes`]).
+const LAYER_CHUNK: usize = 16 * 1024;
+
 impl Memo {
     pub fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    /// The memo as the payload of the cache's evaluations layer: postcard of the head (world,
+    /// files, documents digest) and of the entries in chunks, each encoded on its own so that
+    /// the chunks are encoded (and decoded, [`Memo::from_layer_bytes`]) in parallel: one
+    /// stream took 0.34 s to write and 0.3 s to read for a 10k-customer book's 578k entries.
+    pub fn to_layer_bytes(&self) -> Option<Vec<u8>> {
+        let entries: Vec<(&EntryKey, &Entry)> = self.entries.iter().collect();
+        let chunks: Option<Vec<Vec<u8>>> = entries
+            .par_chunks(LAYER_CHUNK)
+            .map(|chunk| postcard::to_stdvec(chunk).ok())
+            .collect();
+        postcard::to_stdvec(&((&self.world, &self.files, &self.documents), chunks?)).ok()
+    }
+
+    /// A memo back from [`Memo::to_layer_bytes`]; `None` unless every part decodes completely.
+    pub fn from_layer_bytes(bytes: &[u8]) -> Option<Memo> {
+        type Head = (Fingerprint, Vec<String>, Fingerprint);
+        let ((world, files, documents), chunks): (Head, Vec<Vec<u8>>) =
+            match postcard::take_from_bytes(bytes).ok()? {
+                (parts, []) => parts,
+                _ => return None,
+            };
+        let decoded: Option<Vec<Vec<(EntryKey, Entry)>>> = chunks
+            .par_iter()
+            .map(|chunk| match postcard::take_from_bytes(chunk).ok()? {
+                (entries, []) => Some(entries),
+                _ => None,
+            })
+            .collect();
+        let decoded = decoded?;
+        let mut entries = EntryMap::with_capacity_and_hasher(
+            decoded.iter().map(Vec::len).sum(),
+            Default::default(),
+        );
+        entries.extend(decoded.into_iter().flatten());
+        Some(Memo {
+            world,
+            files,
+            documents,
+            entries,
+        })
     }
 
     pub fn is_empty(&self) -> bool {
@@ -452,6 +497,44 @@ mod tests {
         let (repo, sources) = repo(files);
         let ids = document_identities(&repo, &sources);
         key.fingerprint(&repo, &ids.fingerprints)
+    }
+
+    #[test]
+    fn the_layer_bytes_round_trip_in_chunks_and_reject_damage() {
+        let mut entries = EntryMap::default();
+        for i in 0..(2 * LAYER_CHUNK + 5) as u128 {
+            entries.insert(
+                (i, i * 3),
+                Entry {
+                    findings: Vec::new(),
+                    reached: vec![(i % 7) as u16],
+                    skip: None,
+                    reads: vec![(ReadKey::Find(Kind::Customer, format!("c{i}").into()), i)],
+                },
+            );
+        }
+        let memo = Memo {
+            world: 1,
+            files: vec!["a.yaml".to_string(), "b.yaml".to_string()],
+            documents: 2,
+            entries,
+        };
+        let bytes = memo.to_layer_bytes().unwrap();
+        assert_eq!(Memo::from_layer_bytes(&bytes).as_ref(), Some(&memo));
+        for len in [0, 1, bytes.len() / 2, bytes.len() - 1] {
+            assert!(
+                Memo::from_layer_bytes(&bytes[..len]).is_none(),
+                "length {len}"
+            );
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(Memo::from_layer_bytes(&longer).is_none());
+        let empty = Memo::default();
+        assert_eq!(
+            Memo::from_layer_bytes(&empty.to_layer_bytes().unwrap()),
+            Some(empty)
+        );
     }
 
     #[test]
