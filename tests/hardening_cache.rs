@@ -874,3 +874,33 @@ fn a_repository_with_a_refused_link_and_broken_yaml_replays_and_notices_a_new_li
     assert_same(&run, &reference);
     assert!(!run.stdout.contains("Partner/outside") && !run.stdout.contains("id: outside"));
 }
+
+#[test]
+fn changed_since_runs_never_replay_and_report_what_uncached_runs_report() {
+    let (work, repo) = example_copy();
+    let cache = work.path().join("cache");
+    git(&repo, &["init", "-q"]);
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-q", "-m", "base"]);
+    // A finding appears in one customer file after the commit.
+    let file = repo.join("customers/contoso.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(
+        &file,
+        text.replacen("tenant_country: ", "tenant_country: X", 1),
+    )
+    .unwrap();
+    let since = ["--changed-since", "HEAD"];
+    let reference = check_in(&repo, "json", &[&["--no-cache"][..], &since].concat());
+    assert!(!reference.json()["findings"].as_array().unwrap().is_empty());
+    for _ in 0..2 {
+        let run = settled(&repo, &cache, "json", &since);
+        assert!(!replayed(&run), "{}", run.stderr);
+        assert_same(&run, &reference);
+    }
+    // Without the filter the same cache replays, and reports the whole repository.
+    settled(&repo, &cache, "json", &[]);
+    let run = settled(&repo, &cache, "json", &[]);
+    assert!(replayed(&run), "{}", run.stderr);
+    assert_same(&run, &check_in(&repo, "json", &["--no-cache"]));
+}
