@@ -123,7 +123,13 @@ fn pipeline(
                         debug_assert!(!first_request);
                         *memo = MemoRequest::default();
                         match run_in_pool(options, config, memory, memo, false)? {
-                            Attempt::Done(outcome) => Ok(*outcome),
+                            Attempt::Done(mut outcome) => {
+                                outcome.stats.cache_notes.push(
+                                    "a file changed while it was checked; checked again, reading every file"
+                                        .to_string(),
+                                );
+                                Ok(*outcome)
+                            }
                             // Without trusted stamps every file is read: not reached.
                             Attempt::ChangedDuringRun => Err(CheckError::Changed),
                         }
@@ -794,6 +800,7 @@ fn run_in_pool(
     }
     apply_waivers(&mut findings, &mut sources, config, options);
     if known.iter().any(Option::is_some) {
+        crate::fault::test_rewrite_hook();
         if !read_unread_texts(&mut sources, &findings, options) {
             return Ok(Attempt::ChangedDuringRun);
         }

@@ -41,6 +41,19 @@ pub fn settle_window_ns() -> i128 {
     }
 }
 
+/// `CHANNELGUARD_TEST_REWRITE_ON_LATE_READ=<path>` (debug builds): appends a comment line to
+/// that file just before a run reads the texts of the files it did not read because their
+/// stamps proved them unchanged, so that a test can make a file change in between.
+pub fn test_rewrite_hook() {
+    #[cfg(debug_assertions)]
+    if let Some(path) = std::env::var_os("CHANNELGUARD_TEST_REWRITE_ON_LATE_READ") {
+        use std::io::Write;
+        if let Ok(mut file) = std::fs::OpenOptions::new().append(true).open(path) {
+            let _ = file.write_all(b"\n# changed during the check\n");
+        }
+    }
+}
+
 /// Fault injection for tests, compiled into debug builds only:
 /// `CHANNELGUARD_TEST_PANIC_ON=<file name>` panics while loading that data file, and
 /// `CHANNELGUARD_TEST_PANIC_ON=policy:<file name>` while running a policy on its documents.

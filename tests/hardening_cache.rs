@@ -904,3 +904,64 @@ fn changed_since_runs_never_replay_and_report_what_uncached_runs_report() {
     assert!(replayed(&run), "{}", run.stderr);
     assert_same(&run, &check_in(&repo, "json", &["--no-cache"]));
 }
+
+#[test]
+fn a_file_that_changes_before_its_late_read_makes_the_run_read_everything_again() {
+    let (work, repo) = example_copy();
+    let cache = work.path().join("cache");
+    let policies = work.path().join("policies");
+    std::fs::create_dir(&policies).unwrap();
+    // A finding on a partner that depends on a customer in another file.
+    std::fs::write(
+        policies.join("X902-renamed-customer.rhai"),
+        "//! id: X902\n//! title: renamed customer\n//! severity: info\n//! kinds: Partner\n//! rationale: a test policy\n//! remediation: none\nfn check(doc) {\n    if doc.id == \"trey-research\" {\n        let c = find(\"Customer\", \"contoso\");\n        if c != () && c.name == \"Renamed\" {\n            report(#{pointer: \"/id\", message: \"contoso was renamed\"});\n        }\n    }\n}\n",
+    )
+    .unwrap();
+    let with_policy = ["--policies", policies.to_str().unwrap()];
+    settled(&repo, &cache, "json", &with_policy);
+    let customer = repo.join("customers/contoso.yaml");
+    let text = std::fs::read_to_string(&customer).unwrap();
+    std::fs::write(
+        &customer,
+        text.replacen("name: Contoso AS", "name: Renamed", 1),
+    )
+    .unwrap();
+    // The partner file is unchanged and no finding pointed into it, so the run does not read it until the
+    // new finding needs its snippet; the hook changes it just before that.
+    let partner = repo.join("partners/trey-research.yaml");
+    std::thread::sleep(Duration::from_millis(120));
+    let args = [
+        &with_policy[..],
+        &["--timings", "--cache-dir", cache.to_str().unwrap()],
+    ]
+    .concat();
+    let hook = (
+        "CHANNELGUARD_TEST_REWRITE_ON_LATE_READ",
+        partner.to_str().unwrap(),
+    );
+    let run = check_in_with(&repo, "human", &args, &[SETTLE, hook]);
+    assert!(
+        std::fs::read_to_string(&partner)
+            .unwrap()
+            .ends_with("# changed during the check\n"),
+        "the hook ran"
+    );
+    assert!(
+        notes(&run)
+            .iter()
+            .any(|n| n.contains("a file changed while it was checked")),
+        "{}",
+        run.stderr
+    );
+    let reference = check_in(
+        &repo,
+        "human",
+        &[&with_policy[..], &["--no-cache"]].concat(),
+    );
+    assert!(
+        reference.stdout.contains("contoso was renamed"),
+        "{}",
+        reference.stdout
+    );
+    assert_same(&run, &reference);
+}
