@@ -776,9 +776,9 @@ fn run_in_pool(
     findings.dedup();
     let documents = crate::outcome::DocumentEntry::of(&repository);
     lap("sort");
-    let replayable = evaluated.memo_stats.incomplete == 0;
+    let recordable = evaluated.memo_stats.incomplete == 0;
     if let (Some(world), Some((store, _, _)), Some(stamps), true) =
-        (&evaluations_cache, &cache, stamps, replayable)
+        (&evaluations_cache, &cache, stamps, recordable)
     {
         // The result before waivers (the configuration is applied to a replay again). Not
         // when an evaluation did not complete: a time limit may fall differently next time.
