@@ -215,6 +215,7 @@ fn fixture() -> &'static Fixture {
         let mut repository = Repository::new(documents(&validated));
         let references = refs::check(&repository);
         findings.extend(references.findings);
+        findings.extend(references.references.into_iter().map(|(_, f)| f));
         for (index, field) in references.dangling {
             repository.documents[index as usize].mark_invalid(field);
         }
@@ -242,7 +243,7 @@ fn fixture() -> &'static Fixture {
         let evaluated = policies.evaluate(Arc::clone(&repository), &context, &sources);
         let evaluated_costs = evaluated.costs;
         findings.extend(evaluated.findings);
-        findings.sort_by(Finding::report_order);
+        findings.sort_by(Finding::total_order);
         findings.dedup();
 
         let stats = Stats {
@@ -258,6 +259,8 @@ fn fixture() -> &'static Fixture {
             cache_notes: Vec::new(),
             cache_reused: None,
             replayed: false,
+            patched: None,
+            not_patched: None,
         };
         let bytes: usize = files.iter().map(|f| f.text.len()).sum();
         eprintln!(

@@ -8,6 +8,7 @@
 //! from `options`) and the outcome it returns ([`Outcome`], [`Stats`], from `outcome`) are
 //! re-exported here. Inside the library, import them from their own modules.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,7 +27,7 @@ use crate::memo::Memo;
 pub use crate::options::{CheckOptions, MemoryInput};
 pub use crate::outcome::{Outcome, Stats};
 use crate::policy::{EvalContext, MemoRequest, PolicySet};
-use crate::replay::Replay;
+use crate::replay::{FindingOrigin, Replay};
 use crate::repository::{Document, Repository};
 use crate::schema::SchemaSet;
 use crate::source::ByteSpan;
@@ -85,6 +86,7 @@ pub fn run_with_memo(
     let mut request = MemoRequest {
         previous,
         record: true,
+        ..MemoRequest::default()
     };
     let outcome = pipeline(options, config, &[], &mut request)?;
     Ok((outcome, request.previous.take().unwrap_or_default()))
@@ -116,13 +118,26 @@ fn pipeline(
             let pool = worker_pool(options.threads)?;
             pool.install(|| {
                 let first_request = memo.record;
-                match run_in_pool(options, config, memory, memo, true)? {
+                let attempt = match run_in_pool(options, config, memory, memo, true, true)? {
+                    // The change was not one a patch can answer: a full run.
+                    Attempt::Unpatched(reason) => {
+                        match run_in_pool(options, config, memory, memo, true, false)? {
+                            Attempt::Done(mut outcome) => {
+                                outcome.stats.not_patched = Some(reason.0);
+                                Attempt::Done(outcome)
+                            }
+                            attempt => attempt,
+                        }
+                    }
+                    attempt => attempt,
+                };
+                match attempt {
                     Attempt::Done(outcome) => Ok(*outcome),
                     Attempt::ChangedDuringRun => {
                         // Only a run that loads its own memo trusts stamps: start it afresh.
                         debug_assert!(!first_request);
                         *memo = MemoRequest::default();
-                        match run_in_pool(options, config, memory, memo, false)? {
+                        match run_in_pool(options, config, memory, memo, false, false)? {
                             Attempt::Done(mut outcome) => {
                                 outcome.stats.cache_notes.push(
                                     "a file changed while it was checked; checked again, reading every file"
@@ -131,9 +146,12 @@ fn pipeline(
                                 Ok(*outcome)
                             }
                             // Without trusted stamps every file is read: not reached.
-                            Attempt::ChangedDuringRun => Err(CheckError::Changed),
+                            Attempt::ChangedDuringRun | Attempt::Unpatched(_) => {
+                                Err(CheckError::Changed)
+                            }
                         }
                     }
+                    Attempt::Unpatched(_) => Err(CheckError::Changed),
                 }
             })?
         }
@@ -362,16 +380,21 @@ enum Attempt {
     /// A file the cache proved unchanged by its stamp, and so did not read, changed before the
     /// run could read it for a finding's snippet: the run is repeated reading every file.
     ChangedDuringRun,
+    /// A patched replay ([`crate::patch`]) found, while evaluating, that it cannot answer this
+    /// change: the run is repeated as a full one.
+    Unpatched(crate::patch::NotPatched),
 }
 
 /// One attempt at the run; `trust_stamps`: files the cache proves unchanged by their stamps
-/// need not be read (see [`Replay::known_contents`]).
+/// need not be read (see [`Replay::known_contents`]); `patch`: a change may be answered by
+/// patching the recorded result ([`crate::patch`]).
 fn run_in_pool(
     options: &CheckOptions,
     config: Option<&LoadedConfig>,
     memory: &[MemoryInput],
     memo: &mut MemoRequest,
     trust_stamps: bool,
+    patch: bool,
 ) -> Result<Attempt, CheckError> {
     // With rule ids or settings to check, the policies are needed before anything is read.
     let mut early_policies = None;
@@ -419,6 +442,8 @@ fn run_in_pool(
         first_data + (candidates.len() + unreadable.len()) as u32,
     ));
     let mut findings: Vec<Finding> = Vec::new();
+    // What produced each finding, for the replay record (see [`crate::patch`]).
+    let mut origins: Vec<FindingOrigin> = Vec::new();
     let loaded_schemas = SchemaSet::load(
         options.schema_dir.as_deref(),
         &mut schema_sources,
@@ -438,6 +463,8 @@ fn run_in_pool(
         lap("cache: stamp the files");
     }
     let mut early_store = None;
+    // Why a change was not answered by patching the last result (for `--timings`).
+    let mut not_patched = None;
     // Files the replay record proves unchanged (by their stamps) and without findings: loaded
     // from the file layer without reading them (their texts are read at the end if a finding
     // of this run points into them).
@@ -463,7 +490,7 @@ fn run_in_pool(
                 &candidates,
                 &discovery.skipped,
             );
-            let replay = store.load_layer::<Replay>(crate::replay::LAYER, &world);
+            let mut replay = store.load_layer::<Replay>(crate::replay::LAYER, &world);
             if let Some(texts) = replay
                 .as_ref()
                 .and_then(|replay| replay_texts(replay, stamps, &candidates, first_data, options))
@@ -494,6 +521,49 @@ fn run_in_pool(
                 return Ok(Attempt::Done(Box::new(outcome)));
             }
             lap("cache: load the policies, check the replay layer");
+            let files = RunFiles {
+                candidates: &candidates,
+                first_data,
+                options,
+                schemas: &schemas,
+                scope: &data_scope,
+            };
+            let plan = match (trust_stamps && patch, &replay) {
+                (true, Some(replay)) => Some(crate::patch::plan(
+                    replay, &store, &world, stamps, first_data, &files,
+                )),
+                (true, None) => Some(Err(crate::patch::NotPatched("no replay record"))),
+                (false, _) => None,
+            };
+            if let Some(Err(reason)) = plan {
+                not_patched = Some(reason);
+            }
+            if let Some(Ok(plan)) = plan {
+                {
+                    lap("cache: find and load the changed files");
+                    let replay = replay.take().expect("planned from it");
+                    let attempt = patched_outcome(
+                        plan,
+                        replay,
+                        &files,
+                        &unreadable,
+                        schema_sources,
+                        policies,
+                        config,
+                    );
+                    return Ok(match attempt {
+                        Attempt::Done(mut outcome) => {
+                            lap("cache: patch the last run's result");
+                            outcome.stats.cache_notes = store.take_notes();
+                            outcome.stats.skipped = discovery.skipped;
+                            outcome.stats.elapsed = started.elapsed();
+                            outcome.stats.stages = stages;
+                            Attempt::Done(outcome)
+                        }
+                        other => other,
+                    });
+                }
+            }
             if trust_stamps {
                 if let Some(replay) = &replay {
                     known = replay.known_contents(stamps, first_data);
@@ -630,6 +700,10 @@ fn run_in_pool(
             FileId(first_data + i as u32),
             "the id its worker used"
         );
+        origins.extend(std::iter::repeat_n(
+            FindingOrigin::File(i as u32),
+            input.findings.len(),
+        ));
         findings.extend(input.findings);
         documents.extend(input.documents);
     }
@@ -646,6 +720,8 @@ fn run_in_pool(
     }
     sources.append(schema_sources);
     findings.extend(loaded_schemas.findings);
+    // The rest, up to the evaluations, is about the run as a whole...
+    origins.resize(findings.len(), FindingOrigin::Run);
 
     // Documents of a kind whose schema is broken are listed once per kind.
     for kind in Kind::ALL {
@@ -697,11 +773,19 @@ fn run_in_pool(
     let mut repository = Repository::new(documents);
     let references = crate::refs::check(&repository);
     findings.extend(references.findings);
+    origins.resize(findings.len(), FindingOrigin::Run);
+    // ... but for each document's references.
+    for (index, finding) in references.references {
+        findings.push(finding);
+        origins.push(FindingOrigin::References(index));
+    }
+    let mut dangling = Vec::new();
     if options.skip_dangling {
         // A reference that does not resolve makes its field invalid: evaluations that read it
         // are skipped and reported, the others still run.
         for (index, field) in references.dangling {
             repository.documents[index as usize].mark_invalid(field);
+            dangling.push((index, field.to_string()));
         }
     }
     let repository = Arc::new(repository);
@@ -728,30 +812,27 @@ fn run_in_pool(
                     memo
                 });
             memo.record = true;
+            // What a patched replay of a later change needs (with the replay record).
+            memo.dependencies = stamps.is_some();
             evaluations_cache = Some(world);
             lap("cache: load the evaluations");
         }
     }
     let (mut policy_set, policy_findings) = add_policy_sources(&mut sources, policies, options);
     findings.extend(policy_findings);
+    origins.resize(findings.len(), FindingOrigin::Run);
     policy_set.use_preconditions(options.policy_preconditions);
     policy_set.measure_costs(options.measure_policies);
-    let context = EvalContext {
-        as_of: options.as_of,
-        settings: options.settings.clone(),
-        known_fields: Kind::ALL
-            .iter()
-            .map(|&k| (k, schemas.known_fields(k)))
-            .collect(),
-    };
-    let (evaluated, recorded) = policy_set.evaluate_with_memo(
+    let context = eval_context(options, &schemas);
+    let (mut evaluated, recorded) = policy_set.evaluate_with_memo(
         Arc::clone(&repository),
         &context,
         &sources,
         std::mem::take(memo),
     );
     memo.previous = recorded;
-    findings.extend(evaluated.findings);
+    findings.append(&mut evaluated.findings);
+    origins.extend(evaluated.origins.iter().map(|&o| FindingOrigin::from(o)));
     lap("policies");
     if let (Some(world), Some((store, _, _))) = (evaluations_cache, &cache) {
         if let Some(recorded) = memo.previous.take() {
@@ -771,9 +852,11 @@ fn run_in_pool(
         lap("cache: save the evaluations");
     }
 
-    suppress::rule_settings(&mut findings, options);
-    findings.par_sort_by(Finding::report_order);
-    findings.dedup();
+    debug_assert_eq!(findings.len(), origins.len());
+    let mut tagged: Vec<(Finding, FindingOrigin)> = findings.into_iter().zip(origins).collect();
+    suppress::rule_settings_on(&mut tagged, |(f, _)| f, options);
+    tagged.par_sort_by(|a, b| a.0.total_order(&b.0));
+    let (mut findings, origins): (Vec<Finding>, Vec<FindingOrigin>) = tagged.into_iter().unzip();
     let documents = crate::outcome::DocumentEntry::of(&repository);
     lap("sort");
     let recordable = evaluated.memo_stats.incomplete == 0;
@@ -782,22 +865,40 @@ fn run_in_pool(
     {
         // The result before waivers (the configuration is applied to a replay again). Not
         // when an evaluation did not complete: a time limit may fall differently next time.
-        crate::replay::save(
+        let replay_world = crate::replay::world(world, &candidates, &discovery.skipped);
+        let recorded = crate::replay::save(
             store,
-            &crate::replay::world(world, &candidates, &discovery.skipped),
+            &replay_world,
             stamps
                 .into_iter()
                 .zip(contents)
                 .map(|(stamp, content)| content.map(|content| content.with_stamp(stamp)))
                 .collect(),
             &findings,
+            &origins,
             &documents,
             &evaluated.reached,
             evaluated.memo_stats.run + evaluated.memo_stats.reused,
         );
-        cache_notes.extend(store.take_notes());
         lap("cache: save the result for replay");
+        // A policy's error or output is about the whole run: no patch can answer a change then.
+        let patchable = !origins.contains(&FindingOrigin::Policy);
+        if let (Some(files), Some(dependencies), true) =
+            (recorded, evaluated.dependencies.take(), patchable)
+        {
+            crate::patch::save(
+                store,
+                &replay_world,
+                &files,
+                &repository,
+                dependencies,
+                dangling,
+            );
+            lap("cache: save the dependencies");
+        }
+        cache_notes.extend(store.take_notes());
     }
+    findings.dedup();
     apply_waivers(&mut findings, &mut sources, config, options);
     if known.iter().any(Option::is_some) {
         crate::fault::test_rewrite_hook();
@@ -819,6 +920,8 @@ fn run_in_pool(
         cache_notes,
         cache_reused,
         replayed: false,
+        patched: None,
+        not_patched: not_patched.map(|reason| reason.0),
     };
     Ok(Attempt::Done(Box::new(Outcome {
         sources,
@@ -832,12 +935,158 @@ fn run_in_pool(
     })))
 }
 
+/// Reading and loading data files for a patched replay, as this run does them.
+struct RunFiles<'a> {
+    candidates: &'a [Candidate],
+    first_data: u32,
+    options: &'a CheckOptions,
+    schemas: &'a SchemaSet,
+    scope: &'a ReadScope,
+}
+
+impl crate::patch::Files for RunFiles<'_> {
+    fn read(&self, index: usize) -> discover::ReadOutcome {
+        let file = FileId(self.first_data + index as u32);
+        read_input(&self.candidates[index], file, self.options, self.scope)
+    }
+
+    fn load(&self, index: usize, read: discover::ReadOutcome) -> (Vec<Document>, Vec<Finding>) {
+        let file = FileId(self.first_data + index as u32);
+        let (input, _, _) = load_input(read, file, self.schemas, self.options, None);
+        (input.documents, input.findings)
+    }
+}
+
+/// What policies see besides the repository.
+fn eval_context(options: &CheckOptions, schemas: &SchemaSet) -> EvalContext {
+    EvalContext {
+        as_of: options.as_of,
+        settings: options.settings.clone(),
+        known_fields: Kind::ALL
+            .iter()
+            .map(|&k| (k, schemas.known_fields(k)))
+            .collect(),
+    }
+}
+
+/// The outcome of a patched replay ([`crate::patch`]): the recorded result with what the
+/// changed files reach made again, over this run's sources (the files the patch read, the
+/// others read at the end if a finding points into them).
+fn patched_outcome(
+    plan: crate::patch::Plan,
+    replay: Replay,
+    files: &RunFiles,
+    unreadable: &[(&discover::Skipped, &String)],
+    schema_sources: SourceMap,
+    policies: LoadedPolicies,
+    config: Option<&LoadedConfig>,
+) -> Attempt {
+    let options = files.options;
+    let changed_files = plan.changed_files();
+    let read: HashMap<usize, Arc<str>> = plan
+        .texts
+        .iter()
+        .map(|(i, text)| (*i, Arc::clone(text)))
+        .collect();
+    let mut sources = SourceMap::new();
+    for (i, candidate) in files.candidates.iter().enumerate() {
+        sources.add(match read.get(&i) {
+            Some(text) => SourceFile::new(
+                candidate.name.clone(),
+                candidate.path.clone(),
+                Arc::clone(text),
+                FileRole::Data,
+            ),
+            None => SourceFile::unread(
+                candidate.name.clone(),
+                candidate.path.clone(),
+                u128::from_le_bytes(replay.files[i].1 .0),
+                FileRole::Data,
+            ),
+        });
+    }
+    add_unreadable(&mut sources, unreadable);
+    sources.append(schema_sources);
+    let (mut policy_set, _) = add_policy_sources(&mut sources, policies, options);
+    policy_set.use_preconditions(options.policy_preconditions);
+    let context = eval_context(options, files.schemas);
+    let patched = match crate::patch::apply(
+        plan,
+        &replay,
+        files.first_data,
+        files,
+        &policy_set,
+        &context,
+        &sources,
+        options,
+    ) {
+        Ok(patched) => patched,
+        Err(reason) => return Attempt::Unpatched(reason),
+    };
+    for (i, text) in patched.texts {
+        let file = FileId(files.first_data + i as u32);
+        if sources.get(file).is_unread() && !sources.set_text(file, text) {
+            return Attempt::ChangedDuringRun;
+        }
+    }
+    let mut findings = patched.findings;
+    findings.dedup();
+    crate::fault::test_rewrite_hook();
+    if !read_unread_texts(&mut sources, &findings, options) {
+        return Attempt::ChangedDuringRun;
+    }
+    apply_waivers(&mut findings, &mut sources, config, options);
+    let stats = Stats {
+        evaluations: crate::memo::MemoStats {
+            run: patched.evaluations_run,
+            reused: patched.evaluations - patched.evaluations_run,
+            incomplete: 0,
+            memo_unchanged: true,
+        },
+        cache_reused: Some(files.candidates.len() - changed_files),
+        patched: Some(changed_files),
+        ..Stats::default()
+    };
+    Attempt::Done(Box::new(recorded_outcome(
+        sources,
+        findings,
+        stats,
+        &policy_set,
+        replay,
+    )))
+}
+
+/// A replayed or patched outcome: `stats` completed with the counts of the record.
+fn recorded_outcome(
+    sources: SourceMap,
+    findings: Vec<Finding>,
+    stats: Stats,
+    policy_set: &PolicySet,
+    replay: Replay,
+) -> Outcome {
+    Outcome {
+        sources,
+        findings,
+        stats: Stats {
+            files: replay.files.len(),
+            documents: replay.documents.len(),
+            policies: policy_set.policies.len(),
+            ..stats
+        },
+        policies: policy_set.policies.iter().map(|p| p.meta.clone()).collect(),
+        reached: replay.reached,
+        documents: replay.documents,
+        repository: None,
+        suppressed: Default::default(),
+    }
+}
+
 /// The outcome of a replayed run: the recorded findings (waived again under this run's
 /// configuration), documents and coverage, over this run's sources (data files with the texts
 /// the findings need, then the unreadable paths, schemas and policies, as a fresh run has them).
 #[allow(clippy::too_many_arguments)]
 fn replayed_outcome(
-    replay: Replay,
+    mut replay: Replay,
     texts: Vec<Arc<str>>,
     candidates: &[Candidate],
     unreadable: &[(&discover::Skipped, &String)],
@@ -859,31 +1108,21 @@ fn replayed_outcome(
     sources.append(schema_sources);
     // The policies' loading problems are among the recorded findings.
     let policy_set = add_policy_sources(&mut sources, policies, options).0;
-    let mut findings = replay.findings;
+    let mut findings = std::mem::take(&mut replay.findings);
+    findings.dedup();
     apply_waivers(&mut findings, &mut sources, config, options);
-    Outcome {
-        sources,
-        findings,
-        stats: Stats {
-            files: candidates.len(),
-            documents: replay.documents.len(),
-            policies: policy_set.policies.len(),
-            evaluations: crate::memo::MemoStats {
-                run: 0,
-                reused: replay.evaluations,
-                incomplete: 0,
-                memo_unchanged: true,
-            },
-            cache_reused: Some(candidates.len()),
-            replayed: true,
-            ..Stats::default()
+    let stats = Stats {
+        evaluations: crate::memo::MemoStats {
+            run: 0,
+            reused: replay.evaluations,
+            incomplete: 0,
+            memo_unchanged: true,
         },
-        policies: policy_set.policies.iter().map(|p| p.meta.clone()).collect(),
-        reached: replay.reached,
-        documents: replay.documents,
-        repository: None,
-        suppressed: Default::default(),
-    }
+        cache_reused: Some(candidates.len()),
+        replayed: true,
+        ..Stats::default()
+    };
+    recorded_outcome(sources, findings, stats, &policy_set, replay)
 }
 
 /// Registers the paths the walk could not take (Y013), with no text, after the data files.
@@ -1605,6 +1844,7 @@ mod replay_tests {
             findings: vec![codes::MISSING_KIND
                 .finding("document has no `kind`".to_string())
                 .at_span(FileId(1), ByteSpan::new(0, 4))],
+            origins: vec![FindingOrigin::File(1)],
             documents: Vec::new(),
             reached: Default::default(),
             evaluations: 0,

@@ -194,6 +194,31 @@ impl Finding {
             .then_with(|| self.pointer.cmp(&other.pointer))
             .then_with(|| self.document.cmp(&other.document))
     }
+
+    /// [`Finding::report_order`], then every other field: a total order, so that the same
+    /// findings sort the same way whatever order they came in (a full run and a patched replay,
+    /// [`crate::patch`], gather them differently).
+    pub fn total_order(&self, other: &Finding) -> Ordering {
+        fn related(f: &Finding) -> Vec<RelatedKey<'_>> {
+            f.related
+                .iter()
+                .map(|r| (r.location, &r.message, &r.pointer, &r.document))
+                .collect()
+        }
+        type RelatedKey<'a> = (
+            Location,
+            &'a String,
+            &'a Option<String>,
+            &'a Option<DocumentRef>,
+        );
+        self.report_order(other)
+            .then_with(|| self.severity.cmp(&other.severity))
+            .then_with(|| self.origin.cmp(&other.origin))
+            .then_with(|| self.help.cmp(&other.help))
+            .then_with(|| self.label.cmp(&other.label))
+            .then_with(|| related(self).cmp(&related(other)))
+            .then_with(|| self.waived.is_some().cmp(&other.waived.is_some()))
+    }
 }
 
 /// Wraps a user value in backticks for a message, escaping control characters so that no

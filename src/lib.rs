@@ -25,6 +25,7 @@ pub mod memo;
 pub mod model;
 pub mod options;
 pub mod outcome;
+pub mod patch;
 pub mod policy;
 pub mod policy_cases;
 pub mod refs;

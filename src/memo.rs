@@ -53,7 +53,42 @@ pub enum ReadKey {
     TransfersOf(Box<str>),
 }
 
+/// A stable 64-bit hash of a [`ReadKey`] as the repository's indexes see it (tenant and
+/// subscription GUIDs compared without case): the key of the dependency index that a patched
+/// replay looks evaluations and documents up in ([`crate::patch`]). Equal for a query and for
+/// every document its answer may contain ([`crate::repository::index_keys`]); collisions only
+/// make a patch re-run or load more than it needs.
+pub type KeyHash = u64;
+
 impl ReadKey {
+    /// See [`KeyHash`].
+    pub fn key_hash(&self) -> KeyHash {
+        use std::hash::Hasher as _;
+        let mut hasher = twox_hash::XxHash3_64::new();
+        let mut text = |tag: u8, parts: &[&str]| {
+            hasher.write(&[tag]);
+            for part in parts {
+                hasher.write(&(part.len() as u64).to_le_bytes());
+                hasher.write(part.as_bytes());
+            }
+        };
+        match self {
+            ReadKey::Find(kind, id) => text(0, &[kind.as_str(), id]),
+            ReadKey::ForCustomer(kind, customer) => text(1, &[kind.as_str(), customer]),
+            ReadKey::NamingPartner(kind, field, partner) => {
+                text(2, &[kind.as_str(), field, partner])
+            }
+            ReadKey::PartnerId(id) => text(3, &[id]),
+            ReadKey::Tenant(kind, tenant) => {
+                text(4, &[kind.as_str(), &tenant.to_ascii_lowercase()])
+            }
+            ReadKey::SubscriptionGuid(guid) => text(5, &[&guid.to_ascii_lowercase()]),
+            ReadKey::Replacements(subscription) => text(6, &[subscription]),
+            ReadKey::TransfersOf(subscription) => text(7, &[subscription]),
+        }
+        hasher.finish()
+    }
+
     /// The fingerprint of what this query returns in `repo` (`documents`: the fingerprint of
     /// each document, by index).
     pub fn fingerprint(&self, repo: &Repository, documents: &[Fingerprint]) -> Fingerprint {
@@ -80,6 +115,57 @@ impl ReadKey {
         }
         hasher.finish_128()
     }
+}
+
+/// Every query whose answer contains `doc` in a repository that holds it (see
+/// [`Repository::new`], which indexes the same fields): a document can only change the answers
+/// of these keys, before and after an edit. Duplicated ids are included (`Find` gives the first
+/// document with the id; a patch loads every holder).
+pub fn index_keys(doc: &crate::repository::Document) -> Vec<ReadKey> {
+    let mut keys = vec![ReadKey::Find(doc.kind, (*doc.id).into())];
+    if let Some(customer) = doc.str_field("customer") {
+        keys.push(ReadKey::ForCustomer(doc.kind, customer.into()));
+    }
+    for &(kind, field) in crate::repository::PARTNER_FIELDS {
+        if kind == doc.kind {
+            if let Some(partner) = doc.str_field(field) {
+                keys.push(ReadKey::NamingPartner(kind, field.into(), partner.into()));
+            }
+        }
+    }
+    match doc.kind {
+        Kind::Partner => {
+            if let Some(id) = doc.str_field("partner_id") {
+                keys.push(ReadKey::PartnerId(id.into()));
+            }
+        }
+        Kind::Subscription => {
+            if let Some(guid) = doc.str_field("subscription_id") {
+                keys.push(ReadKey::SubscriptionGuid(guid.into()));
+            }
+            if let Some(old) = doc.str_field("replaces") {
+                keys.push(ReadKey::Replacements(old.into()));
+            }
+        }
+        Kind::Transfer => {
+            if let Some(items) = doc
+                .value
+                .get("subscriptions")
+                .and_then(serde_json::Value::as_array)
+            {
+                for item in items.iter().filter_map(serde_json::Value::as_str) {
+                    keys.push(ReadKey::TransfersOf(item.into()));
+                }
+            }
+        }
+        _ => {}
+    }
+    if matches!(doc.kind, Kind::Partner | Kind::Customer) {
+        if let Some(tenant) = doc.str_field("tenant_id") {
+            keys.push(ReadKey::Tenant(doc.kind, tenant.into()));
+        }
+    }
+    keys
 }
 
 /// Where a document is, independently of a run's file ids: its file's id in the memo's own
@@ -497,6 +583,78 @@ mod tests {
         let (repo, sources) = repo(files);
         let ids = document_identities(&repo, &sources);
         key.fingerprint(&repo, &ids.fingerprints)
+    }
+
+    /// Every document the repository's indexes return for a key lists that key among its
+    /// `index_keys` (with the same key hash), and every key it lists returns it: the patched
+    /// replay relies on both directions.
+    #[test]
+    fn index_keys_are_exactly_the_keys_whose_answers_hold_the_document() {
+        let files = [
+            (
+                "partners.yaml",
+                "kind: Partner\nid: p1\npartner_id: '123'\ntenant_id: AbC-1\n---\nkind: Partner\nid: p2\n",
+            ),
+            (
+                "customers.yaml",
+                "kind: Customer\nid: c1\ntenant_id: T-1\nowned_by_partner: p1\n---\nkind: Customer\nid: c1\n",
+            ),
+            (
+                "subs.yaml",
+                "kind: Subscription\nid: s1\ncustomer: c1\nsubscription_id: GUID-1\npartner_of_record: p1\nmanaged_by: p2\n---\nkind: Subscription\nid: s2\ncustomer: c1\nreplaces: s1\n",
+            ),
+            (
+                "other.yaml",
+                "kind: ResellerRelationship\nid: r1\ncustomer: c1\npartner: p1\nvia_indirect_provider: p2\n---\nkind: DelegatedAdmin\nid: d1\ncustomer: c1\npartner: p2\n---\nkind: IndirectPartnership\nid: i1\nprovider: p1\nreseller: p2\n---\nkind: Transfer\nid: t1\ncustomer: c1\nsource_partner: p1\ntarget_partner: p2\nsubscriptions: [s1, s2]\n",
+            ),
+        ];
+        let (repo, sources) = repo(&files);
+        let ids = document_identities(&repo, &sources);
+        let mut all_keys: Vec<ReadKey> = repo.documents.iter().flat_map(index_keys).collect();
+        // Queries as policies may ask them: other cases, fields no index has.
+        all_keys.push(ReadKey::Tenant(Kind::Partner, "abc-1".into()));
+        all_keys.push(ReadKey::SubscriptionGuid("guid-1".into()));
+        all_keys.push(ReadKey::NamingPartner(
+            Kind::Customer,
+            "partner".into(),
+            "p1".into(),
+        ));
+        for key in &all_keys {
+            // The answer, by document index: a one-document fingerprint per index.
+            let answer: Vec<DocIndex> = (0..repo.documents.len() as DocIndex)
+                .filter(|&i| {
+                    let mut only = vec![0; ids.fingerprints.len()];
+                    only[i as usize] = 1;
+                    let empty = key.fingerprint(&repo, &vec![0; ids.fingerprints.len()]);
+                    key.fingerprint(&repo, &only) != empty
+                })
+                .collect();
+            for (index, doc) in repo.documents.iter().enumerate() {
+                let listed = index_keys(doc)
+                    .iter()
+                    .any(|k| k.key_hash() == key.key_hash());
+                if answer.contains(&(index as DocIndex)) {
+                    assert!(listed, "{key:?} returns {} {}", doc.kind, doc.id);
+                } else if listed && !matches!(key, ReadKey::Find(..)) {
+                    panic!(
+                        "{} {} lists {key:?}, which does not return it",
+                        doc.kind, doc.id
+                    );
+                }
+            }
+        }
+        // A duplicated id: both documents list the key, the first answers it.
+        let find = ReadKey::Find(Kind::Customer, "c1".into());
+        let holders = repo
+            .documents
+            .iter()
+            .filter(|d| index_keys(d).contains(&find))
+            .count();
+        assert_eq!(holders, 2);
+        assert_eq!(
+            ReadKey::Tenant(Kind::Partner, "ABC-1".into()).key_hash(),
+            ReadKey::Tenant(Kind::Partner, "abc-1".into()).key_hash()
+        );
     }
 
     #[test]

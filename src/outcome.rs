@@ -39,6 +39,10 @@ pub struct Stats {
     /// The result was the last run's, replayed from the cache because no file changed
     /// ([`crate::replay`]).
     pub replayed: bool,
+    /// The result was the last run's patched for this many changed files ([`crate::patch`]).
+    pub patched: Option<usize>,
+    /// Why a change was not answered by a patch (a full run was made instead).
+    pub not_patched: Option<&'static str>,
 }
 
 impl Stats {

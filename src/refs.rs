@@ -16,7 +16,10 @@ use crate::suggest;
 
 /// What the repository checks found.
 pub struct RefsOutcome {
+    /// Duplicate ids (R001): about the repository as a whole.
     pub findings: Vec<Finding>,
+    /// R002/R003, by the document whose reference it is.
+    pub references: Vec<(DocIndex, Finding)>,
     /// Reference fields that do not resolve, by document: policy evaluations that read such a
     /// field are skipped (and counted), so a dangling reference is reported as R002/R003 rather
     /// than as whatever a rule following it would conclude.
@@ -25,7 +28,7 @@ pub struct RefsOutcome {
 
 /// Runs both checks over the whole repository.
 pub fn check(repo: &Repository) -> RefsOutcome {
-    let mut findings = duplicate_ids(repo);
+    let findings = duplicate_ids(repo);
     let suggester = Suggester::default();
     let per_document: Vec<(DocIndex, Vec<(&str, Finding)>)> = (0..repo.documents.len() as DocIndex)
         .into_par_iter()
@@ -33,15 +36,66 @@ pub fn check(repo: &Repository) -> RefsOutcome {
         .filter(|(_, found)| !found.is_empty())
         .collect();
     let mut dangling = Vec::with_capacity(per_document.len());
+    let mut references = Vec::new();
     for (index, found) in per_document {
         for (field, finding) in found {
             if !dangling.contains(&(index, field)) {
                 dangling.push((index, field));
             }
-            findings.push(finding);
+            references.push((index, finding));
         }
     }
-    RefsOutcome { findings, dangling }
+    RefsOutcome {
+        findings,
+        references,
+        dangling,
+    }
+}
+
+/// One reference a document makes: its field, the kind it must name, the node's pointer and
+/// the id it names.
+pub struct Reference<'d> {
+    pub field: &'static str,
+    pub target: Kind,
+    pub pointer: String,
+    pub id: &'d str,
+}
+
+/// Every reference `doc` makes (none when it is not checkable): what [`check`] resolves, and
+/// what a patched replay ([`crate::patch`]) checks an edited document's references by.
+pub fn references(doc: &Document) -> Vec<Reference<'_>> {
+    let mut found = Vec::new();
+    if !doc.checkable {
+        return found;
+    }
+    for field in doc.kind.references() {
+        let Some(value) = doc.value.get(field.field) else {
+            continue;
+        };
+        if field.many {
+            if let Some(items) = value.as_array() {
+                for (i, item) in items.iter().enumerate() {
+                    if let Some(id) = item.as_str() {
+                        found.push(Reference {
+                            field: field.field,
+                            target: field.target,
+                            pointer: format!("/{}/{i}", field.field),
+                            id,
+                        });
+                    }
+                }
+            }
+        } else if let Value::String(id) = value {
+            found.push(Reference {
+                field: field.field,
+                target: field.target,
+                pointer: format!("/{}", field.field),
+                id,
+            });
+        }
+        // Anything else is a type error, reported by the schema.
+    }
+    found
 }
 
 fn duplicate_ids(repo: &Repository) -> Vec<Finding> {
@@ -78,76 +132,59 @@ fn check_references(
     suggester: &Suggester,
 ) -> Vec<(&'static str, Finding)> {
     let mut findings = Vec::new();
-    if !doc.checkable {
-        return findings;
-    }
-    for field in doc.kind.references() {
-        let Some(value) = doc.value.get(field.field) else {
+    for Reference {
+        field,
+        target: kind,
+        pointer,
+        id: target,
+    } in references(doc)
+    {
+        if repo.find(kind, target).is_some() {
             continue;
-        };
-        let targets: Vec<(String, &str)> = if field.many {
-            match value.as_array() {
-                Some(items) => items
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, v)| v.as_str().map(|s| (format!("/{}/{i}", field.field), s)))
-                    .collect(),
-                None => continue,
-            }
-        } else {
-            match value {
-                Value::String(s) => vec![(format!("/{}", field.field), s.as_str())],
-                _ => continue, // a type error, reported by the schema
-            }
-        };
-        for (pointer, target) in targets {
-            if repo.find(field.target, target).is_some() {
-                continue;
-            }
-            let elsewhere = repo.kinds_with_id(target);
-            let f = if let Some(other) = elsewhere.first() {
-                let found = repo.get(repo.find(*other, target).expect("kinds_with_id found it"));
-                codes::WRONG_KIND_REFERENCE
-                    .finding(format!(
-                        "`{}` refers to {}, which is a {}, not a {}",
-                        field.field,
-                        quoted(target),
-                        other,
-                        field.target
-                    ))
-                    .with_label(format!("expected a {} id", field.target))
-                    .with_related(RelatedLabel {
-                        location: found.location("/id"),
-                        message: format!("{} {} is defined here", other, quoted(target)),
-                        pointer: Some("/id".to_string()),
-                        document: Some(found.reference()),
-                    })
-            } else {
-                let mut f = codes::UNKNOWN_REFERENCE
-                    .finding(format!(
-                        "`{}` refers to unknown {} {}",
-                        field.field,
-                        field.target,
-                        quoted(target)
-                    ))
-                    .with_label(format!("no {} with this id", field.target));
-                if let Some(best) = suggester.suggest(repo, field.target, target) {
-                    f.help = Some(format!("did you mean `{best}`?"));
-                } else {
-                    f.help = Some(format!(
-                        "add a {} document with `id: {target}`, or fix the id",
-                        field.target
-                    ));
-                }
-                f
-            };
-            findings.push((
-                field.field,
-                f.at(doc.location(&pointer))
-                    .with_pointer(pointer)
-                    .with_document(Some(doc.reference())),
-            ));
         }
+        let elsewhere = repo.kinds_with_id(target);
+        let f = if let Some(other) = elsewhere.first() {
+            let found = repo.get(repo.find(*other, target).expect("kinds_with_id found it"));
+            codes::WRONG_KIND_REFERENCE
+                .finding(format!(
+                    "`{}` refers to {}, which is a {}, not a {}",
+                    field,
+                    quoted(target),
+                    other,
+                    kind
+                ))
+                .with_label(format!("expected a {} id", kind))
+                .with_related(RelatedLabel {
+                    location: found.location("/id"),
+                    message: format!("{} {} is defined here", other, quoted(target)),
+                    pointer: Some("/id".to_string()),
+                    document: Some(found.reference()),
+                })
+        } else {
+            let mut f = codes::UNKNOWN_REFERENCE
+                .finding(format!(
+                    "`{}` refers to unknown {} {}",
+                    field,
+                    kind,
+                    quoted(target)
+                ))
+                .with_label(format!("no {} with this id", kind));
+            if let Some(best) = suggester.suggest(repo, kind, target) {
+                f.help = Some(format!("did you mean `{best}`?"));
+            } else {
+                f.help = Some(format!(
+                    "add a {} document with `id: {target}`, or fix the id",
+                    kind
+                ));
+            }
+            f
+        };
+        findings.push((
+            field,
+            f.at(doc.location(&pointer))
+                .with_pointer(pointer)
+                .with_document(Some(doc.reference())),
+        ));
     }
     findings
 }

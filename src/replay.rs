@@ -23,6 +23,8 @@ use crate::cache::{Fingerprint, FingerprintBuilder, Stamp};
 use crate::discover::{Candidate, Skipped};
 use crate::finding::Finding;
 use crate::outcome::DocumentEntry;
+use crate::policy::EvalOrigin;
+use crate::repository::DocIndex;
 
 /// The layer's name in the cache folder.
 pub const LAYER: &str = "replay";
@@ -33,14 +35,46 @@ pub struct Replay {
     /// Per file on disk, in walk order: its stamp (`None`: it had just changed) and the hash
     /// of the text that was checked.
     pub files: Vec<(Option<Stamp>, Fingerprint)>,
-    /// The findings, sorted and with rule settings applied (waivers and report filters are
-    /// applied to them again, as to a fresh run's).
+    /// The findings, sorted ([`Finding::total_order`]) and with rule settings applied, not yet
+    /// deduplicated (waivers and report filters are applied to them again, as to a fresh
+    /// run's).
     pub findings: Vec<Finding>,
+    /// What produced each finding (for a patched replay, [`crate::patch`]).
+    pub origins: Vec<FindingOrigin>,
     pub documents: Vec<DocumentEntry>,
     /// Per policy id, the lines of `report*` calls that ran.
     pub reached: BTreeMap<String, Vec<u16>>,
     /// The policy evaluations the result covers (run or reused by the recording run).
     pub evaluations: usize,
+}
+
+/// What produced a finding of the recorded result: what a patch replaces when it loads a file
+/// or evaluates a document again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum FindingOrigin {
+    /// The run as a whole: unreadable paths, schemas and policies that failed to load, kinds
+    /// without a schema, duplicate ids. Kept by a patch, unless it points into a changed file.
+    Run,
+    /// Reading, loading and schema validation of a data file (its index in walk order).
+    File(u32),
+    /// The reference checks of a document (R002, R003).
+    References(DocIndex),
+    /// The policy evaluations on a document.
+    Evaluation(DocIndex),
+    /// The S004 of the evaluations skipped on an invalid field of a document.
+    Skipped(DocIndex),
+    /// A policy's error or printed output, aggregated over documents: never patched.
+    Policy,
+}
+
+impl From<EvalOrigin> for FindingOrigin {
+    fn from(origin: EvalOrigin) -> FindingOrigin {
+        match origin {
+            EvalOrigin::Evaluation(document) => FindingOrigin::Evaluation(document),
+            EvalOrigin::Skipped(document) => FindingOrigin::Skipped(document),
+            EvalOrigin::Policy => FindingOrigin::Policy,
+        }
+    }
 }
 
 /// What the record keeps of a file's content.
@@ -134,6 +168,7 @@ pub fn world(
 struct ReplayRef<'a> {
     files: &'a [(Option<Stamp>, Fingerprint)],
     findings: &'a [Finding],
+    origins: &'a [FindingOrigin],
     documents: &'a [DocumentEntry],
     reached: &'a BTreeMap<String, Vec<u16>>,
     evaluations: usize,
@@ -141,30 +176,33 @@ struct ReplayRef<'a> {
 
 /// Records a run's result for `world`: `files` are the stamp and content of each file on disk,
 /// in walk order (see [`Content::with_stamp`]; `None` where loading the file panicked: then
-/// nothing is recorded, and the previous record stays until a run can replace it).
+/// nothing is recorded, and the previous record stays until a run can replace it). Gives the
+/// files recorded.
+#[allow(clippy::too_many_arguments)]
 pub fn save(
     store: &crate::cache::Store,
     world: &Fingerprint,
     files: Vec<Option<(Option<Stamp>, Fingerprint)>>,
     findings: &[Finding],
+    origins: &[FindingOrigin],
     documents: &[DocumentEntry],
     reached: &BTreeMap<String, Vec<u16>>,
     evaluations: usize,
-) {
-    let Some(files) = files.into_iter().collect::<Option<Vec<_>>>() else {
-        return;
-    };
+) -> Option<Vec<(Option<Stamp>, Fingerprint)>> {
+    let files = files.into_iter().collect::<Option<Vec<_>>>()?;
     store.save_layer(
         LAYER,
         world,
         &ReplayRef {
             files: &files,
             findings,
+            origins,
             documents,
             reached,
             evaluations,
         },
     );
+    Some(files)
 }
 
 impl Replay {
@@ -262,6 +300,7 @@ mod tests {
                 (None, Fingerprint([0; 16])),
             ],
             findings: Vec::new(),
+            origins: Vec::new(),
             documents: Vec::new(),
             reached: BTreeMap::new(),
             evaluations: 0,

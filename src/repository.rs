@@ -147,8 +147,9 @@ pub struct Repository {
     transfers_of_subscription: HashMap<Arc<str>, Vec<DocIndex>>,
 }
 
-/// Partner reference fields indexed by [`Repository::documents_naming_partner`].
-const PARTNER_FIELDS: &[(Kind, &str)] = &[
+/// Partner reference fields indexed by [`Repository::documents_naming_partner`] (and the
+/// same keys for the cache's dependency index: [`crate::memo::index_keys`]).
+pub(crate) const PARTNER_FIELDS: &[(Kind, &str)] = &[
     (Kind::ResellerRelationship, "partner"),
     (Kind::ResellerRelationship, "via_indirect_provider"),
     (Kind::DelegatedAdmin, "partner"),
@@ -163,7 +164,8 @@ const PARTNER_FIELDS: &[(Kind, &str)] = &[
 
 impl Repository {
     /// Builds the indexes. The first document with a given (kind, id) wins; duplicates are
-    /// reported by the reference checks (`refs`).
+    /// reported by the reference checks (`refs`). [`crate::memo::index_keys`] lists the same
+    /// keys per document: a change here changes it too (its unit test compares them).
     pub fn new(documents: Vec<Document>) -> Repository {
         let mut repo = Repository {
             documents,

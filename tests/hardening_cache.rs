@@ -683,6 +683,20 @@ fn replayed(run: &Run) -> bool {
     run.stderr.contains("replayed from the cache")
 }
 
+fn patched(run: &Run) -> bool {
+    run.stderr.contains("patched from the cache")
+}
+
+/// Asserts that `run` was a full run and said why its change was not patched.
+fn assert_not_patched(run: &Run, reason: &str) {
+    assert!(!patched(run), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!("not patched: {reason}")),
+        "{}",
+        run.stderr
+    );
+}
+
 /// The example repository in a temporary folder (its files older than the settle window once
 /// [`settled`] waited).
 fn example_copy() -> (tempfile::TempDir, PathBuf) {
@@ -690,6 +704,25 @@ fn example_copy() -> (tempfile::TempDir, PathBuf) {
     let repo = work.path().join("repo");
     copy_tree(&repo_root().join("examples/northwind-csp"), &repo);
     (work, repo)
+}
+
+/// [`example_copy`] with a folder holding one test policy `id` on `kind` documents: (the
+/// work folder, the repository, the cache folder, the policy folder).
+fn example_with_test_policy(
+    id: &str,
+    kind: &str,
+    body: &str,
+) -> (tempfile::TempDir, PathBuf, PathBuf, PathBuf) {
+    let (work, repo) = example_copy();
+    let cache = work.path().join("cache");
+    let policies = work.path().join("policies");
+    std::fs::create_dir(&policies).unwrap();
+    std::fs::write(
+        policies.join(format!("{id}-test.rhai")),
+        format!("//! id: {id}\n//! title: a test policy\n//! severity: info\n//! kinds: {kind}\n//! rationale: a test policy\n//! remediation: none\n{body}"),
+    )
+    .unwrap();
+    (work, repo, cache, policies)
 }
 
 #[test]
@@ -765,6 +798,8 @@ fn an_edit_that_keeps_the_size_or_restores_the_time_is_never_replayed() {
     std::fs::write(&file, &edited).unwrap();
     let run = settled(&repo, &cache, "json", &[]);
     assert!(!replayed(&run), "{}", run.stderr);
+    // A field edit: the last result is patched (and nothing recorded).
+    assert!(patched(&run), "{}", run.stderr);
     let reference = check_in(&repo, "json", &["--no-cache"]);
     assert_same(&run, &reference);
     assert_ne!(
@@ -772,6 +807,11 @@ fn an_edit_that_keeps_the_size_or_restores_the_time_is_never_replayed() {
         first.json(),
         "the edit changes the result"
     );
+    // Without the dependency record, a full run records the edited file.
+    std::fs::remove_file(cache.join("dependencies.bin")).unwrap();
+    let run = settled(&repo, &cache, "json", &[]);
+    assert_not_patched(&run, "no dependency record of the last run");
+    assert_same(&run, &reference);
     // Edited back, with its old modification time restored: the change time still differs.
     assert!(replayed(&settled(&repo, &cache, "json", &[])));
     std::fs::write(&file, &before).unwrap();
@@ -905,18 +945,39 @@ fn changed_since_runs_never_replay_and_report_what_uncached_runs_report() {
     assert_same(&run, &check_in(&repo, "json", &["--no-cache"]));
 }
 
+/// A cached check whose debug-build hook rewrites `late` just before the run reads the texts
+/// of files it did not read yet; asserts that the hook ran and that the run noticed the change
+/// (and made itself again).
+fn run_rewriting_on_late_read(repo: &Path, late: &Path, format: &str, args: &[&str]) -> Run {
+    let hook = (
+        "CHANNELGUARD_TEST_REWRITE_ON_LATE_READ",
+        late.to_str().unwrap(),
+    );
+    let run = check_in_with(repo, format, args, &[SETTLE, hook]);
+    assert!(
+        std::fs::read_to_string(late)
+            .unwrap()
+            .ends_with("# changed during the check\n"),
+        "the hook ran"
+    );
+    assert!(
+        notes(&run)
+            .iter()
+            .any(|n| n.contains("a file changed while it was checked")),
+        "{}",
+        run.stderr
+    );
+    run
+}
+
 #[test]
 fn a_file_that_changes_before_its_late_read_makes_the_run_read_everything_again() {
-    let (work, repo) = example_copy();
-    let cache = work.path().join("cache");
-    let policies = work.path().join("policies");
-    std::fs::create_dir(&policies).unwrap();
     // A finding on a partner that depends on a customer in another file.
-    std::fs::write(
-        policies.join("X902-renamed-customer.rhai"),
-        "//! id: X902\n//! title: renamed customer\n//! severity: info\n//! kinds: Partner\n//! rationale: a test policy\n//! remediation: none\nfn check(doc) {\n    if doc.id == \"trey-research\" {\n        let c = find(\"Customer\", \"contoso\");\n        if c != () && c.name == \"Renamed\" {\n            report(#{pointer: \"/id\", message: \"contoso was renamed\"});\n        }\n    }\n}\n",
-    )
-    .unwrap();
+    let (_work, repo, cache, policies) = example_with_test_policy(
+        "X902",
+        "Partner",
+        "fn check(doc) {\n    if doc.id == \"trey-research\" {\n        let c = find(\"Customer\", \"contoso\");\n        if c != () && c.name == \"Renamed\" {\n            report(#{pointer: \"/id\", message: \"contoso was renamed\"});\n        }\n    }\n}\n",
+    );
     let with_policy = ["--policies", policies.to_str().unwrap()];
     settled(&repo, &cache, "json", &with_policy);
     let customer = repo.join("customers/contoso.yaml");
@@ -929,30 +990,16 @@ fn a_file_that_changes_before_its_late_read_makes_the_run_read_everything_again(
     // The partner file is unchanged and no finding pointed into it, so the run does not read it until the
     // new finding needs its snippet; the hook changes it just before that.
     let partner = repo.join("partners/trey-research.yaml");
+    // Without a dependency record this is a full run (the patched replay reads the partner,
+    // which looks the customer up; its own late read is tested below).
+    std::fs::remove_file(cache.join("dependencies.bin")).unwrap();
     std::thread::sleep(Duration::from_millis(120));
     let args = [
         &with_policy[..],
         &["--timings", "--cache-dir", cache.to_str().unwrap()],
     ]
     .concat();
-    let hook = (
-        "CHANNELGUARD_TEST_REWRITE_ON_LATE_READ",
-        partner.to_str().unwrap(),
-    );
-    let run = check_in_with(&repo, "human", &args, &[SETTLE, hook]);
-    assert!(
-        std::fs::read_to_string(&partner)
-            .unwrap()
-            .ends_with("# changed during the check\n"),
-        "the hook ran"
-    );
-    assert!(
-        notes(&run)
-            .iter()
-            .any(|n| n.contains("a file changed while it was checked")),
-        "{}",
-        run.stderr
-    );
+    let run = run_rewriting_on_late_read(&repo, &partner, "human", &args);
     let reference = check_in(
         &repo,
         "human",
@@ -964,4 +1011,146 @@ fn a_file_that_changes_before_its_late_read_makes_the_run_read_everything_again(
         reference.stdout
     );
     assert_same(&run, &reference);
+}
+
+/// Replaces the first `from` in the file at `path` by `to` (which must be there); gives the
+/// text before.
+fn replace_in(path: &Path, from: &str, to: &str) -> String {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains(from), "{from} in {}", path.display());
+    std::fs::write(path, text.replacen(from, to, 1)).unwrap();
+    text
+}
+
+/// The example with the MC017 finding of `customers/margies-travel.yaml` edited away (same
+/// size), the edit that the tests of the patched replay make.
+fn edit_margies_country(repo: &Path) {
+    let file = repo.join("customers/margies-travel.yaml");
+    let before = std::fs::read_to_string(&file).unwrap();
+    let edited = before.replacen("tenant_country: \"BR\"", "tenant_country: \"US\"", 1);
+    assert_ne!(edited, before, "the fixture has a Brazilian tenant");
+    std::fs::write(&file, edited).unwrap();
+}
+
+#[test]
+fn a_field_edit_is_patched_in_every_format_and_reports_what_an_uncached_run_reports() {
+    let (work, repo) = example_copy();
+    let cache = work.path().join("cache");
+    let first = settled(&repo, &cache, "json", &[]);
+    edit_margies_country(&repo);
+    for format in ["human", "json", "sarif", "junit", "github"] {
+        let reference = check_in(&repo, format, &["--no-cache"]);
+        let run = settled(&repo, &cache, format, &[]);
+        assert!(patched(&run), "{format}: not patched:\n{}", run.stderr);
+        assert!(
+            run.stderr.contains(
+                "patched from the cache: the last run's result, patched for 1 changed file"
+            ),
+            "{}",
+            run.stderr
+        );
+        assert_same(&run, &reference);
+        assert!(notes(&run).is_empty(), "{}", run.stderr);
+    }
+    let reference = check_in(&repo, "json", &["--no-cache"]);
+    assert_ne!(
+        reference.json(),
+        first.json(),
+        "the edit changes the result"
+    );
+    // A second field edit in another file: both changes are patched onto the recorded result.
+    let file = repo.join("customers/contoso.yaml");
+    replace_in(&file, "name: Contoso AS", "name: Contoso ASA");
+    let run = settled(&repo, &cache, "json", &[]);
+    assert!(
+        run.stderr.contains("patched for 2 changed files"),
+        "{}",
+        run.stderr
+    );
+    assert_same(&run, &check_in(&repo, "json", &["--no-cache"]));
+    // An id changes: not a patch, a full run that says why; the next run replays it.
+    let file = repo.join("partners/trey-research.yaml");
+    replace_in(&file, "id: trey-research", "id: trey-research-2");
+    let run = settled(&repo, &cache, "json", &[]);
+    assert_not_patched(&run, "a changed file's documents changed kinds or ids");
+    let reference = check_in(&repo, "json", &["--no-cache"]);
+    assert_same(&run, &reference);
+    let run = settled(&repo, &cache, "json", &[]);
+    assert!(replayed(&run), "{}", run.stderr);
+    assert_same(&run, &reference);
+}
+
+#[test]
+fn a_reference_that_stops_resolving_is_a_full_run_that_reports_it() {
+    let (work, repo) = example_copy();
+    let cache = work.path().join("cache");
+    settled(&repo, &cache, "json", &[]);
+    let file = repo.join("customers/contoso-federal.yaml");
+    let text = replace_in(
+        &file,
+        "partner_of_record: litware-usgov",
+        "partner_of_record: litware-usgo",
+    );
+    let reference = check_in(&repo, "json", &["--no-cache"]);
+    assert!(reference.stdout.contains("R002"), "{}", reference.stdout);
+    let run = settled(&repo, &cache, "json", &[]);
+    assert_not_patched(
+        &run,
+        "a changed document has a reference that does not resolve",
+    );
+    assert_same(&run, &reference);
+    // Fixed again: the recorded result (with R002) cannot be patched either way.
+    std::fs::write(&file, &text).unwrap();
+    let run = settled(&repo, &cache, "json", &[]);
+    assert_not_patched(&run, "a changed document had a reference finding");
+    assert_same(&run, &check_in(&repo, "json", &["--no-cache"]));
+}
+
+/// The patched replay evaluates the edited documents on the files they look up; a lookup that
+/// no recorded evaluation made (a partner nobody else reads) is loaded in a second round.
+#[test]
+fn a_patched_replay_loads_what_the_edited_document_now_looks_up() {
+    let (_work, repo, cache, policies) = example_with_test_policy(
+        "X903",
+        "Subscription",
+        "fn check(doc) {\n    let p = find(\"Partner\", doc.partner_of_record);\n    if p != () {\n        report(#{pointer: \"/partner_of_record\", message: \"sold by \" + p.name});\n    }\n}\n",
+    );
+    let args = [
+        "--no-builtin-policies",
+        "--policies",
+        policies.to_str().unwrap(),
+    ];
+    settled(&repo, &cache, "json", &args);
+    let file = repo.join("customers/contoso-federal.yaml");
+    replace_in(
+        &file,
+        "partner_of_record: litware-usgov",
+        "partner_of_record: trey-research",
+    );
+    let reference = check_in(&repo, "json", &[&args[..], &["--no-cache"]].concat());
+    assert!(
+        reference.stdout.contains("sold by Trey Research"),
+        "{}",
+        reference.stdout
+    );
+    let run = settled(&repo, &cache, "json", &args);
+    assert!(patched(&run), "{}", run.stderr);
+    assert_same(&run, &reference);
+}
+
+/// A file the patched replay did not read, which a recorded finding points into, changes
+/// before the replay reads it for its snippet: the run is made again, reading every file.
+#[test]
+fn a_file_that_changes_before_a_patched_replay_reads_it_makes_a_full_run() {
+    let (work, repo) = example_copy();
+    let cache = work.path().join("cache");
+    settled(&repo, &cache, "json", &[]);
+    let file = repo.join("customers/contoso.yaml");
+    replace_in(&file, "name: Contoso AS", "name: Contoso ASA");
+    // MC017 on margies-travel is recorded; nothing the edit reaches reads that file.
+    let late = repo.join("customers/margies-travel.yaml");
+    std::thread::sleep(Duration::from_millis(120));
+    let args = ["--timings", "--cache-dir", cache.to_str().unwrap()];
+    let run = run_rewriting_on_late_read(&repo, &late, "json", &args);
+    assert_same(&run, &check_in(&repo, "json", &["--no-cache"]));
 }

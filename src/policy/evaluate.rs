@@ -40,6 +40,44 @@ pub struct EvalOutcome {
     pub costs: Vec<PolicyCost>,
     /// How many evaluations ran and how many were reused from a memo.
     pub memo_stats: MemoStats,
+    /// What produced each finding (same length and order as `findings`).
+    pub origins: Vec<EvalOrigin>,
+    /// What the evaluations depended on, when [`MemoRequest::dependencies`] asked for it.
+    pub dependencies: Option<Dependencies>,
+}
+
+/// What produced a finding of [`EvalOutcome::findings`]: what a patched replay
+/// ([`crate::patch`]) replaces when the evaluations are run again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum EvalOrigin {
+    /// The evaluations on this document (their findings, and P005 for too many of them).
+    Evaluation(DocIndex),
+    /// The S004 of the evaluations skipped on an invalid field of this document.
+    Skipped(DocIndex),
+    /// A policy's runtime error or printed output, aggregated over documents.
+    Policy,
+}
+
+/// An evaluation that read an invalid field and was skipped (S004 is built from these).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SkipRecord {
+    /// Index in [`PolicySet::policies`].
+    pub policy: u32,
+    pub evaluated: DocIndex,
+    /// The document whose field was invalid.
+    pub cause: DocIndex,
+    pub field: String,
+}
+
+/// What the evaluations of a run depended on ([`MemoRequest::dependencies`]).
+#[derive(Debug, Default)]
+pub struct Dependencies {
+    /// (key hash, evaluated document) for every query of every evaluation, sorted, unique.
+    pub reads: Vec<(memo::KeyHash, DocIndex)>,
+    /// Every skipped evaluation, in (cause, field, evaluated, policy) order.
+    pub skips: Vec<SkipRecord>,
+    /// Per evaluated document: how many evaluations ran or were reused on it.
+    pub evaluations: Vec<(DocIndex, u16)>,
 }
 
 /// The memo side of a run ([`PolicySet::evaluate_with_memo`]): the previous run's memo, if
@@ -48,6 +86,10 @@ pub struct EvalOutcome {
 pub struct MemoRequest {
     pub previous: Option<Memo>,
     pub record: bool,
+    /// Evaluate only these documents (ascending; every policy of their kind), not all.
+    pub documents: Option<Vec<DocIndex>>,
+    /// Gather [`EvalOutcome::dependencies`].
+    pub dependencies: bool,
 }
 
 /// How an evaluation ended, for the memo: only a complete evaluation (it returned, or it was
@@ -147,7 +189,17 @@ impl PolicySet {
             .flat_map(|(_, file)| [file.name.as_str(), &*file.text]);
         let world = memo::world_fingerprint(world.iter().map(String::as_str).chain(schemas));
         let record = request.record;
-        let files_now = memo::file_table(sources);
+        let collect = request.dependencies;
+        let targets: Vec<DocIndex> = request
+            .documents
+            .unwrap_or_else(|| (0..repo.documents.len() as DocIndex).collect());
+        // Only a memo uses the file table (a patched replay evaluates a few documents of a
+        // large repository: its 80,000 names are not worth listing).
+        let files_now = if record || request.previous.is_some() {
+            memo::file_table(sources)
+        } else {
+            Vec::new()
+        };
         if self.policies.is_empty() {
             let memo = record.then(|| Memo {
                 world,
@@ -155,7 +207,14 @@ impl PolicySet {
                 documents: 0,
                 entries: memo::EntryMap::default(),
             });
-            return (EvalOutcome::default(), memo);
+            let dependencies = collect.then(Dependencies::default);
+            return (
+                EvalOutcome {
+                    dependencies,
+                    ..EvalOutcome::default()
+                },
+                memo,
+            );
         }
         let previous_memo = request
             .previous
@@ -226,6 +285,9 @@ impl PolicySet {
             /// Evaluations that ran and may not be reused (their old entries go).
             unrecorded: Vec<memo::EntryKey>,
             stats: MemoStats,
+            /// With `collect`: (key hash, document) of every query, and evaluations per document.
+            reads: Vec<(memo::KeyHash, DocIndex)>,
+            evaluations: Vec<(DocIndex, u16)>,
         }
         let preconditions = self.preconditions
             && self.limits.policy_operations >= MIN_OPERATIONS_FOR_PRECONDITIONS
@@ -246,7 +308,7 @@ impl PolicySet {
                     .collect()
             })
             .collect();
-        let partials: Vec<Partial> = (0..repo.documents.len() as DocIndex)
+        let partials: Vec<Partial> = targets
             .into_par_iter()
             .with_min_len(64)
             .fold(
@@ -260,12 +322,15 @@ impl PolicySet {
                     recorded: Vec::new(),
                     unrecorded: Vec::new(),
                     stats: MemoStats::default(),
+                    reads: Vec::new(),
+                    evaluations: Vec::new(),
                 },
                 |mut partial, index| {
                     let doc = repo.get(index);
                     if !doc.checkable {
                         return partial;
                     }
+                    let evaluations_before = partial.stats.run + partial.stats.reused;
                     let kind = doc.kind as usize;
                     for (slot, &p) in applicable[kind].iter().enumerate() {
                         if index > tripped[p].load(Ordering::Relaxed) {
@@ -290,9 +355,14 @@ impl PolicySet {
                         if let (Some(previous), Some(ids), Some(key)) =
                             (&previous, &identities, key)
                         {
-                            if let Some((findings, reached, skip)) =
+                            if let Some((findings, reached, skip, reads)) =
                                 reusable(previous, key, &repo, ids)
                             {
+                                if collect {
+                                    partial
+                                        .reads
+                                        .extend(reads.iter().map(|(r, _)| (r.key_hash(), index)));
+                                }
                                 partial
                                     .findings
                                     .extend(findings.into_iter().map(|f| (p, index, f)));
@@ -330,7 +400,7 @@ impl PolicySet {
                                 &mut reached,
                                 &mut output,
                                 &mut skipped,
-                                record,
+                                record || collect,
                             );
                         }));
                         if let Err(payload) = caught {
@@ -341,6 +411,15 @@ impl PolicySet {
                         }
                         if !evaluated.complete {
                             partial.stats.incomplete += 1;
+                        }
+                        if collect {
+                            partial.reads.extend(
+                                evaluated
+                                    .reads
+                                    .iter()
+                                    .flatten()
+                                    .map(|r| (r.key_hash(), index)),
+                            );
                         }
                         // Printed output is gathered per policy: such evaluations always run.
                         if let (true, Some(ids), Some(key)) = (record, &identities, key) {
@@ -373,6 +452,10 @@ impl PolicySet {
                             cost.2 += started.elapsed();
                         }
                     }
+                    let evaluations = partial.stats.run + partial.stats.reused - evaluations_before;
+                    if collect && evaluations > 0 {
+                        partial.evaluations.push((index, evaluations as u16));
+                    }
                     partial
                 },
             )
@@ -386,6 +469,7 @@ impl PolicySet {
         let breaker: Vec<DocIndex> = tripped.iter().map(|t| t.load(Ordering::Relaxed)).collect();
         let kept = |policy: usize, document: DocIndex| document <= breaker[policy];
         let mut skips: Vec<(usize, DocIndex, api::Skipped)> = Vec::new();
+        let mut dependencies = collect.then(Dependencies::default);
         outcome.costs = self
             .policies
             .iter()
@@ -406,14 +490,19 @@ impl PolicySet {
             outcome.memo_stats.incomplete += partial.stats.incomplete;
             recorded.extend(partial.recorded);
             unrecorded.extend(partial.unrecorded);
+            if let Some(dependencies) = &mut dependencies {
+                dependencies.reads.extend(partial.reads);
+                dependencies.evaluations.extend(partial.evaluations);
+            }
             skips.extend(partial.skips.into_iter().filter(|(p, d, _)| kept(*p, *d)));
-            outcome.findings.extend(
-                partial
-                    .findings
-                    .into_iter()
-                    .filter(|(p, d, _)| kept(*p, *d))
-                    .map(|(_, _, f)| f),
-            );
+            for (_, document, finding) in partial
+                .findings
+                .into_iter()
+                .filter(|(p, d, _)| kept(*p, *d))
+            {
+                outcome.findings.push(finding);
+                outcome.origins.push(EvalOrigin::Evaluation(document));
+            }
             for (policy, key, error) in partial.errors {
                 if !kept(policy, error.document) {
                     continue;
@@ -463,8 +552,36 @@ impl PolicySet {
                 }
             }
             outcome.findings.push(finding);
+            outcome.origins.push(EvalOrigin::Policy);
         }
-        outcome.findings.extend(self.skipped_findings(&repo, skips));
+        let mut skips: Vec<SkipRecord> = skips
+            .into_iter()
+            .map(|(policy, evaluated, skip)| SkipRecord {
+                policy: policy as u32,
+                evaluated,
+                cause: skip.document,
+                field: skip.field,
+            })
+            .collect();
+        skips.sort_by(|a, b| {
+            (a.cause, &a.field, a.evaluated, a.policy).cmp(&(
+                b.cause,
+                &b.field,
+                b.evaluated,
+                b.policy,
+            ))
+        });
+        for (cause, finding) in self.skipped_findings(&repo, &skips) {
+            outcome.findings.push(finding);
+            outcome.origins.push(EvalOrigin::Skipped(cause));
+        }
+        if let Some(dependencies) = &mut dependencies {
+            dependencies.reads.par_sort_unstable();
+            dependencies.reads.dedup();
+            dependencies.evaluations.sort_unstable();
+            dependencies.skips = skips;
+        }
+        outcome.dependencies = dependencies;
         for (policy, mut texts) in output {
             texts.sort();
             texts.dedup();
@@ -486,6 +603,7 @@ impl PolicySet {
                     .at_span(policy.file, ByteSpan::new(at, at + 5))
                     .with_label(format!("{} distinct lines printed", texts.len())),
             );
+            outcome.origins.push(EvalOrigin::Policy);
         }
         for lines in outcome.reached.values_mut() {
             lines.sort_unstable();
@@ -658,18 +776,20 @@ impl PolicySet {
     /// evaluated, on how many documents, located at the field (the document head when it is
     /// missing). Never silence: a reviewer sees which rules still have to run once the field
     /// is fixed.
-    fn skipped_findings(
+    pub fn skipped_findings(
         &self,
         repo: &Repository,
-        skips: Vec<(usize, DocIndex, api::Skipped)>,
-    ) -> Vec<Finding> {
+        skips: &[SkipRecord],
+    ) -> Vec<(DocIndex, Finding)> {
         // (cause document, field) → (rule ids, evaluated documents).
         type Cause = (std::collections::BTreeSet<String>, Vec<DocIndex>);
         let mut causes: BTreeMap<(DocIndex, String), Cause> = BTreeMap::new();
-        for (policy, evaluated, skip) in skips {
-            let entry = causes.entry((skip.document, skip.field)).or_default();
-            entry.0.insert(self.policies[policy].meta.id.clone());
-            entry.1.push(evaluated);
+        for skip in skips {
+            let entry = causes.entry((skip.cause, skip.field.clone())).or_default();
+            entry
+                .0
+                .insert(self.policies[skip.policy as usize].meta.id.clone());
+            entry.1.push(skip.evaluated);
         }
         causes
             .into_iter()
@@ -716,7 +836,7 @@ impl PolicySet {
                         document: Some(other.reference()),
                     });
                 }
-                finding
+                (cause, finding)
             })
             .collect()
     }
@@ -804,12 +924,18 @@ fn evaluated_on(doc: &crate::repository::Document) -> RelatedLabel {
 /// The previous run's results for `key`, when every query the evaluation read answers the
 /// same now: its findings on this run's files, its coverage lines and its skip (S004) on this
 /// run's documents.
+#[allow(clippy::type_complexity)]
 fn reusable<'m>(
     previous: &Previous<'m>,
     key: memo::EntryKey,
     repo: &Repository,
     ids: &memo::DocumentIdentities,
-) -> Option<(Vec<Finding>, &'m [u16], Option<api::Skipped>)> {
+) -> Option<(
+    Vec<Finding>,
+    &'m [u16],
+    Option<api::Skipped>,
+    &'m [(memo::ReadKey, memo::Fingerprint)],
+)> {
     let entry = previous.memo.entries.get(&key)?;
     let unchanged = previous.same_documents
         || entry
@@ -847,7 +973,7 @@ fn reusable<'m>(
             })
         }
     };
-    Some((findings, &entry.reached, skip))
+    Some((findings, &entry.reached, skip, &entry.reads))
 }
 
 /// The memo entry of a complete evaluation: what it produced and the fingerprint of each query

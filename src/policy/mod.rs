@@ -30,7 +30,9 @@ use rhai::{Engine, AST};
 use crate::limits::Limits;
 use crate::source::FileId;
 
-pub use evaluate::{EvalContext, EvalOutcome, MemoRequest, PolicyCost};
+pub use evaluate::{
+    Dependencies, EvalContext, EvalOrigin, EvalOutcome, MemoRequest, PolicyCost, SkipRecord,
+};
 pub use load::LoadError;
 pub use meta::{PolicyMeta, SettingDecl};
 

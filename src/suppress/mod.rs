@@ -43,15 +43,27 @@ pub enum SuppressError {
 /// that mean input was not checked are never removed or downgraded (the configuration refuses
 /// such settings; this keeps the guarantee for any other caller).
 pub fn rule_settings(findings: &mut Vec<Finding>, options: &CheckOptions) {
+    rule_settings_on(findings, |f| f, options);
+}
+
+/// [`rule_settings`] on items that carry a finding (a run keeps each finding's origin beside
+/// it for the cache's replay record).
+pub fn rule_settings_on<T>(
+    items: &mut Vec<T>,
+    finding: fn(&mut T) -> &mut Finding,
+    options: &CheckOptions,
+) {
     // A rule id covers its sub-rules (`MC002` disables `MC002.admin` too).
-    findings.retain(|f| {
+    items.retain_mut(|item| {
+        let f = finding(item);
         codes::means_unchecked(&f.code)
             || !options
                 .disabled_rules
                 .iter()
                 .any(|r| rule_id::covers(r, &f.code))
     });
-    for finding in findings.iter_mut() {
+    for item in items.iter_mut() {
+        let finding = finding(item);
         if finding.origin == Origin::Data && !codes::means_unchecked(&finding.code) {
             // The sub-rule's own override first, else the family's (`MC002` re-grades
             // `MC002.admin` unless `MC002.admin` has its own).

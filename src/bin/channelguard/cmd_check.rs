@@ -61,6 +61,16 @@ pub fn run(mut args: CheckArgs) -> Result<ExitCode, String> {
                 "replayed from the cache"
             );
         }
+        if let Some(files) = outcome.stats.patched {
+            eprintln!(
+                "{:>28}: the last run's result, patched for {files} changed {}",
+                "patched from the cache",
+                if files == 1 { "file" } else { "files" }
+            );
+        }
+        if let Some(reason) = outcome.stats.not_patched {
+            eprintln!("{:>28}: {reason}", "not patched");
+        }
         let evaluations = outcome.stats.evaluations;
         eprintln!(
             "{:>28}: {} run, {} reused",
