@@ -554,6 +554,15 @@ fn run_in_pool(
                     return Ok(match attempt {
                         Attempt::Done(mut outcome) => {
                             lap("cache: patch the last run's result");
+                            // The patch's own stages, then what the total leaves.
+                            let inner = std::mem::take(&mut outcome.stats.stages);
+                            let inner_time: Duration = inner.iter().map(|(_, took)| *took).sum();
+                            let (_, total) = stages.pop().expect("lapped above");
+                            stages.extend(inner);
+                            stages.push((
+                                "patch: sources, texts, waivers",
+                                total.saturating_sub(inner_time),
+                            ));
                             outcome.stats.cache_notes = store.take_notes();
                             outcome.stats.skipped = discovery.skipped;
                             outcome.stats.elapsed = started.elapsed();
@@ -1045,6 +1054,7 @@ fn patched_outcome(
         },
         cache_reused: Some(files.candidates.len() - changed_files),
         patched: Some(changed_files),
+        stages: patched.stages,
         ..Stats::default()
     };
     Attempt::Done(Box::new(recorded_outcome(

@@ -231,6 +231,7 @@ pub struct NotPatched(pub &'static str);
 
 /// A patch that passed every check that needs no evaluation (see the module docs).
 pub struct Plan {
+    stages: Stages,
     record: DependencyRecord,
     /// The changed files (walk order) with their loading.
     changed: Vec<(usize, Vec<Document>, Vec<Finding>)>,
@@ -280,6 +281,7 @@ pub fn plan(
     first_data: u32,
     files: &dyn Files,
 ) -> Result<Plan, NotPatched> {
+    let mut stages = Stages::new();
     if replay.origins.len() != replay.findings.len() || stamps.len() != replay.files.len() {
         return Err(NotPatched("the replay record does not match the files"));
     }
@@ -305,6 +307,7 @@ pub fn plan(
         return Err(NotPatched("too many changed files"));
     }
     let documents = replay.documents.len();
+    stages.lap("patch: read the files without a trusted stamp");
     let record = store
         .load_layer_bytes(LAYER, world)
         .and_then(|bytes| DependencyRecord::decode(&bytes, documents))
@@ -312,6 +315,7 @@ pub fn plan(
         .ok_or(NotPatched("no dependency record of the last run"))?;
     let starts = document_ranges(replay, first_data)
         .ok_or(NotPatched("the replay record does not match the files"))?;
+    stages.lap("patch: load the dependency record");
     let mut texts = Vec::with_capacity(read.len());
     let mut to_load = Vec::with_capacity(changed_count);
     for (i, read, same) in read {
@@ -394,6 +398,7 @@ pub fn plan(
             ));
         }
     }
+    stages.lap("patch: load the changed files, check them");
     // Step 3: the keys an old or new version holds, and who read them.
     let mut new_holders: Vec<(KeyHash, DocIndex)> = new_documents
         .zip(changed_documents.iter().copied())
@@ -420,7 +425,9 @@ pub fn plan(
             return Err(NotPatched("the change reaches too many documents"));
         }
     }
+    stages.lap("patch: find the affected documents");
     Ok(Plan {
+        stages,
         record,
         changed,
         texts,
@@ -432,6 +439,8 @@ pub fn plan(
 
 /// What a patch gives: the patched result.
 pub struct Patched {
+    /// Where the time went (`check --timings`).
+    pub stages: Vec<(&'static str, std::time::Duration)>,
     /// Sorted (not deduplicated) with rule settings applied, as a full run records them.
     pub findings: Vec<Finding>,
     pub origins: Vec<FindingOrigin>,
@@ -440,6 +449,27 @@ pub struct Patched {
     pub evaluations: usize,
     /// Texts of the files read for the patch (walk order).
     pub texts: Vec<(usize, Arc<str>)>,
+}
+
+/// Stage timings of a patch.
+struct Stages {
+    laps: Vec<(&'static str, std::time::Duration)>,
+    last: std::time::Instant,
+}
+
+impl Stages {
+    fn new() -> Stages {
+        Stages {
+            laps: Vec::new(),
+            last: std::time::Instant::now(),
+        }
+    }
+
+    fn lap(&mut self, name: &'static str) {
+        let now = std::time::Instant::now();
+        self.laps.push((name, now - self.last));
+        self.last = now;
+    }
 }
 
 /// The documents of the files loaded so far, by global index.
@@ -462,6 +492,7 @@ pub fn apply(
     options: &crate::options::CheckOptions,
 ) -> Result<Patched, NotPatched> {
     let Plan {
+        mut stages,
         record,
         changed,
         mut texts,
@@ -469,6 +500,8 @@ pub fn apply(
         affected,
         new_holders,
     } = plan;
+    // The time since the plan went to this run's sources (the caller's stage).
+    stages.last = std::time::Instant::now();
     if record
         .rest
         .skips
@@ -501,10 +534,14 @@ pub fn apply(
     // documents' evaluations could return last time (most patches need one round).
     let affected_set: std::collections::HashSet<DocIndex> = affected.iter().copied().collect();
     let mut wanted: BTreeSet<usize> = affected.iter().map(|&d| file_of(d)).collect();
+    let mut is_affected = vec![false; replay.documents.len()];
+    for &d in &affected {
+        is_affected[d as usize] = true;
+    }
     let asked: BTreeSet<KeyHash> = record
         .readers
         .iter()
-        .filter(|(_, d)| affected_set.contains(d))
+        .filter(|&&(_, d)| is_affected[d as usize])
         .map(|&(k, _)| k)
         .collect();
     for &key in &asked {
@@ -519,6 +556,7 @@ pub fn apply(
                 map.entry(*d).or_default().push(field.as_str());
                 map
             });
+    stages.lap("patch: plan the loading");
     let mut rounds = 0;
     let (outcome, sub) = loop {
         rounds += 1;
@@ -527,6 +565,7 @@ pub fn apply(
         }
         load_files(&mut loaded, &wanted, replay, files, &mut texts)?;
         let sub = SubRepository::new(&loaded, &starts, &dangling, options.skip_dangling);
+        stages.lap("patch: load the files the evaluations need");
         let targets: Vec<DocIndex> = affected.iter().map(|d| sub.local[d]).collect();
         let (outcome, _) = policies.evaluate_with_memo(
             Arc::clone(&sub.repository),
@@ -538,6 +577,7 @@ pub fn apply(
                 ..MemoRequest::default()
             },
         );
+        stages.lap("patch: evaluate");
         let dependencies = outcome
             .dependencies
             .as_ref()
@@ -624,6 +664,7 @@ pub fn apply(
         .collect();
     let skipped = policies.skipped_findings(&sub.repository, &local_skips);
 
+    stages.lap("patch: S004");
     // Step 5: the recorded findings but those made again, then the new ones.
     let changed_files: BTreeSet<u32> = changed.iter().map(|(i, _, _)| *i as u32).collect();
     let replaced = |origin: &FindingOrigin| match origin {
@@ -675,7 +716,9 @@ pub fn apply(
     let evaluations_run = outcome.memo_stats.run;
     texts.sort_unstable_by_key(|(i, _)| *i);
     texts.dedup_by_key(|(i, _)| *i);
+    stages.lap("patch: the findings");
     Ok(Patched {
+        stages: stages.laps,
         findings,
         origins,
         evaluations_run,

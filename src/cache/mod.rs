@@ -39,7 +39,7 @@ pub fn disabled_by_environment() -> bool {
         .is_some_and(|v| !v.is_empty() && v != "0" && !v.eq_ignore_ascii_case("false"))
 }
 /// Bumped whenever the layout of any layer changes.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 const MAGIC: &[u8; 8] = b"CGCACHE\0";
 const HEADER_LEN: usize = 8 + 4 + 16 + 16 + 8 + 16;
 /// The marker file that makes a folder ours (the Cache Directory Tagging Specification, so
