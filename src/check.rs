@@ -799,6 +799,11 @@ fn run_in_pool(
     }
     let repository = Arc::new(repository);
     lap("index and references");
+    // What a patched replay of a later change looks documents up by (with the cache).
+    let holders = stamps.is_some().then(|| crate::patch::holders(&repository));
+    if holders.is_some() {
+        lap("cache: index keys for the dependencies");
+    }
 
     let policies = match early_policies {
         Some(policies) => policies,
@@ -892,14 +897,14 @@ fn run_in_pool(
         lap("cache: save the result for replay");
         // A policy's error or output is about the whole run: no patch can answer a change then.
         let patchable = !origins.contains(&FindingOrigin::Policy);
-        if let (Some(files), Some(dependencies), true) =
-            (recorded, evaluated.dependencies.take(), patchable)
+        if let (Some(files), Some(dependencies), Some(holders), true) =
+            (recorded, evaluated.dependencies.take(), holders, patchable)
         {
             crate::patch::save(
                 store,
                 &replay_world,
                 &files,
-                &repository,
+                holders,
                 dependencies,
                 dangling,
             );

@@ -60,33 +60,103 @@ pub enum ReadKey {
 /// make a patch re-run or load more than it needs.
 pub type KeyHash = u64;
 
-impl ReadKey {
+/// A [`ReadKey`] borrowing its strings: what [`index_keys`] lists without allocating.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyOf<'a> {
+    Find(Kind, &'a str),
+    ForCustomer(Kind, &'a str),
+    NamingPartner(Kind, &'a str, &'a str),
+    PartnerId(&'a str),
+    Tenant(Kind, &'a str),
+    SubscriptionGuid(&'a str),
+    Replacements(&'a str),
+    TransfersOf(&'a str),
+}
+
+impl KeyOf<'_> {
     /// See [`KeyHash`].
-    pub fn key_hash(&self) -> KeyHash {
+    pub fn hash(&self) -> KeyHash {
         use std::hash::Hasher as _;
         let mut hasher = twox_hash::XxHash3_64::new();
-        let mut text = |tag: u8, parts: &[&str]| {
-            hasher.write(&[tag]);
-            for part in parts {
-                hasher.write(&(part.len() as u64).to_le_bytes());
-                hasher.write(part.as_bytes());
+        let mut part = |text: &str, lowercase: bool| {
+            hasher.write(&(text.len() as u64).to_le_bytes());
+            if lowercase {
+                // ASCII lowercase without allocating (the indexes compare GUIDs so).
+                let mut buffer = [0u8; 64];
+                for chunk in text.as_bytes().chunks(buffer.len()) {
+                    let out = &mut buffer[..chunk.len()];
+                    out.copy_from_slice(chunk);
+                    out.make_ascii_lowercase();
+                    hasher.write(out);
+                }
+            } else {
+                hasher.write(text.as_bytes());
             }
         };
-        match self {
-            ReadKey::Find(kind, id) => text(0, &[kind.as_str(), id]),
-            ReadKey::ForCustomer(kind, customer) => text(1, &[kind.as_str(), customer]),
-            ReadKey::NamingPartner(kind, field, partner) => {
-                text(2, &[kind.as_str(), field, partner])
+        let tag = match self {
+            KeyOf::Find(kind, id) => {
+                part(kind.as_str(), false);
+                part(id, false);
+                0
             }
-            ReadKey::PartnerId(id) => text(3, &[id]),
-            ReadKey::Tenant(kind, tenant) => {
-                text(4, &[kind.as_str(), &tenant.to_ascii_lowercase()])
+            KeyOf::ForCustomer(kind, customer) => {
+                part(kind.as_str(), false);
+                part(customer, false);
+                1
             }
-            ReadKey::SubscriptionGuid(guid) => text(5, &[&guid.to_ascii_lowercase()]),
-            ReadKey::Replacements(subscription) => text(6, &[subscription]),
-            ReadKey::TransfersOf(subscription) => text(7, &[subscription]),
-        }
+            KeyOf::NamingPartner(kind, field, partner) => {
+                part(kind.as_str(), false);
+                part(field, false);
+                part(partner, false);
+                2
+            }
+            KeyOf::PartnerId(id) => {
+                part(id, false);
+                3
+            }
+            KeyOf::Tenant(kind, tenant) => {
+                part(kind.as_str(), false);
+                part(tenant, true);
+                4
+            }
+            KeyOf::SubscriptionGuid(guid) => {
+                part(guid, true);
+                5
+            }
+            KeyOf::Replacements(subscription) => {
+                part(subscription, false);
+                6
+            }
+            KeyOf::TransfersOf(subscription) => {
+                part(subscription, false);
+                7
+            }
+        };
+        hasher.write(&[tag]);
         hasher.finish()
+    }
+}
+
+impl ReadKey {
+    /// The key with its strings borrowed.
+    pub fn borrowed(&self) -> KeyOf<'_> {
+        match self {
+            ReadKey::Find(kind, id) => KeyOf::Find(*kind, id),
+            ReadKey::ForCustomer(kind, customer) => KeyOf::ForCustomer(*kind, customer),
+            ReadKey::NamingPartner(kind, field, partner) => {
+                KeyOf::NamingPartner(*kind, field, partner)
+            }
+            ReadKey::PartnerId(id) => KeyOf::PartnerId(id),
+            ReadKey::Tenant(kind, tenant) => KeyOf::Tenant(*kind, tenant),
+            ReadKey::SubscriptionGuid(guid) => KeyOf::SubscriptionGuid(guid),
+            ReadKey::Replacements(subscription) => KeyOf::Replacements(subscription),
+            ReadKey::TransfersOf(subscription) => KeyOf::TransfersOf(subscription),
+        }
+    }
+
+    /// See [`KeyHash`].
+    pub fn key_hash(&self) -> KeyHash {
+        self.borrowed().hash()
     }
 
     /// The fingerprint of what this query returns in `repo` (`documents`: the fingerprint of
@@ -121,30 +191,30 @@ impl ReadKey {
 /// [`Repository::new`], which indexes the same fields): a document can only change the answers
 /// of these keys, before and after an edit. Duplicated ids are included (`Find` gives the first
 /// document with the id; a patch loads every holder).
-pub fn index_keys(doc: &crate::repository::Document) -> Vec<ReadKey> {
-    let mut keys = vec![ReadKey::Find(doc.kind, (*doc.id).into())];
+pub fn index_keys(doc: &crate::repository::Document) -> Vec<KeyOf<'_>> {
+    let mut keys = vec![KeyOf::Find(doc.kind, &doc.id)];
     if let Some(customer) = doc.str_field("customer") {
-        keys.push(ReadKey::ForCustomer(doc.kind, customer.into()));
+        keys.push(KeyOf::ForCustomer(doc.kind, customer));
     }
     for &(kind, field) in crate::repository::PARTNER_FIELDS {
         if kind == doc.kind {
             if let Some(partner) = doc.str_field(field) {
-                keys.push(ReadKey::NamingPartner(kind, field.into(), partner.into()));
+                keys.push(KeyOf::NamingPartner(kind, field, partner));
             }
         }
     }
     match doc.kind {
         Kind::Partner => {
             if let Some(id) = doc.str_field("partner_id") {
-                keys.push(ReadKey::PartnerId(id.into()));
+                keys.push(KeyOf::PartnerId(id));
             }
         }
         Kind::Subscription => {
             if let Some(guid) = doc.str_field("subscription_id") {
-                keys.push(ReadKey::SubscriptionGuid(guid.into()));
+                keys.push(KeyOf::SubscriptionGuid(guid));
             }
             if let Some(old) = doc.str_field("replaces") {
-                keys.push(ReadKey::Replacements(old.into()));
+                keys.push(KeyOf::Replacements(old));
             }
         }
         Kind::Transfer => {
@@ -154,7 +224,7 @@ pub fn index_keys(doc: &crate::repository::Document) -> Vec<ReadKey> {
                 .and_then(serde_json::Value::as_array)
             {
                 for item in items.iter().filter_map(serde_json::Value::as_str) {
-                    keys.push(ReadKey::TransfersOf(item.into()));
+                    keys.push(KeyOf::TransfersOf(item));
                 }
             }
         }
@@ -162,7 +232,7 @@ pub fn index_keys(doc: &crate::repository::Document) -> Vec<ReadKey> {
     }
     if matches!(doc.kind, Kind::Partner | Kind::Customer) {
         if let Some(tenant) = doc.str_field("tenant_id") {
-            keys.push(ReadKey::Tenant(doc.kind, tenant.into()));
+            keys.push(KeyOf::Tenant(doc.kind, tenant));
         }
     }
     keys
@@ -610,7 +680,21 @@ mod tests {
         ];
         let (repo, sources) = repo(&files);
         let ids = document_identities(&repo, &sources);
-        let mut all_keys: Vec<ReadKey> = repo.documents.iter().flat_map(index_keys).collect();
+        let owned = |key: &KeyOf| match *key {
+            KeyOf::Find(kind, id) => ReadKey::Find(kind, id.into()),
+            KeyOf::ForCustomer(kind, c) => ReadKey::ForCustomer(kind, c.into()),
+            KeyOf::NamingPartner(kind, f, p) => ReadKey::NamingPartner(kind, f.into(), p.into()),
+            KeyOf::PartnerId(id) => ReadKey::PartnerId(id.into()),
+            KeyOf::Tenant(kind, t) => ReadKey::Tenant(kind, t.into()),
+            KeyOf::SubscriptionGuid(g) => ReadKey::SubscriptionGuid(g.into()),
+            KeyOf::Replacements(s) => ReadKey::Replacements(s.into()),
+            KeyOf::TransfersOf(s) => ReadKey::TransfersOf(s.into()),
+        };
+        let mut all_keys: Vec<ReadKey> = repo
+            .documents
+            .iter()
+            .flat_map(|doc| index_keys(doc).iter().map(owned).collect::<Vec<_>>())
+            .collect();
         // Queries as policies may ask them: other cases, fields no index has.
         all_keys.push(ReadKey::Tenant(Kind::Partner, "abc-1".into()));
         all_keys.push(ReadKey::SubscriptionGuid("guid-1".into()));
@@ -630,9 +714,7 @@ mod tests {
                 })
                 .collect();
             for (index, doc) in repo.documents.iter().enumerate() {
-                let listed = index_keys(doc)
-                    .iter()
-                    .any(|k| k.key_hash() == key.key_hash());
+                let listed = index_keys(doc).iter().any(|k| k.hash() == key.key_hash());
                 if answer.contains(&(index as DocIndex)) {
                     assert!(listed, "{key:?} returns {} {}", doc.kind, doc.id);
                 } else if listed && !matches!(key, ReadKey::Find(..)) {
@@ -644,7 +726,7 @@ mod tests {
             }
         }
         // A duplicated id: both documents list the key, the first answers it.
-        let find = ReadKey::Find(Kind::Customer, "c1".into());
+        let find = KeyOf::Find(Kind::Customer, "c1");
         let holders = repo
             .documents
             .iter()

@@ -101,16 +101,9 @@ pub fn contents_fingerprint(files: &[(Option<Stamp>, Fingerprint)]) -> Fingerpri
     fingerprint.finish()
 }
 
-/// Records what a full run's result depended on, beside its replay record (`files`: that
-/// record's files). `dangling`: the reference fields the run made invalid.
-pub fn save(
-    store: &Store,
-    world: &Fingerprint,
-    files: &[(Option<Stamp>, Fingerprint)],
-    repository: &Repository,
-    dependencies: Dependencies,
-    dangling: Vec<(DocIndex, String)>,
-) {
+/// The (key hash, document) pairs of every index key of every document, sorted: the holders
+/// of a dependency record (computed right after the index, while nothing else runs).
+pub fn holders(repository: &Repository) -> Vec<(KeyHash, DocIndex)> {
     let mut holders: Vec<(KeyHash, DocIndex)> = repository
         .documents
         .par_iter()
@@ -118,11 +111,25 @@ pub fn save(
         .flat_map_iter(|(index, doc)| {
             index_keys(doc)
                 .into_iter()
-                .map(move |key| (key.key_hash(), index as DocIndex))
+                .map(move |key| (key.hash(), index as DocIndex))
         })
         .collect();
     holders.par_sort_unstable();
     holders.dedup();
+    holders
+}
+
+/// Records what a full run's result depended on, beside its replay record (`files`: that
+/// record's files; `holders`: [`holders`] of its repository). `dangling`: the reference fields
+/// the run made invalid.
+pub fn save(
+    store: &Store,
+    world: &Fingerprint,
+    files: &[(Option<Stamp>, Fingerprint)],
+    holders: Vec<(KeyHash, DocIndex)>,
+    dependencies: Dependencies,
+    dangling: Vec<(DocIndex, String)>,
+) {
     let record = DependencyRecord {
         contents: contents_fingerprint(files),
         holders,
@@ -381,7 +388,7 @@ pub fn plan(
     // The new versions' references resolve (so their R002/R003 are none, as recorded).
     let resolves = |kind: crate::model::Kind, id: &str| {
         record
-            .holders_of(crate::memo::ReadKey::Find(kind, id.into()).key_hash())
+            .holders_of(crate::memo::KeyOf::Find(kind, id).hash())
             .any(|d| {
                 let entry = &replay.documents[d as usize].document;
                 entry.kind == kind && &*entry.id == id
@@ -405,7 +412,7 @@ pub fn plan(
         .flat_map(|(doc, index)| {
             index_keys(doc)
                 .into_iter()
-                .map(move |key| (key.key_hash(), index))
+                .map(move |key| (key.hash(), index))
         })
         .collect();
     new_holders.sort_unstable();
