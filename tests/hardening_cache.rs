@@ -222,28 +222,37 @@ fn an_edited_file_is_loaded_again_and_the_rest_reused() {
 fn damaged_layer_is_ignored(damage: impl Fn(&Path), expected_note: &str) {
     damaged_layer_of("files", &damage, expected_note);
     damaged_layer_of("replay", &damage, expected_note);
+    damaged_layer_of("dependencies", &damage, expected_note);
 }
 
 /// [`damaged_layer_is_ignored`] for one layer. The other layer that would answer the run
-/// instead (a replay answers before the file layer is read) is removed.
+/// instead (a replay answers before the file layer is read) is removed; for the dependency
+/// layer, which only a patched replay reads, a field is edited first.
 fn damaged_layer_of(layer: &str, damage: &impl Fn(&Path), expected_note: &str) {
     let repo = repo_with_findings();
     let cache = tempfile::tempdir().unwrap();
     let cache = cache.path().join("c");
-    let reference = check_in(repo.root(), "json", &["--no-cache"]);
+    let mut reference = check_in(repo.root(), "json", &["--no-cache"]);
     cached(repo.root(), &cache, "json");
     if layer == "files" {
         std::fs::remove_file(cache.join("replay.bin")).unwrap();
+    }
+    if layer == "dependencies" {
+        replace_in(
+            &repo.root().join("customers/c1.yaml"),
+            "name: One",
+            "name: Uno",
+        );
+        reference = check_in(repo.root(), "json", &["--no-cache"]);
     }
     damage(&cache.join(format!("{layer}.bin")));
     let run = cached(repo.root(), &cache, "json");
     run.within(BOUND);
     assert_same(&run, &reference);
-    assert!(
-        !run.stderr.contains("replayed from the cache"),
-        "{}",
-        run.stderr
-    );
+    assert!(!replayed(&run), "{}", run.stderr);
+    if layer == "dependencies" {
+        assert_not_patched(&run, "no dependency record of the last run");
+    }
     if layer == "files" {
         assert_eq!(reused(&run), 0);
     }
