@@ -1163,3 +1163,25 @@ fn a_file_that_changes_before_a_patched_replay_reads_it_makes_a_full_run() {
     let run = run_rewriting_on_late_read(&repo, &late, "json", &args);
     assert_same(&run, &check_in(&repo, "json", &["--no-cache"]));
 }
+
+/// A finding about the repository as a whole (here a duplicate id, R001, whose related label
+/// points at the first document) that points into an edited file cannot be patched: the edit
+/// moves the span it points at.
+#[test]
+fn a_duplicate_id_in_an_edited_file_is_a_full_run() {
+    let (work, repo) = example_copy();
+    let cache = work.path().join("cache");
+    let original = std::fs::read_to_string(repo.join("partners/trey-research.yaml")).unwrap();
+    std::fs::write(repo.join("partners/trey-research-copy.yaml"), &original).unwrap();
+    settled(&repo, &cache, "json", &[]);
+    let file = repo.join("partners/trey-research.yaml");
+    std::fs::write(&file, format!("# moved down a line\n{original}")).unwrap();
+    let reference = check_in(&repo, "json", &["--no-cache"]);
+    assert!(reference.stdout.contains("R001"), "{}", reference.stdout);
+    let run = settled(&repo, &cache, "json", &[]);
+    assert_not_patched(
+        &run,
+        "a finding about the whole repository points into a changed file",
+    );
+    assert_same(&run, &reference);
+}
