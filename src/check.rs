@@ -491,9 +491,16 @@ fn run_in_pool(
                 &discovery.skipped,
             );
             let mut replay = store.load_layer::<Replay>(crate::replay::LAYER, &world);
-            if let Some(texts) = replay
-                .as_ref()
-                .and_then(|replay| replay_texts(replay, stamps, &candidates, first_data, options))
+            let compared = replay.as_ref().and_then(|replay| {
+                compare_unstamped(replay, stamps, &candidates, first_data, options)
+            });
+            if let Some(texts) =
+                replay
+                    .as_ref()
+                    .zip(compared.as_ref())
+                    .and_then(|(replay, compared)| {
+                        texts_for_replay(replay, compared, &candidates, first_data, options)
+                    })
             {
                 lap("cache: replay the last run");
                 let mut replay = replay.expect("texts come from a replay");
@@ -528,50 +535,54 @@ fn run_in_pool(
                 schemas: &schemas,
                 scope: &data_scope,
             };
-            let plan = match (trust_stamps && patch, &replay) {
-                (true, Some(replay)) => Some(crate::patch::plan(
-                    replay, &store, &world, stamps, first_data, &files,
+            let plan = match (trust_stamps && patch, &replay, compared) {
+                (true, Some(replay), Some(compared)) => Some(crate::patch::plan(
+                    replay, &store, &world, compared, first_data, &files,
                 )),
-                (true, None) => Some(Err(crate::patch::NotPatched("no replay record"))),
-                (false, _) => None,
+                (true, _, _) => Some(Err(crate::patch::NotPatched("no replay record"))),
+                (false, _, _) => None,
             };
             if let Some(Err(reason)) = plan {
                 not_patched = Some(reason);
             }
             if let Some(Ok(plan)) = plan {
-                {
-                    lap("cache: find and load the changed files");
-                    let replay = replay.take().expect("planned from it");
-                    let attempt = patched_outcome(
-                        plan,
-                        replay,
-                        &files,
-                        &unreadable,
-                        schema_sources,
-                        policies,
-                        config,
-                    );
-                    return Ok(match attempt {
-                        Attempt::Done(mut outcome) => {
-                            lap("cache: patch the last run's result");
-                            // The patch's own stages, then what the total leaves.
-                            let inner = std::mem::take(&mut outcome.stats.stages);
-                            let inner_time: Duration = inner.iter().map(|(_, took)| *took).sum();
-                            let (_, total) = stages.pop().expect("lapped above");
-                            stages.extend(inner);
-                            stages.push((
-                                "patch: sources, texts, waivers",
-                                total.saturating_sub(inner_time),
-                            ));
-                            outcome.stats.cache_notes = store.take_notes();
-                            outcome.stats.skipped = discovery.skipped;
-                            outcome.stats.elapsed = started.elapsed();
-                            outcome.stats.stages = stages;
-                            Attempt::Done(outcome)
-                        }
-                        other => other,
-                    });
+                let mut replay = replay.take().expect("planned from it");
+                // Files compared by content that have the recorded content and a trusted stamp
+                // now (after a checkout): their stamps are recorded, so that the next run need
+                // not read them (the record stays the last full run's result).
+                if replay.restamp_except(stamps, &plan.changed_indexes()) {
+                    store.save_layer(crate::replay::LAYER, &world, &replay);
+                    lap("cache: record the new stamps");
                 }
+                let attempt = patched_outcome(
+                    plan,
+                    replay,
+                    &files,
+                    &unreadable,
+                    schema_sources,
+                    policies,
+                    config,
+                );
+                return Ok(match attempt {
+                    Attempt::Done(mut outcome) => {
+                        lap("cache: patch the last run's result");
+                        // The patch's own stages, then what the total leaves.
+                        let inner = std::mem::take(&mut outcome.stats.stages);
+                        let inner_time: Duration = inner.iter().map(|(_, took)| *took).sum();
+                        let (_, total) = stages.pop().expect("lapped above");
+                        stages.extend(inner);
+                        stages.push((
+                            "patch: sources, texts, waivers",
+                            total.saturating_sub(inner_time),
+                        ));
+                        outcome.stats.cache_notes = store.take_notes();
+                        outcome.stats.skipped = discovery.skipped;
+                        outcome.stats.elapsed = started.elapsed();
+                        outcome.stats.stages = stages;
+                        Attempt::Done(outcome)
+                    }
+                    other => other,
+                });
             }
             if trust_stamps {
                 if let Some(replay) = &replay {
@@ -1198,11 +1209,77 @@ fn apply_waivers(
     }
 }
 
-/// Whether `replay` may be used for these files, and the texts it needs. A file whose stamp
-/// is the recorded one is unchanged; every other file, and every file a finding points into
-/// (for its snippets), is read and its content hash compared with the recorded one. Gives the
-/// texts read (the other files get an empty text), or `None` when a file differs or cannot be
-/// read: then the run does not replay.
+/// Every data file whose stamp does not prove it unchanged, read and compared with the replay
+/// record (few, unless the repository was checked out again): (walk index, what reading gave,
+/// whether its content is the recorded one). `None` when the record is of other files.
+fn compare_unstamped(
+    replay: &Replay,
+    stamps: &[Option<crate::cache::Stamp>],
+    candidates: &[Candidate],
+    first_data: u32,
+    options: &CheckOptions,
+) -> Option<Vec<crate::patch::Compared>> {
+    if replay.files.len() != candidates.len() || stamps.len() != candidates.len() {
+        return None;
+    }
+    let data_scope = ReadScope::new(&options.root);
+    Some(
+        (0..candidates.len())
+            .into_par_iter()
+            .filter(|&i| !replay.stamped_unchanged(i, stamps[i].as_ref()))
+            .map(|i| {
+                let file = FileId(first_data + i as u32);
+                let read = read_input(&candidates[i], file, options, &data_scope);
+                let same = crate::replay::Content::of(&read).fingerprint() == replay.files[i].1;
+                (i, read, same)
+            })
+            .collect(),
+    )
+}
+
+/// Whether `replay` may be used for these files, and the texts it needs: every file without a
+/// trusted stamp (`compared`, [`compare_unstamped`]) has the recorded content, and so has every
+/// file a finding points into (read now, for its snippets). Gives the texts read (the other files
+/// get an empty text), or `None` when a file differs or cannot be read: then the run does not
+/// replay.
+fn texts_for_replay(
+    replay: &Replay,
+    compared: &[crate::patch::Compared],
+    candidates: &[Candidate],
+    first_data: u32,
+    options: &CheckOptions,
+) -> Option<Vec<Arc<str>>> {
+    if compared.iter().any(|(_, _, same)| !same) {
+        return None;
+    }
+    let empty: Arc<str> = Arc::from("");
+    let mut texts = vec![Arc::clone(&empty); candidates.len()];
+    let mut read = vec![false; candidates.len()];
+    for (i, outcome, _) in compared {
+        texts[*i] = Arc::clone(&outcome.text);
+        read[*i] = true;
+    }
+    // Then the files the findings point into, for their snippets.
+    let pointed_into = replay.pointed_into(first_data);
+    let data_scope = ReadScope::new(&options.root);
+    let more: Option<Vec<(usize, Arc<str>)>> = (0..candidates.len())
+        .into_par_iter()
+        .filter(|&i| pointed_into[i] && !read[i])
+        .map(|i| {
+            let file = FileId(first_data + i as u32);
+            let outcome = read_input(&candidates[i], file, options, &data_scope);
+            let same = crate::replay::Content::of(&outcome).fingerprint() == replay.files[i].1;
+            same.then_some((i, outcome.text))
+        })
+        .collect();
+    for (i, text) in more? {
+        texts[i] = text;
+    }
+    Some(texts)
+}
+
+/// [`compare_unstamped`], then [`texts_for_replay`].
+#[cfg(test)]
 fn replay_texts(
     replay: &Replay,
     stamps: &[Option<crate::cache::Stamp>],
@@ -1210,39 +1287,8 @@ fn replay_texts(
     first_data: u32,
     options: &CheckOptions,
 ) -> Option<Vec<Arc<str>>> {
-    if replay.files.len() != candidates.len() {
-        return None;
-    }
-    let data_scope = ReadScope::new(&options.root);
-    let empty: Arc<str> = Arc::from("");
-    let mut texts = vec![Arc::clone(&empty); candidates.len()];
-    // Reads and checks the files `wanted` says, into `texts`; `false` at the first difference.
-    let mut read_and_compare = |wanted: &(dyn Fn(usize) -> bool + Sync)| -> bool {
-        let read: Option<Vec<(usize, Arc<str>)>> = (0..candidates.len())
-            .into_par_iter()
-            .filter(|&i| wanted(i))
-            .map(|i| {
-                let file = FileId(first_data + i as u32);
-                let read = read_input(&candidates[i], file, options, &data_scope);
-                let same = crate::replay::Content::of(&read).fingerprint() == replay.files[i].1;
-                same.then_some((i, read.text))
-            })
-            .collect();
-        read.map(|read| read.into_iter().for_each(|(i, text)| texts[i] = text))
-            .is_some()
-    };
-    // First the files whose stamps do not prove them unchanged (few, unless the repository
-    // was checked out again): one that differs ends the replay before anything else is read.
-    let unstamped = |i: usize| !replay.stamped_unchanged(i, stamps[i].as_ref());
-    if !read_and_compare(&unstamped) {
-        return None;
-    }
-    // Then the files the findings point into, for their snippets.
-    let pointed_into = replay.pointed_into(first_data);
-    if !read_and_compare(&|i| pointed_into[i] && !unstamped(i)) {
-        return None;
-    }
-    Some(texts)
+    let compared = compare_unstamped(replay, stamps, candidates, first_data, options)?;
+    texts_for_replay(replay, &compared, candidates, first_data, options)
 }
 
 /// What a file's loading gives when it panicked: one internal-error finding (exit 2).

@@ -13,8 +13,9 @@
 //!   many evaluations each document had.
 //!
 //! A patch:
-//! 1. reads the files whose stamps do not prove them unchanged and keeps those whose content
-//!    changed (at most [`MAX_CHANGED_FILES`]);
+//! 1. takes the files whose stamps do not prove them unchanged (read by the caller, which tried
+//!    a replay with them) and keeps those whose content changed (at most
+//!    [`MAX_CHANGED_FILES`]);
 //! 2. loads them: their documents must have the recorded kinds and ids (so no duplicate, no
 //!    other document's reference and no suggestion can change) and their references must
 //!    resolve, before and after;
@@ -52,15 +53,16 @@ use crate::source::SourceMap;
 pub const LAYER: &str = "dependencies";
 /// More changed files than this make a full run (which the other layers still speed up).
 pub const MAX_CHANGED_FILES: usize = 16;
-/// More files without a trusted stamp than this (a fresh checkout) make a full run: reading
-/// them all to find the changed ones is what the full run does anyway.
-const MAX_UNSTAMPED_FILES: usize = 4_096;
 /// More affected documents than this (a partner named by thousands) make a full run.
 const MAX_AFFECTED_DOCUMENTS: usize = 4_096;
 /// More files to load for the evaluations than this make a full run.
 const MAX_LOADED_FILES: usize = 8_192;
 /// Rounds of growing the repository the evaluations run on.
 const MAX_ROUNDS: usize = 8;
+
+/// A data file without a trusted stamp, read and compared with the replay record: (walk index,
+/// what reading it gave, whether its content is the recorded one).
+pub type Compared = (usize, ReadOutcome, bool);
 
 /// Reading and loading data files, as the run does them (the caller owns both).
 pub trait Files: Sync {
@@ -257,6 +259,13 @@ impl Plan {
     pub fn changed_files(&self) -> usize {
         self.changed.len()
     }
+
+    /// The changed files (walk indexes, sorted).
+    pub fn changed_indexes(&self) -> Vec<usize> {
+        let mut indexes: Vec<usize> = self.changed.iter().map(|(i, _, _)| *i).collect();
+        indexes.sort_unstable();
+        indexes
+    }
 }
 
 /// The documents of each data file: `starts[i]..starts[i + 1]` are file `i`'s.
@@ -284,28 +293,14 @@ pub fn plan(
     replay: &Replay,
     store: &Store,
     world: &Fingerprint,
-    stamps: &[Option<Stamp>],
+    read: Vec<Compared>,
     first_data: u32,
     files: &dyn Files,
 ) -> Result<Plan, NotPatched> {
     let mut stages = Stages::new();
-    if replay.origins.len() != replay.findings.len() || stamps.len() != replay.files.len() {
+    if replay.origins.len() != replay.findings.len() {
         return Err(NotPatched("the replay record does not match the files"));
     }
-    let unstamped: Vec<usize> = (0..stamps.len())
-        .filter(|&i| !replay.stamped_unchanged(i, stamps[i].as_ref()))
-        .collect();
-    if unstamped.len() > MAX_UNSTAMPED_FILES {
-        return Err(NotPatched("too many files without a trusted stamp"));
-    }
-    let read: Vec<(usize, ReadOutcome, bool)> = unstamped
-        .par_iter()
-        .map(|&i| {
-            let read = files.read(i);
-            let same = Content::of(&read).fingerprint() == replay.files[i].1;
-            (i, read, same)
-        })
-        .collect();
     let changed_count = read.iter().filter(|(_, _, same)| !same).count();
     if changed_count == 0 {
         return Err(NotPatched("no file changed"));
@@ -314,7 +309,6 @@ pub fn plan(
         return Err(NotPatched("too many changed files"));
     }
     let documents = replay.documents.len();
-    stages.lap("patch: read the files without a trusted stamp");
     let record = store
         .load_layer_bytes(LAYER, world)
         .and_then(|bytes| DependencyRecord::decode(&bytes, documents))

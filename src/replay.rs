@@ -253,9 +253,15 @@ impl Replay {
     /// After a replay: takes each trusted stamp of `now` that differs from the recorded one
     /// (those files were read and had the recorded content). Whether any changed.
     pub fn restamp(&mut self, now: &[Option<Stamp>]) -> bool {
+        self.restamp_except(now, &[])
+    }
+
+    /// [`Replay::restamp`] but for the files in `except` (sorted walk indexes: files whose
+    /// content is not the recorded one, which a patched replay answered).
+    pub fn restamp_except(&mut self, now: &[Option<Stamp>], except: &[usize]) -> bool {
         let mut changed = false;
-        for ((recorded, _), now) in self.files.iter_mut().zip(now) {
-            if now.is_some() && recorded != now {
+        for (i, ((recorded, _), now)) in self.files.iter_mut().zip(now).enumerate() {
+            if now.is_some() && recorded != now && except.binary_search(&i).is_err() {
                 recorded.clone_from(now);
                 changed = true;
             }
@@ -273,6 +279,17 @@ mod tests {
             name: name.to_string(),
             path: dir.join(name),
             inside_root: true,
+        }
+    }
+
+    fn replay_of(replay: &Replay) -> Replay {
+        Replay {
+            files: replay.files.clone(),
+            findings: Vec::new(),
+            origins: Vec::new(),
+            documents: Vec::new(),
+            reached: BTreeMap::new(),
+            evaluations: 0,
         }
     }
 
@@ -310,6 +327,10 @@ mod tests {
         assert!(!replay.stamped_unchanged(0, None));
         // Recorded without a stamp: never unchanged by its stamp.
         assert!(!replay.stamped_unchanged(1, Some(&second)));
+        // A file a patch answered (its content differs) keeps its recorded stamp.
+        let mut patched = replay_of(&replay);
+        assert!(!patched.restamp_except(&[None, Some(first.clone())], &[1]));
+        assert!(!patched.stamped_unchanged(1, Some(&first)));
         // Once replayed (its content compared), the file's trusted stamp is recorded; a file
         // without one keeps what it had.
         let mut replay = replay;

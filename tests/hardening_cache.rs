@@ -1185,3 +1185,42 @@ fn a_duplicate_id_in_an_edited_file_is_a_full_run() {
     );
     assert_same(&run, &reference);
 }
+
+/// After a fresh checkout (every file with new times, as in CI with a restored cache folder)
+/// with one file edited, every file is read and compared, and the one that differs is patched.
+#[test]
+fn after_a_fresh_checkout_a_field_edit_is_still_patched() {
+    let (work, repo) = example_copy();
+    let cache = work.path().join("cache");
+    settled(&repo, &cache, "json", &[]);
+    let mut stack = vec![repo.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                set_modified(&path, std::time::SystemTime::now());
+            }
+        }
+    }
+    edit_margies_country(&repo);
+    let run = settled(&repo, &cache, "json", &[]);
+    assert!(patched(&run), "{}", run.stderr);
+    let reference = check_in(&repo, "json", &["--no-cache"]);
+    assert_same(&run, &reference);
+    // The unchanged files' new stamps were recorded: the next run reads none of them.
+    assert!(
+        run.stderr.contains("cache: record the new stamps"),
+        "{}",
+        run.stderr
+    );
+    let again = settled(&repo, &cache, "json", &[]);
+    assert!(patched(&again), "{}", again.stderr);
+    assert!(
+        !again.stderr.contains("cache: record the new stamps"),
+        "{}",
+        again.stderr
+    );
+    assert_same(&again, &reference);
+}
