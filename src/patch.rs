@@ -831,6 +831,40 @@ fn clone_document(doc: &Document) -> Document {
 mod tests {
     use super::*;
 
+    fn entry(file: u32, id: &str) -> crate::outcome::DocumentEntry {
+        crate::outcome::DocumentEntry {
+            file: crate::source::FileId(file),
+            document: crate::finding::DocumentRef {
+                kind: crate::model::Kind::Customer,
+                id: Arc::from(id),
+            },
+        }
+    }
+
+    #[test]
+    fn each_file_gets_the_range_of_its_documents() {
+        let replay = |documents| Replay {
+            files: vec![(None, Fingerprint([0; 16])); 4],
+            findings: Vec::new(),
+            origins: Vec::new(),
+            documents,
+            reached: BTreeMap::new(),
+            evaluations: 0,
+        };
+        // Data files start at id 1: two documents, none, one, none.
+        let documents = vec![entry(1, "a"), entry(1, "b"), entry(3, "c")];
+        assert_eq!(
+            document_ranges(&replay(documents), 1),
+            Some(vec![0, 2, 2, 3, 3])
+        );
+        // A document outside the data files, or out of order: not this record's files.
+        assert_eq!(document_ranges(&replay(vec![entry(9, "x")]), 1), None);
+        assert_eq!(
+            document_ranges(&replay(vec![entry(3, "c"), entry(1, "a")]), 1),
+            None
+        );
+    }
+
     #[test]
     fn the_record_round_trips_and_rejects_damage() {
         let record = DependencyRecord {
