@@ -388,8 +388,7 @@ pub fn plan(
                 entry.kind == kind && &*entry.id == id
             })
     };
-    let new_documents = changed.iter().flat_map(|(_, docs, _)| docs);
-    for doc in new_documents.clone() {
+    for doc in changed.iter().flat_map(|(_, docs, _)| docs) {
         if !crate::refs::references(doc)
             .iter()
             .all(|r| resolves(r.target, r.id))
@@ -401,12 +400,16 @@ pub fn plan(
     }
     stages.lap("patch: load the changed files, check them");
     // Step 3: the keys an old or new version holds, and who read them.
-    let mut new_holders: Vec<(KeyHash, DocIndex)> = new_documents
-        .zip(changed_documents.iter().copied())
-        .flat_map(|(doc, index)| {
-            index_keys(doc)
-                .into_iter()
-                .map(move |key| (key.hash(), index))
+    let starts_of = &starts;
+    let mut new_holders: Vec<(KeyHash, DocIndex)> = changed
+        .iter()
+        .flat_map(|(i, docs, _)| {
+            docs.iter().enumerate().flat_map(move |(ordinal, doc)| {
+                let index = starts_of[*i] + ordinal as DocIndex;
+                index_keys(doc)
+                    .into_iter()
+                    .map(move |key| (key.hash(), index))
+            })
         })
         .collect();
     new_holders.sort_unstable();
@@ -609,6 +612,17 @@ pub fn apply(
         return Err(NotPatched("a policy failed, printed or hit a limit"));
     }
     let dependencies = outcome.dependencies.expect("asked for");
+    // The evaluations' findings, by global document (before the sub-repository grows for S004).
+    let mut fresh: Vec<(Finding, FindingOrigin)> = Vec::new();
+    for (finding, origin) in outcome.findings.into_iter().zip(outcome.origins) {
+        let origin = match origin {
+            EvalOrigin::Evaluation(d) => FindingOrigin::Evaluation(sub.global[d as usize]),
+            // Made again below, from every skip of their causes.
+            EvalOrigin::Skipped(_) => continue,
+            EvalOrigin::Policy => return Err(NotPatched("a policy failed or printed")),
+        };
+        fresh.push((finding, origin));
+    }
     // S004: the skips of unaffected evaluations stand; the affected ones are this run's.
     let new_skips: Vec<SkipRecord> = dependencies
         .skips
@@ -674,22 +688,12 @@ pub fn apply(
         FindingOrigin::Skipped(d) => touched.contains(d),
         _ => false,
     };
-    let mut fresh: Vec<(Finding, FindingOrigin)> = Vec::new();
     for (i, _, findings) in changed {
         fresh.extend(
             findings
                 .into_iter()
                 .map(|f| (f, FindingOrigin::File(i as u32))),
         );
-    }
-    for (finding, origin) in outcome.findings.into_iter().zip(outcome.origins) {
-        let origin = match origin {
-            EvalOrigin::Evaluation(d) => FindingOrigin::Evaluation(sub_global(&sub, d)),
-            // Made again below, from every skip of their causes.
-            EvalOrigin::Skipped(_) => continue,
-            EvalOrigin::Policy => return Err(NotPatched("a policy failed or printed")),
-        };
-        fresh.push((finding, origin));
     }
     fresh.extend(
         skipped
@@ -726,10 +730,6 @@ pub fn apply(
         evaluations: replay.evaluations - before.min(replay.evaluations) + evaluations_run,
         texts,
     })
-}
-
-fn sub_global(sub: &SubRepository, local: DocIndex) -> DocIndex {
-    sub.global[local as usize]
 }
 
 /// Reads (checking the recorded content) and loads the files in `wanted` not loaded yet.
