@@ -6,7 +6,7 @@
 //! lookups, related locations written by hand, a setting and `print` (in one case in three). Each case is a seeded
 //! random sequence of edits: change a field that rules read (status, billing_model,
 //! partner_of_record, customer, with values that break references and fix them again), add a
-//! document, move one to a file of its own, rename a file, delete a document, edit the policy,
+//! comment line above a document (its spans move), add a document, move one to a file of its own, rename a file, delete a document, edit the policy,
 //! change a setting or `as_of`. After each step the JSON and human reports of the memo run, of
 //! two runs through a cache folder (the first patches the last recorded result when the edits
 //! since are field edits, [`channelguard::patch`]; else it is a full run) and of a cold run are
@@ -335,7 +335,7 @@ fn edit(rng: &mut Rng, tree: &mut Tree, world: &mut World, step: usize) -> Strin
     let files = tree.len();
     let docs = tree.get_mut(&name).unwrap();
     let at = rng.below(docs.len());
-    match rng.below(10) {
+    match rng.below(11) {
         0..=3 => {
             let (field, values): (&str, &[&str]) = *rng.pick(&[
                 (
@@ -378,6 +378,11 @@ fn edit(rng: &mut Rng, tree: &mut Tree, world: &mut World, step: usize) -> Strin
                 tree.remove(&name);
             }
             format!("delete {name}#{at}")
+        }
+        10 => {
+            // Moves every span below it: what points into the file must follow.
+            docs[at] = format!("# edited at step {step}\n{}", docs[at]);
+            format!("comment above {name}#{at}")
         }
         8 => {
             world.policy = if world.policy.contains(" subscriptions of ") {
