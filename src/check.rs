@@ -1228,13 +1228,27 @@ fn compare_unstamped(
             .into_par_iter()
             .filter(|&i| !replay.stamped_unchanged(i, stamps[i].as_ref()))
             .map(|i| {
-                let file = FileId(first_data + i as u32);
-                let read = read_input(&candidates[i], file, options, &data_scope);
-                let same = crate::replay::Content::of(&read).fingerprint() == replay.files[i].1;
+                let (read, same) =
+                    read_and_compare(replay, candidates, i, first_data, options, &data_scope);
                 (i, read, same)
             })
             .collect(),
     )
+}
+
+/// Reads data file `i` and tells whether its content is the one `replay` recorded.
+fn read_and_compare(
+    replay: &Replay,
+    candidates: &[Candidate],
+    i: usize,
+    first_data: u32,
+    options: &CheckOptions,
+    data_scope: &ReadScope,
+) -> (discover::ReadOutcome, bool) {
+    let file = FileId(first_data + i as u32);
+    let read = read_input(&candidates[i], file, options, data_scope);
+    let same = crate::replay::Content::of(&read).fingerprint() == replay.files[i].1;
+    (read, same)
 }
 
 /// Whether `replay` may be used for these files, and the texts it needs: every file without a
@@ -1266,9 +1280,8 @@ fn texts_for_replay(
         .into_par_iter()
         .filter(|&i| pointed_into[i] && !read[i])
         .map(|i| {
-            let file = FileId(first_data + i as u32);
-            let outcome = read_input(&candidates[i], file, options, &data_scope);
-            let same = crate::replay::Content::of(&outcome).fingerprint() == replay.files[i].1;
+            let (outcome, same) =
+                read_and_compare(replay, candidates, i, first_data, options, &data_scope);
             same.then_some((i, outcome.text))
         })
         .collect();

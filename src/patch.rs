@@ -531,7 +531,7 @@ pub fn apply(
     let mut loaded = Loaded {
         files: changed
             .iter()
-            .map(|(i, docs, _)| (*i, docs.iter().map(clone_document).collect()))
+            .map(|(i, docs, _)| (*i, docs.clone()))
             .collect(),
     };
     // The files to load first: the affected documents', and every document the affected
@@ -790,7 +790,7 @@ impl SubRepository {
         for (&file, docs) in &loaded.files {
             for (ordinal, doc) in docs.iter().enumerate() {
                 let index = starts[file] + ordinal as DocIndex;
-                let mut doc = clone_document(doc);
+                let mut doc = doc.clone();
                 if skip_dangling {
                     for field in dangling.get(&index).into_iter().flatten() {
                         doc.mark_invalid(field);
@@ -810,20 +810,6 @@ impl SubRepository {
             global,
             local,
         }
-    }
-}
-
-fn clone_document(doc: &Document) -> Document {
-    Document {
-        file: doc.file,
-        kind: doc.kind,
-        id: Arc::clone(&doc.id),
-        value: doc.value.clone(),
-        spans: doc.spans.clone(),
-        head: doc.head,
-        checkable: doc.checkable,
-        invalid_fields: doc.invalid_fields.clone(),
-        written: doc.written.clone(),
     }
 }
 

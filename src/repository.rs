@@ -19,7 +19,7 @@ pub type DocIndex = u32;
 type IdIndex = HashMap<Arc<str>, Vec<DocIndex>>;
 
 /// One account document. Serializable for the cache's file layer ([`crate::cache`]).
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Document {
     pub file: FileId,
     pub kind: Kind,
