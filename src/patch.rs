@@ -447,7 +447,6 @@ pub struct Patched {
     pub stages: Vec<(&'static str, std::time::Duration)>,
     /// Sorted (not deduplicated) with rule settings applied, as a full run records them.
     pub findings: Vec<Finding>,
-    pub origins: Vec<FindingOrigin>,
     /// Evaluations that ran now, and the result's total.
     pub evaluations_run: usize,
     pub evaluations: usize,
@@ -612,16 +611,15 @@ pub fn apply(
         return Err(NotPatched("a policy failed, printed or hit a limit"));
     }
     let dependencies = outcome.dependencies.expect("asked for");
-    // The evaluations' findings, by global document (before the sub-repository grows for S004).
-    let mut fresh: Vec<(Finding, FindingOrigin)> = Vec::new();
+    // The evaluations' findings (their S004 is made again below, from every skip of their
+    // causes).
+    let mut fresh: Vec<Finding> = Vec::new();
     for (finding, origin) in outcome.findings.into_iter().zip(outcome.origins) {
-        let origin = match origin {
-            EvalOrigin::Evaluation(d) => FindingOrigin::Evaluation(sub.global[d as usize]),
-            // Made again below, from every skip of their causes.
-            EvalOrigin::Skipped(_) => continue,
+        match origin {
+            EvalOrigin::Evaluation(_) => fresh.push(finding),
+            EvalOrigin::Skipped(_) => {}
             EvalOrigin::Policy => return Err(NotPatched("a policy failed or printed")),
-        };
-        fresh.push((finding, origin));
+        }
     }
     // S004: the skips of unaffected evaluations stand; the affected ones are this run's.
     let new_skips: Vec<SkipRecord> = dependencies
@@ -688,29 +686,20 @@ pub fn apply(
         FindingOrigin::Skipped(d) => touched.contains(d),
         _ => false,
     };
-    for (i, _, findings) in changed {
-        fresh.extend(
-            findings
-                .into_iter()
-                .map(|f| (f, FindingOrigin::File(i as u32))),
-        );
+    for (_, _, findings) in changed {
+        fresh.extend(findings);
     }
-    fresh.extend(
-        skipped
-            .into_iter()
-            .map(|(cause, f)| (f, FindingOrigin::Skipped(sub.global[cause as usize]))),
-    );
-    crate::suppress::rule_settings_on(&mut fresh, |(f, _)| f, options);
-    let mut all: Vec<(Finding, FindingOrigin)> = replay
+    fresh.extend(skipped.into_iter().map(|(_, finding)| finding));
+    crate::suppress::rule_settings(&mut fresh, options);
+    let mut findings: Vec<Finding> = replay
         .findings
         .iter()
         .zip(&replay.origins)
         .filter(|(_, origin)| !replaced(origin))
-        .map(|(f, o)| (f.clone(), *o))
+        .map(|(finding, _)| finding.clone())
         .chain(fresh)
         .collect();
-    all.sort_by(|a, b| a.0.total_order(&b.0));
-    let (findings, origins) = all.into_iter().unzip();
+    findings.sort_by(Finding::total_order);
     let before: usize = record
         .rest
         .evaluations
@@ -725,7 +714,6 @@ pub fn apply(
     Ok(Patched {
         stages: stages.laps,
         findings,
-        origins,
         evaluations_run,
         evaluations: replay.evaluations - before.min(replay.evaluations) + evaluations_run,
         texts,
