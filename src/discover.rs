@@ -361,7 +361,12 @@ fn visit(
     } else if let Some(reason) = scope.leaves_out(&name) {
         (reason, None)
     } else {
-        return Some(Ok(candidate(entry.path(), root, inside_root)));
+        // The name is the one `candidate` would compute (once per file is enough).
+        return Some(Ok(Candidate {
+            name,
+            path: clean.to_path_buf(),
+            inside_root,
+        }));
     };
     Some(Err(Skipped {
         name,
