@@ -1038,7 +1038,6 @@ fn patched_outcome(
     let patched = match crate::patch::apply(
         plan,
         &replay,
-        files.first_data,
         files,
         &policy_set,
         &context,

@@ -252,6 +252,8 @@ pub struct Plan {
     affected: Vec<DocIndex>,
     /// (key hash, document) of the changed documents' new versions, sorted.
     new_holders: Vec<(KeyHash, DocIndex)>,
+    /// The documents of each file ([`document_ranges`]).
+    starts: Vec<DocIndex>,
 }
 
 impl Plan {
@@ -438,6 +440,7 @@ pub fn plan(
         changed_documents,
         affected: affected.into_iter().collect(),
         new_holders,
+        starts,
     })
 }
 
@@ -483,11 +486,9 @@ struct Loaded {
 
 /// Steps 4 and 5 of the module docs. `None` when the evaluations need what a patch cannot
 /// give (a policy error, output or limit; too many files): the run is then a full one.
-#[allow(clippy::too_many_arguments)]
 pub fn apply(
     plan: Plan,
     replay: &Replay,
-    first_data: u32,
     files: &dyn Files,
     policies: &PolicySet,
     context: &EvalContext,
@@ -502,6 +503,7 @@ pub fn apply(
         changed_documents,
         affected,
         new_holders,
+        starts,
     } = plan;
     // The time since the plan went to this run's sources (the caller's stage).
     stages.last = std::time::Instant::now();
@@ -515,8 +517,6 @@ pub fn apply(
             "the dependency record does not match the policies",
         ));
     }
-    let starts = document_ranges(replay, first_data)
-        .ok_or(NotPatched("the replay record does not match the files"))?;
     let file_of = |d: DocIndex| starts.partition_point(|&s| s <= d) - 1;
     let is_changed = |d: DocIndex| changed_documents.binary_search(&d).is_ok();
     // The documents a key's answer may hold in the whole repository now: the recorded
@@ -535,16 +535,16 @@ pub fn apply(
     };
     // The files to load first: the affected documents', and every document the affected
     // documents' evaluations could return last time (most patches need one round).
-    let affected_set: std::collections::HashSet<DocIndex> = affected.iter().copied().collect();
     let mut wanted: BTreeSet<usize> = affected.iter().map(|&d| file_of(d)).collect();
-    let mut is_affected = vec![false; replay.documents.len()];
+    let mut affected_bits = vec![false; replay.documents.len()];
     for &d in &affected {
-        is_affected[d as usize] = true;
+        affected_bits[d as usize] = true;
     }
+    let is_affected = |d: DocIndex| affected_bits[d as usize];
     let asked: BTreeSet<KeyHash> = record
         .readers
         .iter()
-        .filter(|&&(_, d)| is_affected[d as usize])
+        .filter(|&&(_, d)| is_affected(d))
         .map(|&(k, _)| k)
         .collect();
     for &key in &asked {
@@ -638,14 +638,14 @@ pub fn apply(
             .rest
             .skips
             .iter()
-            .filter(|s| affected_set.contains(&s.evaluated) || is_changed(s.cause))
+            .filter(|s| is_affected(s.evaluated) || is_changed(s.cause))
             .map(|s| s.cause),
     );
     let mut skips: Vec<SkipRecord> = record
         .rest
         .skips
         .iter()
-        .filter(|s| touched.contains(&s.cause) && !affected_set.contains(&s.evaluated))
+        .filter(|s| touched.contains(&s.cause) && !is_affected(s.evaluated))
         .cloned()
         .chain(new_skips)
         .collect();
@@ -682,7 +682,7 @@ pub fn apply(
     let changed_files: BTreeSet<u32> = changed.iter().map(|(i, _, _)| *i as u32).collect();
     let replaced = |origin: &FindingOrigin| match origin {
         FindingOrigin::File(i) => changed_files.contains(i),
-        FindingOrigin::Evaluation(d) => affected_set.contains(d),
+        FindingOrigin::Evaluation(d) => is_affected(*d),
         FindingOrigin::Skipped(d) => touched.contains(d),
         _ => false,
     };
@@ -704,7 +704,7 @@ pub fn apply(
         .rest
         .evaluations
         .iter()
-        .filter(|(d, _)| affected_set.contains(d))
+        .filter(|&&(d, _)| is_affected(d))
         .map(|&(_, n)| n as usize)
         .sum();
     let evaluations_run = outcome.memo_stats.run;
