@@ -715,6 +715,15 @@ fn example_copy() -> (tempfile::TempDir, PathBuf) {
     (work, repo)
 }
 
+/// [`example_copy`] with a cache folder in the work folder, after a first cached run recorded
+/// the result: (the work folder, the repository, the cache folder).
+fn recorded_example() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let (work, repo) = example_copy();
+    let cache = work.path().join("cache");
+    settled(&repo, &cache, "json", &[]);
+    (work, repo, cache)
+}
+
 /// [`example_copy`] with a folder holding one test policy `id` on `kind` documents: (the
 /// work folder, the repository, the cache folder, the policy folder).
 fn example_with_test_policy(
@@ -764,9 +773,7 @@ fn an_unchanged_repository_replays_the_last_result_in_every_format() {
 
 #[test]
 fn waivers_apply_to_a_replayed_result_as_they_stand_now() {
-    let (work, repo) = example_copy();
-    let cache = work.path().join("cache");
-    settled(&repo, &cache, "json", &[]);
+    let (_work, repo, cache) = recorded_example();
     // A waiver added after the result was recorded: the replay waives the finding.
     let config = repo.join("channelguard.yaml");
     let text = std::fs::read_to_string(&config).unwrap();
@@ -832,9 +839,7 @@ fn an_edit_that_keeps_the_size_or_restores_the_time_is_never_replayed() {
 
 #[test]
 fn a_file_without_a_trusted_stamp_is_compared_by_its_content() {
-    let (work, repo) = example_copy();
-    let cache = work.path().join("cache");
-    settled(&repo, &cache, "json", &[]);
+    let (_work, repo, cache) = recorded_example();
     // Dated an hour ahead, a file has no trusted stamp (it is always "just changed"): it is
     // read, and its bytes are the recorded ones, so the result is replayed.
     let file = repo.join("customers/contoso.yaml");
@@ -1091,9 +1096,7 @@ fn a_field_edit_is_patched_in_every_format_and_reports_what_an_uncached_run_repo
 
 #[test]
 fn a_reference_that_stops_resolving_is_a_full_run_that_reports_it() {
-    let (work, repo) = example_copy();
-    let cache = work.path().join("cache");
-    settled(&repo, &cache, "json", &[]);
+    let (_work, repo, cache) = recorded_example();
     let file = repo.join("customers/contoso-federal.yaml");
     let text = replace_in(
         &file,
@@ -1151,9 +1154,7 @@ fn a_patched_replay_loads_what_the_edited_document_now_looks_up() {
 /// before the replay reads it for its snippet: the run is made again, reading every file.
 #[test]
 fn a_file_that_changes_before_a_patched_replay_reads_it_makes_a_full_run() {
-    let (work, repo) = example_copy();
-    let cache = work.path().join("cache");
-    settled(&repo, &cache, "json", &[]);
+    let (_work, repo, cache) = recorded_example();
     let file = repo.join("customers/contoso.yaml");
     replace_in(&file, "name: Contoso AS", "name: Contoso ASA");
     // MC017 on margies-travel is recorded; nothing the edit reaches reads that file.
@@ -1190,18 +1191,11 @@ fn a_duplicate_id_in_an_edited_file_is_a_full_run() {
 /// with one file edited, every file is read and compared, and the one that differs is patched.
 #[test]
 fn after_a_fresh_checkout_a_field_edit_is_still_patched() {
-    let (work, repo) = example_copy();
-    let cache = work.path().join("cache");
-    settled(&repo, &cache, "json", &[]);
-    let mut stack = vec![repo.clone()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                set_modified(&path, std::time::SystemTime::now());
-            }
+    let (_work, repo, cache) = recorded_example();
+    for entry in walkdir::WalkDir::new(&repo) {
+        let entry = entry.unwrap();
+        if entry.file_type().is_file() {
+            set_modified(entry.path(), std::time::SystemTime::now());
         }
     }
     edit_margies_country(&repo);
@@ -1223,4 +1217,28 @@ fn after_a_fresh_checkout_a_field_edit_is_still_patched() {
         again.stderr
     );
     assert_same(&again, &reference);
+}
+
+/// More changed files than a patch takes (16): a full run, which records the new result.
+#[test]
+fn more_changed_files_than_a_patch_takes_make_a_full_run() {
+    let (_work, repo, cache) = recorded_example();
+    let files: Vec<PathBuf> = walkdir::WalkDir::new(&repo)
+        .into_iter()
+        .map(|entry| entry.unwrap().into_path())
+        .filter(|path| {
+            path.extension().is_some_and(|e| e == "yaml")
+                && path.file_name().is_some_and(|n| n != "channelguard.yaml")
+        })
+        .collect();
+    assert!(files.len() > 16, "{} data files", files.len());
+    for file in &files[..17] {
+        let text = std::fs::read_to_string(file).unwrap();
+        std::fs::write(file, format!("# reviewed\n{text}")).unwrap();
+    }
+    let run = settled(&repo, &cache, "json", &[]);
+    assert_not_patched(&run, "too many changed files");
+    let reference = check_in(&repo, "json", &["--no-cache"]);
+    assert_same(&run, &reference);
+    assert!(replayed(&settled(&repo, &cache, "json", &[])));
 }
