@@ -319,6 +319,10 @@ pub fn prepare_for_policies(
     Ok(options)
 }
 
+/// Address space kept free per worker beyond its stack when the pool starts (signal stack,
+/// guard pages, thread-local data).
+const WORKER_MARGIN_BYTES: usize = 1024 * 1024;
+
 /// How long the workers of a new pool may take to start before the run gives up (exit 2).
 const POOL_START_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -333,6 +337,29 @@ fn worker_pool(threads: Option<usize>) -> Result<rayon::ThreadPool, CheckError> 
             "at most {max} worker threads can be used"
         )));
     }
+    // The address space for every worker's stack, and a margin for its signal stack, must be
+    // there before the first worker starts: the standard library aborts the whole process when
+    // a started thread cannot get its signal stack, which a nearly exhausted address space
+    // (`ulimit -v`) makes a race between starting workers. One reservation per worker, as its
+    // stack will be, all held at once and freed (never touched, so they cost no memory).
+    let workers = threads
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    let mut reserved: Vec<Vec<u8>> = Vec::with_capacity(workers);
+    for _ in 0..workers {
+        let mut stack = Vec::new();
+        if stack
+            .try_reserve_exact(WORKER_STACK_BYTES + WORKER_MARGIN_BYTES)
+            .is_err()
+        {
+            return Err(CheckError::Threads(format!(
+                "the process cannot reserve the address space of {workers} worker stacks of {} MiB",
+                WORKER_STACK_BYTES >> 20
+            )));
+        }
+        reserved.push(stack);
+    }
+    drop(reserved);
     let started = Arc::new((Mutex::new(0usize), Condvar::new()));
     let counter = Arc::clone(&started);
     let pool = rayon::ThreadPoolBuilder::new()
